@@ -1,0 +1,56 @@
+//! Command-line surface (clap derive). Thin: parse, call the library, print.
+//! Exit codes: 0 success, 1 nothing found, 2 error.
+
+mod bench;
+mod index;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "leann", version, about = "Disk-first vector index for local semantic code search")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Measure build and search on DiskANN-format data (.fbin/.ibin).
+    Bench(bench::BenchCmd),
+    /// Manage an index.
+    #[command(subcommand)]
+    Index(index::IndexCmd),
+}
+
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let r = match cli.cmd {
+        Cmd::Bench(c) => bench::run(c),
+        Cmd::Index(c) => index::run(c),
+    };
+    match r {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("leann: error: {e}");
+            2
+        }
+    }
+}
+
+/// Open the storage backend named on the command line.
+pub fn storage(io: &str) -> leann::Result<std::sync::Arc<dyn leann::io::Storage>> {
+    leann::io::open_storage(io.parse()?)
+}
+
+/// Read a config file (JSON) or the defaults.
+pub fn load_config(path: Option<&std::path::Path>, st: &dyn leann::io::Storage) -> leann::Result<leann::config::Config> {
+    match path {
+        None => Ok(leann::config::Config::default()),
+        Some(p) => {
+            let bytes = st.read_all(p)?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| leann::Error::config(p.display().to_string(), "config file is not UTF-8"))?;
+            leann::config::Config::from_json(&text, &p.display().to_string())
+        }
+    }
+}

@@ -1,0 +1,238 @@
+//! The index configuration (the JSON schema of the product brief, plus the
+//! engine's own knobs). Unknown fields are errors naming the field.
+
+use crate::distance::Metric;
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// "diskann" (graph on disk) or "hnsw" (in-memory tier; later issue).
+    #[serde(default)]
+    pub backend: Backend,
+    #[serde(default)]
+    pub complexity: Complexity,
+    #[serde(default)]
+    pub metric: Option<Metric>,
+    #[serde(default)]
+    pub anchor_selection: AnchorSelection,
+    #[serde(default)]
+    pub quantization: Quantization,
+    #[serde(default)]
+    pub graph: GraphConfig,
+    #[serde(default)]
+    pub search: SearchConfig,
+    #[serde(default)]
+    pub embedding_server: Option<serde_json::Value>,
+    #[serde(default)]
+    pub incremental: Option<serde_json::Value>,
+    #[serde(default)]
+    pub hnsw: Option<serde_json::Value>,
+    #[serde(default)]
+    pub filters: Option<serde_json::Value>,
+    /// Seed for sampling and k-means (builds are reproducible).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    #[default]
+    Diskann,
+    Hnsw,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Complexity {
+    Low,
+    #[default]
+    Medium,
+    High,
+}
+
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum AnchorType {
+    Random,
+    #[default]
+    Kmeans,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AnchorSelection {
+    #[serde(default, rename = "type")]
+    pub kind: AnchorType,
+    /// Number of anchors (`count` is accepted for `random`). Default: sqrt(N).
+    #[serde(default, alias = "count")]
+    pub clusters: Option<usize>,
+    /// Vectors sampled for k-means. Default 20,000.
+    #[serde(default)]
+    pub samples: Option<usize>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Quantization {
+    /// Sub-vectors (one code byte each). Default: dim / 8.
+    #[serde(default)]
+    pub sub_vectors: Option<usize>,
+    /// Centroids per sub-quantizer, <= 256. Default 256.
+    #[serde(default)]
+    pub codebook_size: Option<usize>,
+    /// Residuals sampled to train the codebooks. Default 20,000.
+    #[serde(default)]
+    pub training_samples: Option<usize>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GraphConfig {
+    /// Max out-degree R (overrides the complexity level).
+    #[serde(default)]
+    pub max_degree: Option<usize>,
+    /// Build list size L_build.
+    #[serde(default)]
+    pub build_list: Option<usize>,
+    /// Search list size L_search.
+    #[serde(default)]
+    pub search_list: Option<usize>,
+    /// RobustPrune alpha. Default 1.2.
+    #[serde(default)]
+    pub alpha: Option<f32>,
+    /// Store full-precision vectors in the graph file (rerank without recompute).
+    #[serde(default)]
+    pub store_full_vectors: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Beam width W. Default 4.
+    #[serde(default)]
+    pub beam_width: Option<usize>,
+    /// Node cache budget in bytes.
+    #[serde(default)]
+    pub cache_bytes: Option<usize>,
+    /// Anchors whose entry nodes seed a search. Default 4.
+    #[serde(default)]
+    pub entry_anchors: Option<usize>,
+    /// Early termination after this many rounds without a better top-k (0 = off).
+    #[serde(default)]
+    pub patience: Option<usize>,
+    /// Candidates reranked exactly. Default: the search list size.
+    #[serde(default)]
+    pub rerank: Option<usize>,
+}
+
+/// The resolved numbers a build and a search use.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resolved {
+    pub metric: Metric,
+    pub max_degree: usize,
+    pub build_list: usize,
+    pub search_list: usize,
+    pub alpha: f32,
+    pub store_full_vectors: bool,
+    pub anchor_kind: crate::pq::AnchorKind,
+    pub n_anchors: usize,
+    pub anchor_samples: usize,
+    pub sub_vectors: usize,
+    pub codebook_size: usize,
+    pub training_samples: usize,
+    pub beam_width: usize,
+    pub cache_bytes: usize,
+    pub entry_anchors: usize,
+    pub patience: usize,
+    pub rerank: Option<usize>,
+    pub seed: u64,
+}
+
+/// Default node cache budget.
+pub const DEFAULT_CACHE_BYTES: usize = 0;
+
+impl Complexity {
+    /// (R, L_build, L_search)
+    pub fn params(self) -> (usize, usize, usize) {
+        match self {
+            Complexity::Low => (24, 48, 32),
+            Complexity::Medium => (32, 64, 48),
+            Complexity::High => (48, 100, 96),
+        }
+    }
+}
+
+impl Config {
+    pub fn from_json(text: &str, origin: &str) -> Result<Config> {
+        serde_json::from_str(text).map_err(|e| {
+            Error::config(origin, format!("{e}"))
+        })
+    }
+
+    /// Fill in defaults for a data set of `n` vectors of dimension `dim`.
+    pub fn resolve(&self, n: usize, dim: usize) -> Result<Resolved> {
+        let (r, lb, ls) = self.complexity.params();
+        let g = &self.graph;
+        let max_degree = g.max_degree.unwrap_or(r);
+        if !(1..=1024).contains(&max_degree) {
+            return Err(Error::config("graph.maxDegree", format!("{max_degree} is not in 1..=1024")));
+        }
+        let build_list = g.build_list.unwrap_or(lb);
+        if build_list < 1 {
+            return Err(Error::config("graph.buildList", "must be at least 1"));
+        }
+        let alpha = g.alpha.unwrap_or(1.2);
+        if !(alpha.is_finite() && alpha >= 1.0) {
+            return Err(Error::config("graph.alpha", format!("{alpha} must be >= 1")));
+        }
+        let sub_vectors = match self.quantization.sub_vectors {
+            Some(m) => m,
+            None => (1..=dim).rev().find(|m| dim % m == 0 && dim / m >= 8).unwrap_or(1),
+        };
+        if sub_vectors == 0 || dim % sub_vectors != 0 {
+            return Err(Error::config("quantization.subVectors", format!("{sub_vectors} does not divide the dimension {dim}")));
+        }
+        let codebook_size = self.quantization.codebook_size.unwrap_or(256);
+        if !(1..=256).contains(&codebook_size) {
+            return Err(Error::config("quantization.codebookSize", format!("{codebook_size} is not in 1..=256 (codes are one byte)")));
+        }
+        let n_anchors = self
+            .anchor_selection
+            .clusters
+            .unwrap_or_else(|| ((n as f64).sqrt().round() as usize).clamp(1, 4096));
+        if n_anchors == 0 {
+            return Err(Error::config("anchorSelection.clusters", "must be at least 1"));
+        }
+        let s = &self.search;
+        let beam_width = s.beam_width.unwrap_or(4);
+        if beam_width == 0 {
+            return Err(Error::config("search.beamWidth", "must be at least 1"));
+        }
+        Ok(Resolved {
+            metric: self.metric.unwrap_or(Metric::Cosine),
+            max_degree,
+            build_list,
+            search_list: g.search_list.unwrap_or(ls),
+            alpha,
+            store_full_vectors: g.store_full_vectors,
+            anchor_kind: match self.anchor_selection.kind {
+                AnchorType::Random => crate::pq::AnchorKind::Random,
+                AnchorType::Kmeans => crate::pq::AnchorKind::KMeans,
+            },
+            n_anchors: n_anchors.min(n.max(1)),
+            anchor_samples: self.anchor_selection.samples.unwrap_or(20_000),
+            sub_vectors,
+            codebook_size,
+            training_samples: self.quantization.training_samples.unwrap_or(20_000),
+            beam_width,
+            cache_bytes: s.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES),
+            entry_anchors: s.entry_anchors.unwrap_or(4),
+            patience: s.patience.unwrap_or(0),
+            rerank: s.rerank,
+            seed: self.seed.unwrap_or(0x1ea_aa),
+        })
+    }
+}

@@ -1,0 +1,70 @@
+//! The one public error type of leann. Every variant carries the context a user
+//! needs to act: the file and byte offset for format errors, the field for config
+//! errors, the operation for I/O errors.
+
+use std::path::PathBuf;
+
+/// Result alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An operating-system I/O error, with the operation and path it happened on.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Bytes on disk do not decode: truncated, bit-flipped or not a leann file.
+    #[error("corrupt {path} at byte offset {offset}: {what}")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        what: String,
+    },
+    /// A file written by a newer (or unknown) major version.
+    #[error("{path}: format version {found_major}.{found_minor} is not supported (this build reads major version {supported_major})")]
+    UnsupportedVersion {
+        path: PathBuf,
+        found_major: u16,
+        found_minor: u16,
+        supported_major: u16,
+    },
+    /// Invalid caller input (vectors, queries, parameters).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Invalid configuration: names the field.
+    #[error("invalid config field `{field}`: {why}")]
+    Config { field: String, why: String },
+    /// A previous durable write failed; the index refuses writes until reopened.
+    #[error("index is poisoned after a failed write ({0}); reopen it")]
+    Poisoned(String),
+}
+
+impl Error {
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+    pub fn corrupt(path: impl Into<PathBuf>, offset: u64, what: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            offset,
+            what: what.into(),
+        }
+    }
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidInput(msg.into())
+    }
+    pub fn config(field: impl Into<String>, why: impl Into<String>) -> Self {
+        Error::Config {
+            field: field.into(),
+            why: why.into(),
+        }
+    }
+}

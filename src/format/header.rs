@@ -1,0 +1,137 @@
+//! The common header that starts every leann file (SPEC.md, "Common header").
+//!
+//! | offset | size | field |
+//! |---|---|---|
+//! | 0 | 8 | magic (per file kind) |
+//! | 8 | 2 | major version |
+//! | 10 | 2 | minor version |
+//! | 12 | 4 | flags |
+//! | 16 | 4 | meta_len: bytes of kind-specific metadata that follow at offset 32 |
+//! | 20 | 4 | CRC-32 of the metadata |
+//! | 24 | 4 | reserved, zero |
+//! | 28 | 4 | CRC-32 of bytes 0..28 |
+
+use super::{put_u16, put_u32, Cursor};
+use crate::error::{Error, Result};
+use std::path::Path;
+
+pub const HEADER_BYTES: usize = 32;
+/// Major version this build writes and reads.
+pub const FORMAT_MAJOR: u16 = 1;
+/// Minor version this build writes (readers accept any minor of their major).
+pub const FORMAT_MINOR: u16 = 0;
+/// Upper bound on metadata size, so a corrupt length cannot ask for gigabytes.
+pub const MAX_META_BYTES: u32 = 16 * 1024 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileKind {
+    pub magic: [u8; 8],
+    pub name: &'static str,
+    /// Flags this build understands; any other bit set is refused.
+    pub known_flags: u32,
+}
+
+pub const GRAPH: FileKind = FileKind {
+    magic: *b"LEANNGRF",
+    name: "graph segment",
+    known_flags: super::graph::FLAG_FULL_VECTORS,
+};
+pub const PQ: FileKind = FileKind {
+    magic: *b"LEANNPQB",
+    name: "anchors + PQ codebook",
+    known_flags: 0,
+};
+pub const CODES: FileKind = FileKind {
+    magic: *b"LEANNCOD",
+    name: "PQ codes",
+    known_flags: 0,
+};
+pub const IDMAP: FileKind = FileKind {
+    magic: *b"LEANNIDM",
+    name: "id map",
+    known_flags: 0,
+};
+pub const MANIFEST: FileKind = FileKind {
+    magic: *b"LEANNMAN",
+    name: "manifest",
+    known_flags: 0,
+};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub major: u16,
+    pub minor: u16,
+    pub flags: u32,
+}
+
+/// Encode header + metadata (the metadata immediately follows the header).
+pub fn encode(kind: FileKind, flags: u32, meta: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER_BYTES + meta.len());
+    out.extend_from_slice(&kind.magic);
+    put_u16(&mut out, FORMAT_MAJOR);
+    put_u16(&mut out, FORMAT_MINOR);
+    put_u32(&mut out, flags);
+    put_u32(&mut out, meta.len() as u32);
+    put_u32(&mut out, crc32fast::hash(meta));
+    put_u32(&mut out, 0);
+    let crc = crc32fast::hash(&out[..28]);
+    put_u32(&mut out, crc);
+    out.extend_from_slice(meta);
+    out
+}
+
+/// Decode and verify the header and metadata at the start of `buf`. Returns the
+/// header and the metadata bytes; the cursor is left after the metadata.
+pub fn decode<'a>(
+    kind: FileKind,
+    c: &mut Cursor<'a>,
+) -> Result<(Header, &'a [u8])> {
+    let path: &Path = c.path;
+    let head = c.bytes(HEADER_BYTES, "file header")?;
+    if head[..8] != kind.magic {
+        return Err(Error::corrupt(
+            path,
+            0,
+            format!(
+                "not a leann {} file (magic {:?}, expected {:?})",
+                kind.name,
+                String::from_utf8_lossy(&head[..8]),
+                String::from_utf8_lossy(&kind.magic)
+            ),
+        ));
+    }
+    let rd16 = |o: usize| u16::from_le_bytes([head[o], head[o + 1]]);
+    let rd32 = |o: usize| u32::from_le_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
+    if crc32fast::hash(&head[..28]) != rd32(28) {
+        return Err(Error::corrupt(path, 28, "header checksum mismatch"));
+    }
+    let h = Header {
+        major: rd16(8),
+        minor: rd16(10),
+        flags: rd32(12),
+    };
+    if h.major != FORMAT_MAJOR {
+        return Err(Error::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found_major: h.major,
+            found_minor: h.minor,
+            supported_major: FORMAT_MAJOR,
+        });
+    }
+    if h.flags & !kind.known_flags != 0 {
+        return Err(Error::corrupt(
+            path,
+            12,
+            format!("unknown flags {:#x} for a {} file", h.flags, kind.name),
+        ));
+    }
+    let meta_len = rd32(16);
+    if meta_len > MAX_META_BYTES {
+        return Err(Error::corrupt(path, 16, format!("metadata length {meta_len} too large")));
+    }
+    let meta = c.bytes(meta_len as usize, "file metadata")?;
+    if crc32fast::hash(meta) != rd32(20) {
+        return Err(Error::corrupt(path, HEADER_BYTES as u64, "metadata checksum mismatch"));
+    }
+    Ok((h, meta))
+}

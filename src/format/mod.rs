@@ -1,0 +1,152 @@
+//! Bytes <-> structs for every leann file, with no I/O. See SPEC.md for the byte
+//! tables. Every decoder takes the file's path (for messages) and returns
+//! `Error::Corrupt { path, offset, .. }` on bad bytes; none of them panics.
+
+pub mod bitpack;
+pub mod codes;
+pub mod graph;
+pub mod header;
+pub mod idmap;
+pub mod manifest;
+pub mod pq;
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Size of the data part of a checksummed block (SPEC.md, "Checksummed blocks").
+pub const BLOCK_DATA_BYTES: usize = 64 * 1024;
+
+/// Bounds-checked little-endian reader. `base` is the file offset of `buf[0]`
+/// so that errors report absolute file offsets.
+pub struct Cursor<'a> {
+    pub path: &'a Path,
+    buf: &'a [u8],
+    base: u64,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(path: &'a Path, buf: &'a [u8], base: u64) -> Self {
+        Cursor {
+            path,
+            buf,
+            base,
+            pos: 0,
+        }
+    }
+    /// Absolute file offset of the next byte.
+    pub fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+    pub fn bytes(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
+        if self.remaining() < n {
+            return Err(Error::corrupt(
+                self.path,
+                self.offset(),
+                format!(
+                    "truncated: {what} needs {n} bytes, {} remain",
+                    self.remaining()
+                ),
+            ));
+        }
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    pub fn u16(&mut self, what: &str) -> Result<u16> {
+        let b = self.bytes(2, what)?;
+        Ok(u16::from_le_bytes([b[0], b[1]]))
+    }
+    pub fn u32(&mut self, what: &str) -> Result<u32> {
+        let b = self.bytes(4, what)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    pub fn u64(&mut self, what: &str) -> Result<u64> {
+        let b = self.bytes(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    /// Error at the current offset.
+    pub fn err(&self, what: impl Into<String>) -> Error {
+        Error::corrupt(self.path, self.offset(), what)
+    }
+    /// Error at the offset where a field of `width` bytes just read started.
+    pub fn err_back(&self, width: usize, what: impl Into<String>) -> Error {
+        Error::corrupt(self.path, self.offset() - width as u64, what)
+    }
+}
+
+pub fn put_u16(out: &mut Vec<u8>, v: u16) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+pub fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+pub fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+pub fn put_f32s(out: &mut Vec<u8>, v: &[f32]) {
+    out.reserve(v.len() * 4);
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+}
+pub fn f32s_from(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+pub fn u32s_from(b: &[u8]) -> Vec<u32> {
+    b.chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Encoded size of `data_len` bytes stored as checksummed blocks.
+pub fn blocks_encoded_len(data_len: usize) -> usize {
+    data_len + data_len.div_ceil(BLOCK_DATA_BYTES) * 4
+}
+
+/// Append `data` as checksummed blocks: each block is up to BLOCK_DATA_BYTES of
+/// data followed by the CRC-32 (IEEE) of that data.
+pub fn put_blocks(out: &mut Vec<u8>, data: &[u8]) {
+    out.reserve(blocks_encoded_len(data.len()));
+    for chunk in data.chunks(BLOCK_DATA_BYTES) {
+        out.extend_from_slice(chunk);
+        put_u32(out, crc32fast::hash(chunk));
+    }
+}
+
+/// Read `data_len` bytes stored as checksummed blocks, verifying every block.
+pub fn take_blocks(c: &mut Cursor<'_>, data_len: usize, what: &str) -> Result<Vec<u8>> {
+    let mut data = Vec::with_capacity(data_len);
+    let mut left = data_len;
+    while left > 0 {
+        let n = left.min(BLOCK_DATA_BYTES);
+        let start = c.offset();
+        let chunk = c.bytes(n, what)?;
+        let crc = c.u32(what)?;
+        if crc32fast::hash(chunk) != crc {
+            return Err(Error::corrupt(
+                c.path,
+                start,
+                format!("checksum mismatch in {what} block"),
+            ));
+        }
+        data.extend_from_slice(chunk);
+        left -= n;
+    }
+    Ok(data)
+}
+
+/// Reject trailing bytes after the last structure of a file.
+pub fn expect_end(c: &Cursor<'_>) -> Result<()> {
+    if c.remaining() != 0 {
+        return Err(c.err(format!("{} unexpected trailing bytes", c.remaining())));
+    }
+    Ok(())
+}

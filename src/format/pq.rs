@@ -1,0 +1,100 @@
+//! Anchors + PQ codebook file (SPEC.md, "Anchors + PQ codebook file").
+
+use super::header::{self, PQ};
+use super::{expect_end, f32s_from, put_blocks, put_f32s, put_u32, take_blocks, u32s_from, Cursor};
+use crate::error::{Error, Result};
+use std::path::Path;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PqFile {
+    pub metric: u32,
+    pub dim: u32,
+    /// Anchor centroids, n_anchors x dim, row-major.
+    pub anchors: Vec<f32>,
+    /// Per anchor, the segment-local node nearest to it (a search entry point).
+    pub entries: Vec<u32>,
+    /// Number of sub-vectors (sub-quantizers).
+    pub m: u32,
+    /// Centroids per sub-quantizer (<= 256, one byte per code).
+    pub ksub: u32,
+    /// Codebooks, m x ksub x (dim / m), row-major.
+    pub codebooks: Vec<f32>,
+}
+
+impl PqFile {
+    pub fn n_anchors(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+pub fn encode(p: &PqFile) -> Vec<u8> {
+    let mut meta = Vec::new();
+    put_u32(&mut meta, p.metric);
+    put_u32(&mut meta, p.dim);
+    put_u32(&mut meta, p.entries.len() as u32);
+    put_u32(&mut meta, p.m);
+    put_u32(&mut meta, p.ksub);
+    let mut out = header::encode(PQ, 0, &meta);
+    let mut tmp = Vec::new();
+    put_f32s(&mut tmp, &p.anchors);
+    put_blocks(&mut out, &tmp);
+    tmp.clear();
+    for e in &p.entries {
+        put_u32(&mut tmp, *e);
+    }
+    put_blocks(&mut out, &tmp);
+    tmp.clear();
+    put_f32s(&mut tmp, &p.codebooks);
+    put_blocks(&mut out, &tmp);
+    out
+}
+
+pub fn decode(path: &Path, buf: &[u8]) -> Result<PqFile> {
+    let mut c = Cursor::new(path, buf, 0);
+    let (_, meta) = header::decode(PQ, &mut c)?;
+    let mut m = Cursor::new(path, meta, header::HEADER_BYTES as u64);
+    let metric = m.u32("metric")?;
+    let dim = m.u32("dim")?;
+    let n_anchors = m.u32("n_anchors")?;
+    let subs = m.u32("m")?;
+    let ksub = m.u32("ksub")?;
+    let bad = |off: u64, w: &str| Error::corrupt(path, off, w.to_string());
+    if dim == 0 || dim > 65_536 {
+        return Err(bad(36, "dimension out of range"));
+    }
+    if n_anchors == 0 || n_anchors > 1 << 24 {
+        return Err(bad(40, "anchor count out of range"));
+    }
+    if subs == 0 || dim % subs != 0 {
+        return Err(bad(44, "sub-vector count must divide the dimension"));
+    }
+    if ksub == 0 || ksub > 256 {
+        return Err(bad(48, "codebook size must be in 1..=256"));
+    }
+    let need = |c: &Cursor<'_>, n: u64| -> Result<usize> {
+        if n * 4 > c.remaining() as u64 {
+            Err(c.err(format!("truncated: body needs {} bytes", n * 4)))
+        } else {
+            Ok(n as usize * 4)
+        }
+    };
+    let anchors_len = need(&c, n_anchors as u64 * dim as u64)?;
+    let anchors = f32s_from(&take_blocks(&mut c, anchors_len, "anchors")?);
+    let entries_len = need(&c, n_anchors as u64)?;
+    let entries = u32s_from(&take_blocks(&mut c, entries_len, "anchor entries")?);
+    let cb_len = need(&c, ksub as u64 * dim as u64)?;
+    let codebooks = f32s_from(&take_blocks(&mut c, cb_len, "codebooks")?);
+    expect_end(&c)?;
+    if anchors.iter().chain(codebooks.iter()).any(|x| !x.is_finite()) {
+        return Err(bad(header::HEADER_BYTES as u64, "non-finite value in anchors or codebooks"));
+    }
+    Ok(PqFile {
+        metric,
+        dim,
+        anchors,
+        entries,
+        m: subs,
+        ksub,
+        codebooks,
+    })
+}

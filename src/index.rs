@@ -1,0 +1,425 @@
+//! The public API: create an index directory from vectors, open it, search it.
+
+use crate::config::{Config, Resolved};
+use crate::data::VectorSource;
+use crate::distance::{check_vector, normalize, Metric};
+use crate::error::{Error, Result};
+use crate::format::manifest::{Manifest, SegmentEntry};
+use crate::io::{ReadMode, Storage};
+use crate::manifest;
+use crate::pq::{PqParams, Quantizer};
+use crate::segment::{self, OpenOptions, SegScratch, Segment, SegmentFiles};
+use crate::vamana::{self, BuildParams, SearchParams, SearchStats, Visited};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Where the exact vectors of final candidates come from.
+pub trait ExactSource: Sync {
+    /// Append the exact vectors of `nodes` of segment `seg` (their external
+    /// ids are `ext`) to `out`, `dim` floats each.
+    fn vectors(
+        &self,
+        seg: &Segment,
+        nodes: &[u32],
+        ext: &[u64],
+        scratch: &mut SegScratch,
+        stats: &mut SearchStats,
+        out: &mut Vec<f32>,
+    ) -> Result<()>;
+}
+
+/// Exact vectors stored in the graph file (config graph.storeFullVectors).
+pub struct StoredVectors;
+
+impl ExactSource for StoredVectors {
+    fn vectors(&self, seg: &Segment, nodes: &[u32], _ext: &[u64], scratch: &mut SegScratch, stats: &mut SearchStats, out: &mut Vec<f32>) -> Result<()> {
+        seg.stored_vectors(nodes, scratch, stats, out)
+    }
+}
+
+/// Exact vectors recomputed by a callback from external ids (the embedder
+/// recomputes them from chunk text; the benchmark reads its base file).
+pub struct Recompute<F>(pub F);
+
+impl<F> ExactSource for Recompute<F>
+where
+    F: Fn(&[u64], &mut Vec<f32>) -> Result<()> + Sync,
+{
+    fn vectors(&self, _seg: &Segment, _nodes: &[u32], ext: &[u64], _s: &mut SegScratch, _st: &mut SearchStats, out: &mut Vec<f32>) -> Result<()> {
+        (self.0)(ext, out)
+    }
+}
+
+/// Exact vectors from any VectorSource indexed by external id.
+pub struct FromSource<'a>(pub &'a dyn VectorSource);
+
+impl ExactSource for FromSource<'_> {
+    fn vectors(&self, _seg: &Segment, _nodes: &[u32], ext: &[u64], _s: &mut SegScratch, _st: &mut SearchStats, out: &mut Vec<f32>) -> Result<()> {
+        for &e in ext {
+            if e as usize >= self.0.len() {
+                return Err(Error::invalid(format!("rerank source has {} vectors, asked for id {e}", self.0.len())));
+            }
+            out.extend_from_slice(self.0.vector(e as usize));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    pub id: u64,
+    /// Similarity for ip/cosine (higher is better), squared distance for l2.
+    pub score: f32,
+}
+
+#[derive(Clone, Debug)]
+pub struct SearchOutput {
+    pub hits: Vec<Hit>,
+    pub stats: SearchStats,
+}
+
+/// Search settings for one query.
+#[derive(Clone, Debug)]
+pub struct QueryParams {
+    pub k: usize,
+    pub list: usize,
+    pub beam: usize,
+    pub entry_anchors: usize,
+    pub patience: usize,
+    /// Candidates reranked exactly (>= k).
+    pub rerank: usize,
+    pub free_expand: bool,
+}
+
+/// Per-thread query state, reused across queries.
+#[derive(Default)]
+pub struct QueryContext {
+    scratch: Vec<SegScratch>,
+    visited: Option<Visited>,
+    exact: Vec<f32>,
+}
+
+/// Report of a build.
+#[derive(Clone, Debug, Default)]
+pub struct BuildReport {
+    pub n: usize,
+    pub seconds: f64,
+    pub quantizer_seconds: f64,
+    pub graph_seconds: f64,
+    pub write_seconds: f64,
+    pub files: SegmentFiles,
+}
+
+pub struct Index {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub config: Config,
+    pub resolved: Resolved,
+    pub segments: Vec<Segment>,
+    pub metric: Metric,
+    pub dim: usize,
+}
+
+/// Cosine inputs are normalised on the way in.
+struct Normalised<'a> {
+    src: &'a dyn VectorSource,
+    data: Vec<f32>,
+}
+
+fn check_input(src: &dyn VectorSource) -> Result<()> {
+    if src.is_empty() {
+        return Err(Error::invalid("no vectors to index"));
+    }
+    if src.dim() == 0 {
+        return Err(Error::invalid("vectors have dimension 0"));
+    }
+    for i in 0..src.len() {
+        let v = src.vector(i);
+        check_vector(v, src.dim(), &format!("vector {i}"))?;
+    }
+    Ok(())
+}
+
+impl VectorSource for Normalised<'_> {
+    fn len(&self) -> usize {
+        self.src.len()
+    }
+    fn dim(&self) -> usize {
+        self.src.dim()
+    }
+    fn vector(&self, i: usize) -> &[f32] {
+        let d = self.src.dim();
+        &self.data[i * d..(i + 1) * d]
+    }
+}
+
+impl Index {
+    /// Build a new index in `dir` (created if needed; must not hold an index).
+    /// `ids` are the external ids of the vectors (default 0..n).
+    pub fn create(
+        storage: &dyn Storage,
+        dir: &Path,
+        src: &dyn VectorSource,
+        ids: Option<&[u64]>,
+        config: &Config,
+    ) -> Result<BuildReport> {
+        let t0 = Instant::now();
+        check_input(src)?;
+        let n = src.len();
+        let dim = src.dim();
+        if let Some(ids) = ids {
+            if ids.len() != n {
+                return Err(Error::invalid(format!("{} ids for {n} vectors", ids.len())));
+            }
+        }
+        let r = config.resolve(n, dim)?;
+        if storage.exists(&dir.join(manifest::FILE_NAME)) {
+            return Err(Error::invalid(format!("{} already holds an index (MANIFEST exists)", dir.display())));
+        }
+        storage.create_dir_all(dir)?;
+        // Cosine: index unit vectors. Other metrics use the input as it is.
+        let norm_store;
+        let src: &dyn VectorSource = if r.metric == Metric::Cosine && !is_normalised(src) {
+            let mut data = Vec::with_capacity(n * dim);
+            for i in 0..n {
+                let s = data.len();
+                data.extend_from_slice(src.vector(i));
+                normalize(&mut data[s..]);
+            }
+            norm_store = Normalised { src, data };
+            &norm_store
+        } else {
+            src
+        };
+        let tq = Instant::now();
+        let quant = Quantizer::train(
+            src,
+            &PqParams {
+                metric: r.metric,
+                anchor_kind: r.anchor_kind,
+                n_anchors: r.n_anchors,
+                anchor_samples: r.anchor_samples,
+                m: r.sub_vectors,
+                ksub: r.codebook_size,
+                training_samples: r.training_samples,
+                kmeans_iters: 10,
+                seed: r.seed,
+            },
+        )?;
+        let (codes, entries) = quant.encode_all(src);
+        let quantizer_seconds = tq.elapsed().as_secs_f64();
+        let tg = Instant::now();
+        let g = vamana::build(
+            src,
+            &BuildParams {
+                metric: r.metric,
+                max_degree: r.max_degree,
+                build_list: r.build_list,
+                alpha: r.alpha,
+                seed: r.seed,
+            },
+        );
+        let graph_seconds = tg.elapsed().as_secs_f64();
+        let tw = Instant::now();
+        let default_ids: Vec<u64>;
+        let ids = match ids {
+            Some(i) => i,
+            None => {
+                default_ids = (0..n as u64).collect();
+                &default_ids
+            }
+        };
+        let seg_id = 1;
+        let files = segment::write(
+            storage,
+            dir,
+            &segment::SegmentData {
+                id: seg_id,
+                metric: r.metric,
+                adj: &g.adj,
+                medoid: g.medoid,
+                max_degree: r.max_degree as u32,
+                quant: &quant,
+                codes: &codes,
+                entries: &entries,
+                ids,
+                vectors: if r.store_full_vectors { Some(src) } else { None },
+            },
+        )?;
+        let config_json = serde_json::to_string(config).map_err(|e| Error::invalid(format!("config does not serialise: {e}")))?;
+        manifest::store(
+            storage,
+            dir,
+            &Manifest {
+                generation: 1,
+                dim: dim as u32,
+                metric: r.metric.code(),
+                segments: vec![SegmentEntry { id: seg_id, n_vectors: n as u64 }],
+                config_json,
+            },
+        )?;
+        Ok(BuildReport {
+            n,
+            seconds: t0.elapsed().as_secs_f64(),
+            quantizer_seconds,
+            graph_seconds,
+            write_seconds: tw.elapsed().as_secs_f64(),
+            files,
+        })
+    }
+
+    /// Open an index directory. `cache_bytes` overrides the configured node
+    /// cache budget; `read_mode` Direct reads the graph with O_DIRECT.
+    pub fn open(storage: &dyn Storage, dir: &Path, read_mode: ReadMode, cache_bytes: Option<usize>) -> Result<Index> {
+        let manifest = manifest::load(storage, dir)?;
+        let mpath = dir.join(manifest::FILE_NAME);
+        let metric = Metric::from_code(manifest.metric)
+            .ok_or_else(|| Error::corrupt(&mpath, 44, format!("unknown metric code {}", manifest.metric)))?;
+        let config: Config = serde_json::from_str(&manifest.config_json)
+            .map_err(|e| Error::corrupt(&mpath, 0, format!("stored config does not parse: {e}")))?;
+        let n: u64 = manifest.segments.iter().map(|s| s.n_vectors).sum();
+        let resolved = config.resolve(n as usize, manifest.dim as usize)?;
+        let opts = OpenOptions {
+            read_mode,
+            cache_bytes: cache_bytes.unwrap_or(resolved.cache_bytes),
+        };
+        let mut segments = Vec::with_capacity(manifest.segments.len());
+        for s in &manifest.segments {
+            let seg = Segment::open(storage, dir, s.id, metric, &opts)?;
+            if seg.len() as u64 != s.n_vectors || seg.meta.dim != manifest.dim {
+                return Err(Error::corrupt(&mpath, 0, format!("segment {} holds {} vectors of dim {}, the manifest says {} of dim {}", s.id, seg.len(), seg.meta.dim, s.n_vectors, manifest.dim)));
+            }
+            segments.push(seg);
+        }
+        Ok(Index {
+            dir: dir.to_path_buf(),
+            dim: manifest.dim as usize,
+            manifest,
+            config,
+            resolved,
+            segments,
+            metric,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.segments.iter().map(|s| s.len()).sum()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Default query settings from the index configuration.
+    pub fn default_params(&self, k: usize) -> QueryParams {
+        let r = &self.resolved;
+        let list = r.search_list.max(k);
+        QueryParams {
+            k,
+            list,
+            beam: r.beam_width,
+            entry_anchors: r.entry_anchors,
+            patience: r.patience,
+            rerank: r.rerank.unwrap_or(list).max(k),
+            free_expand: true,
+        }
+    }
+
+    /// Bytes of every index file (excluding stored full vectors' share is the
+    /// caller's business: see `graph_vector_bytes`).
+    pub fn file_bytes(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        let mut f = SegmentFiles::default();
+        for s in &self.segments {
+            f.graph += s.files.graph;
+            f.pq += s.files.pq;
+            f.codes += s.files.codes;
+            f.ids += s.files.ids;
+        }
+        out.push(("graph".to_string(), f.graph));
+        out.push(("anchors+pq".to_string(), f.pq));
+        out.push(("codes".to_string(), f.codes));
+        out.push(("ids".to_string(), f.ids));
+        out
+    }
+
+    /// Bytes the graph files spend on stored full vectors.
+    pub fn graph_vector_bytes(&self) -> u64 {
+        self.segments
+            .iter()
+            .filter(|s| s.meta.full_vectors)
+            .map(|s| s.meta.n_nodes * s.meta.dim as u64 * 4)
+            .sum()
+    }
+
+    /// Search: beam search per segment, exact rerank of the best `rerank`
+    /// candidates, merged by exact distance.
+    pub fn search(&self, query: &[f32], p: &QueryParams, exact: &dyn ExactSource, ctx: &mut QueryContext) -> Result<SearchOutput> {
+        let t0 = Instant::now();
+        check_vector(query, self.dim, "query")?;
+        if p.k == 0 {
+            return Err(Error::invalid("k must be at least 1"));
+        }
+        let mut q = query.to_vec();
+        if self.metric == Metric::Cosine {
+            normalize(&mut q);
+        }
+        let mut stats = SearchStats::default();
+        while ctx.scratch.len() < self.segments.len() {
+            ctx.scratch.push(SegScratch::default());
+        }
+        let mut all: Vec<(f32, u64)> = Vec::new();
+        let vis = ctx.visited.get_or_insert_with(|| Visited::new(0));
+        for (si, seg) in self.segments.iter().enumerate() {
+            let scratch = &mut ctx.scratch[si];
+            scratch.reset();
+            let tables = seg.quant.tables(&q);
+            let entries = seg.entry_points(&tables, p.entry_anchors);
+            let approx = |i: u32| seg.approx(&tables, i);
+            let sp = SearchParams {
+                list: p.list.max(p.k),
+                beam: p.beam,
+                patience: p.patience,
+                k: p.k,
+                free_expand: p.free_expand,
+            };
+            let pool = vamana::beam_search(seg, &entries, &approx, &sp, vis, scratch, &mut stats)?;
+            let take = pool.len().min(p.rerank.max(p.k));
+            let nodes: Vec<u32> = pool[..take].iter().map(|c| c.node).collect();
+            let ext: Vec<u64> = nodes.iter().map(|&i| seg.ids[i as usize]).collect();
+            ctx.exact.clear();
+            exact.vectors(seg, &nodes, &ext, scratch, &mut stats, &mut ctx.exact)?;
+            if ctx.exact.len() != nodes.len() * self.dim {
+                return Err(Error::invalid(format!("exact source returned {} floats for {} vectors of dim {}", ctx.exact.len(), nodes.len(), self.dim)));
+            }
+            for (j, &e) in ext.iter().enumerate() {
+                let mut v = ctx.exact[j * self.dim..(j + 1) * self.dim].to_vec();
+                if self.metric == Metric::Cosine {
+                    normalize(&mut v);
+                }
+                all.push((self.metric.distance(&q, &v), e));
+            }
+        }
+        all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        all.dedup_by_key(|x| x.1);
+        all.truncate(p.k);
+        stats.micros = t0.elapsed().as_micros() as u64;
+        Ok(SearchOutput {
+            hits: all
+                .into_iter()
+                .map(|(d, id)| Hit { id, score: self.metric.score(d) })
+                .collect(),
+            stats,
+        })
+    }
+}
+
+fn is_normalised(src: &dyn VectorSource) -> bool {
+    (0..src.len()).all(|i| {
+        let v = src.vector(i);
+        (crate::distance::dot(v, v) - 1.0).abs() < 1e-3
+    })
+}
+
+/// Shared handle for multi-threaded benchmarks.
+pub type SharedIndex = Arc<Index>;

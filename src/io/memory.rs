@@ -1,0 +1,133 @@
+//! In-memory storage: a map from path to bytes. Used by tests and as the base
+//! of fault injection. Directories are implicit except where created.
+
+use super::{os::check_bounds, Mapped, ReadFile, ReadMode, ReadReq, Storage, WriteFile};
+use crate::error::{Error, Result};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+#[derive(Default)]
+struct State {
+    files: BTreeMap<PathBuf, Arc<Vec<u8>>>,
+    dirs: BTreeSet<PathBuf>,
+}
+
+#[derive(Default, Clone)]
+pub struct MemStorage {
+    state: Arc<Mutex<State>>,
+}
+
+fn not_found(op: &'static str, path: &Path) -> Error {
+    Error::io(op, path, std::io::Error::from(std::io::ErrorKind::NotFound))
+}
+
+impl MemStorage {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock leaves plain data; keep using it.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn get(&self, path: &Path) -> Result<Arc<Vec<u8>>> {
+        self.lock()
+            .files
+            .get(path)
+            .cloned()
+            .ok_or_else(|| not_found("open", path))
+    }
+    /// Overwrite a file's bytes directly (tests use this to corrupt files).
+    pub fn put(&self, path: &Path, data: Vec<u8>) {
+        self.lock().files.insert(path.to_path_buf(), Arc::new(data));
+    }
+}
+
+struct MemFile {
+    path: PathBuf,
+    data: Arc<Vec<u8>>,
+}
+
+impl ReadFile for MemFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn len(&self) -> u64 {
+        self.data.len() as u64
+    }
+    fn read_batch(&self, reqs: &mut [ReadReq<'_>]) -> Result<()> {
+        check_bounds(&self.path, self.len(), reqs)?;
+        for r in reqs.iter_mut() {
+            let o = r.offset as usize;
+            r.buf.copy_from_slice(&self.data[o..o + r.buf.len()]);
+        }
+        Ok(())
+    }
+}
+
+struct MemWriter {
+    store: MemStorage,
+    dest: PathBuf,
+    data: Vec<u8>,
+}
+
+impl WriteFile for MemWriter {
+    fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        self.data.extend_from_slice(data);
+        Ok(())
+    }
+    fn finish(self: Box<Self>) -> Result<()> {
+        let MemWriter { store, dest, data } = *self;
+        store.put(&dest, data);
+        Ok(())
+    }
+}
+
+impl Storage for MemStorage {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+    fn open_read(&self, path: &Path, _mode: ReadMode) -> Result<Arc<dyn ReadFile>> {
+        Ok(Arc::new(MemFile {
+            path: path.to_path_buf(),
+            data: self.get(path)?,
+        }))
+    }
+    fn map(&self, path: &Path) -> Result<Mapped> {
+        Ok(Mapped::Bytes(self.get(path)?))
+    }
+    fn create(&self, path: &Path) -> Result<Box<dyn WriteFile>> {
+        Ok(Box::new(MemWriter {
+            store: self.clone(),
+            dest: path.to_path_buf(),
+            data: Vec::new(),
+        }))
+    }
+    fn create_dir_all(&self, path: &Path) -> Result<()> {
+        self.lock().dirs.insert(path.to_path_buf());
+        Ok(())
+    }
+    fn list_dir(&self, path: &Path) -> Result<Vec<String>> {
+        let st = self.lock();
+        if !st.dirs.contains(path) && !st.files.keys().any(|p| p.parent() == Some(path)) {
+            return Err(not_found("list directory", path));
+        }
+        Ok(st
+            .files
+            .keys()
+            .filter(|p| p.parent() == Some(path))
+            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .collect())
+    }
+    fn remove_file(&self, path: &Path) -> Result<()> {
+        self.lock()
+            .files
+            .remove(path)
+            .map(|_| ())
+            .ok_or_else(|| not_found("remove", path))
+    }
+    fn exists(&self, path: &Path) -> bool {
+        let st = self.lock();
+        st.files.contains_key(path) || st.dirs.contains(path)
+    }
+    fn file_len(&self, path: &Path) -> Result<u64> {
+        Ok(self.get(path)?.len() as u64)
+    }
+}

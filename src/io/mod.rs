@@ -1,0 +1,173 @@
+//! The storage layer: the only code in leann that opens, reads, writes, syncs,
+//! renames or removes files. Everything above it talks to `dyn Storage`.
+//!
+//! Backends: `os::OsStorage` with positional reads through io_uring (chosen at
+//! run time when the kernel allows it) or pread, and `memory::MemStorage`. One
+//! conformance suite (tests/io_conformance.rs) runs against each.
+
+mod aligned;
+pub mod memory;
+pub mod os;
+mod uring;
+
+pub use aligned::AlignedBuf;
+
+use crate::error::Result;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Alignment for O_DIRECT buffers, offsets and lengths.
+pub const DIRECT_ALIGN_BYTES: usize = 4096;
+
+/// One positional read: fill all of `buf` from `offset`.
+pub struct ReadReq<'a> {
+    pub offset: u64,
+    pub buf: &'a mut [u8],
+}
+
+/// How a file is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadMode {
+    /// Through the page cache.
+    Buffered,
+    /// O_DIRECT: bypass the page cache (cold measurements). Buffers, offsets and
+    /// lengths must be multiples of DIRECT_ALIGN_BYTES.
+    Direct,
+}
+
+/// A file opened for positional reads. Shared between threads.
+pub trait ReadFile: Send + Sync {
+    fn path(&self) -> &Path;
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Fill every request completely. Backends submit the whole batch at once
+    /// where they can (io_uring: one submission, one wait).
+    fn read_batch(&self, reqs: &mut [ReadReq<'_>]) -> Result<()>;
+}
+
+/// A file being written sequentially. `finish` makes it durable and visible
+/// under its final name (write-new-then-rename, fsync of file and directory).
+pub trait WriteFile: Send {
+    fn write_all(&mut self, data: &[u8]) -> Result<()>;
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// Read-only bytes of a whole file (a memory map for OS files).
+pub enum Mapped {
+    Mmap(memmap2::Mmap),
+    Bytes(Arc<Vec<u8>>),
+}
+
+impl Deref for Mapped {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Mapped::Mmap(m) => m,
+            Mapped::Bytes(b) => b,
+        }
+    }
+}
+
+/// Files and directories, as leann needs them.
+pub trait Storage: Send + Sync {
+    /// Backend name for reports ("io_uring", "pread", "memory").
+    fn name(&self) -> &'static str;
+    fn open_read(&self, path: &Path, mode: ReadMode) -> Result<Arc<dyn ReadFile>>;
+    /// Whole file contents.
+    fn read_all(&self, path: &Path) -> Result<Vec<u8>> {
+        let f = self.open_read(path, ReadMode::Buffered)?;
+        let mut buf = vec![0u8; f.len() as usize];
+        f.read_batch(&mut [ReadReq {
+            offset: 0,
+            buf: &mut buf,
+        }])?;
+        Ok(buf)
+    }
+    /// Map a whole file read-only.
+    fn map(&self, path: &Path) -> Result<Mapped>;
+    /// Start writing `path` (invisible under that name until `finish`).
+    fn create(&self, path: &Path) -> Result<Box<dyn WriteFile>>;
+    /// Replace `path` atomically and durably with `data`.
+    fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
+        let mut w = self.create(path)?;
+        w.write_all(data)?;
+        w.finish()
+    }
+    fn create_dir_all(&self, path: &Path) -> Result<()>;
+    /// File names (not paths) in a directory, sorted.
+    fn list_dir(&self, path: &Path) -> Result<Vec<String>>;
+    fn remove_file(&self, path: &Path) -> Result<()>;
+    fn exists(&self, path: &Path) -> bool;
+    fn file_len(&self, path: &Path) -> Result<u64>;
+}
+
+/// Which OS read backend to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// io_uring when the kernel allows it, else pread.
+    Auto,
+    IoUring,
+    Pread,
+    Memory,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = crate::error::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "auto" => Backend::Auto,
+            "io_uring" | "uring" => Backend::IoUring,
+            "pread" => Backend::Pread,
+            "memory" => Backend::Memory,
+            _ => {
+                return Err(crate::error::Error::invalid(format!(
+                    "unknown I/O backend `{s}` (auto, io_uring, pread, memory)"
+                )))
+            }
+        })
+    }
+}
+
+/// Open a storage backend. `IoUring` fails when the kernel refuses io_uring.
+pub fn open_storage(b: Backend) -> Result<Arc<dyn Storage>> {
+    Ok(match b {
+        Backend::Auto => {
+            if uring::available() {
+                Arc::new(os::OsStorage::new(os::Reader::IoUring))
+            } else {
+                Arc::new(os::OsStorage::new(os::Reader::Pread))
+            }
+        }
+        Backend::IoUring => {
+            if !uring::available() {
+                return Err(crate::error::Error::invalid(
+                    "io_uring is not available on this kernel (or is blocked); use --io pread",
+                ));
+            }
+            Arc::new(os::OsStorage::new(os::Reader::IoUring))
+        }
+        Backend::Pread => Arc::new(os::OsStorage::new(os::Reader::Pread)),
+        Backend::Memory => Arc::new(memory::MemStorage::default()),
+    })
+}
+
+/// Whether this kernel lets us create an io_uring.
+pub fn io_uring_available() -> bool {
+    uring::available()
+}
+
+/// `dir/name` helper.
+pub fn join(dir: &Path, name: &str) -> PathBuf {
+    dir.join(name)
+}
+
+/// Peak resident set size of this process in bytes (VmHWM), if the OS tells.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

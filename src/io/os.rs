@@ -1,0 +1,232 @@
+//! Real files: std::fs for writes and directory operations, positional reads
+//! through io_uring or pread.
+
+use super::{uring, Mapped, ReadFile, ReadMode, ReadReq, Storage, WriteFile, DIRECT_ALIGN_BYTES};
+use crate::error::{Error, Result};
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reader {
+    IoUring,
+    Pread,
+}
+
+pub struct OsStorage {
+    reader: Reader,
+}
+
+impl OsStorage {
+    pub fn new(reader: Reader) -> Self {
+        OsStorage { reader }
+    }
+}
+
+fn open_file(path: &Path, mode: ReadMode) -> Result<File> {
+    let mut o = OpenOptions::new();
+    o.read(true);
+    if mode == ReadMode::Direct {
+        o.custom_flags(libc::O_DIRECT);
+    }
+    o.open(path).map_err(|e| {
+        let op = if mode == ReadMode::Direct { "open (O_DIRECT)" } else { "open" };
+        Error::io(op, path, e)
+    })
+}
+
+/// Check O_DIRECT's alignment rules for a batch.
+pub(super) fn check_direct(path: &Path, reqs: &[ReadReq<'_>]) -> Result<()> {
+    for r in reqs {
+        let a = DIRECT_ALIGN_BYTES;
+        if r.offset as usize % a != 0 || r.buf.len() % a != 0 || r.buf.as_ptr() as usize % a != 0 {
+            return Err(Error::invalid(format!(
+                "O_DIRECT read of {} at offset {} ({} bytes) is not {a}-byte aligned",
+                path.display(),
+                r.offset,
+                r.buf.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Check that every request lies inside the file.
+pub(super) fn check_bounds(path: &Path, len: u64, reqs: &[ReadReq<'_>]) -> Result<()> {
+    for r in reqs {
+        if r.offset.saturating_add(r.buf.len() as u64) > len {
+            return Err(Error::io(
+                "read",
+                path,
+                std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{} bytes at offset {} run past the end of the file ({len} bytes)",
+                        r.buf.len(),
+                        r.offset
+                    ),
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+pub(super) struct OsReadFile {
+    pub(super) path: PathBuf,
+    pub(super) file: File,
+    pub(super) len: u64,
+    pub(super) mode: ReadMode,
+    reader: Reader,
+}
+
+impl OsReadFile {
+    pub(super) fn pread_all(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        self.file
+            .read_exact_at(buf, offset)
+            .map_err(|e| Error::io("pread", &self.path, e))
+    }
+}
+
+impl ReadFile for OsReadFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_batch(&self, reqs: &mut [ReadReq<'_>]) -> Result<()> {
+        check_bounds(&self.path, self.len, reqs)?;
+        if self.mode == ReadMode::Direct {
+            check_direct(&self.path, reqs)?;
+        }
+        match self.reader {
+            Reader::Pread => {
+                for r in reqs.iter_mut() {
+                    self.pread_all(r.offset, r.buf)?;
+                }
+                Ok(())
+            }
+            Reader::IoUring => uring::read_batch(self, reqs),
+        }
+    }
+}
+
+struct OsWriter {
+    tmp: PathBuf,
+    dest: PathBuf,
+    out: Option<BufWriter<File>>,
+}
+
+impl WriteFile for OsWriter {
+    fn write_all(&mut self, data: &[u8]) -> Result<()> {
+        // The writer is only None after finish, which consumes self.
+        let out = self.out.as_mut().expect("writer used after finish");
+        out.write_all(data).map_err(|e| Error::io("write", &self.tmp, e))
+    }
+    fn finish(mut self: Box<Self>) -> Result<()> {
+        let out = self.out.take().expect("finish called twice");
+        let file = out
+            .into_inner()
+            .map_err(|e| Error::io("write", &self.tmp, e.into_error()))?;
+        file.sync_all().map_err(|e| Error::io("fsync", &self.tmp, e))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io("rename", &self.dest, e))?;
+        sync_dir(self.dest.parent().unwrap_or(Path::new(".")))
+    }
+}
+
+impl Drop for OsWriter {
+    fn drop(&mut self) {
+        if self.out.is_some() {
+            // Abandoned before finish: the temporary is garbage.
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// fsync a directory so that renames and creations in it are durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
+    d.sync_all().map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+/// Name of the temporary a file is written under before its rename.
+pub fn tmp_path(dest: &Path) -> PathBuf {
+    let mut s = dest.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+impl Storage for OsStorage {
+    fn name(&self) -> &'static str {
+        match self.reader {
+            Reader::IoUring => "io_uring",
+            Reader::Pread => "pread",
+        }
+    }
+    fn open_read(&self, path: &Path, mode: ReadMode) -> Result<Arc<dyn ReadFile>> {
+        let file = open_file(path, mode)?;
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
+        Ok(Arc::new(OsReadFile {
+            path: path.to_path_buf(),
+            file,
+            len,
+            mode,
+            reader: self.reader,
+        }))
+    }
+    fn map(&self, path: &Path) -> Result<Mapped> {
+        let file = open_file(path, ReadMode::Buffered)?;
+        let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+        if len == 0 {
+            return Ok(Mapped::Bytes(Arc::new(Vec::new())));
+        }
+        // SAFETY: leann never modifies a file after its rename into place (files
+        // are immutable once finished); a concurrent external writer would be a
+        // user error that memmap2 documents as undefined behaviour.
+        let m = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io("mmap", path, e))?;
+        Ok(Mapped::Mmap(m))
+    }
+    fn create(&self, path: &Path) -> Result<Box<dyn WriteFile>> {
+        let tmp = tmp_path(path);
+        let f = File::create(&tmp).map_err(|e| Error::io("create", &tmp, e))?;
+        Ok(Box::new(OsWriter {
+            tmp,
+            dest: path.to_path_buf(),
+            out: Some(BufWriter::with_capacity(1 << 20, f)),
+        }))
+    }
+    fn create_dir_all(&self, path: &Path) -> Result<()> {
+        std::fs::create_dir_all(path).map_err(|e| Error::io("create directory", path, e))?;
+        if let Some(p) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(p)?;
+        }
+        Ok(())
+    }
+    fn list_dir(&self, path: &Path) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(path).map_err(|e| Error::io("list directory", path, e))? {
+            let e = e.map_err(|e| Error::io("list directory", path, e))?;
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+        out.sort();
+        Ok(out)
+    }
+    fn remove_file(&self, path: &Path) -> Result<()> {
+        std::fs::remove_file(path).map_err(|e| Error::io("remove", path, e))
+    }
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+    fn file_len(&self, path: &Path) -> Result<u64> {
+        Ok(std::fs::metadata(path)
+            .map_err(|e| Error::io("stat", path, e))?
+            .len())
+    }
+}

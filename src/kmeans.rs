@@ -1,0 +1,182 @@
+//! Parallel k-means (k-means++ seeding, Lloyd iterations) with rayon, used for
+//! anchors and for every PQ sub-quantizer.
+//!
+//! Why not linfa-clustering: on this project's data its KMeans took 17 s (one
+//! run) to 177 s (defaults) where this loop takes about 2 s; see the closing
+//! note of the engine-core issue for the figures.
+
+use crate::distance::axpy;
+use crate::rng::Rng;
+use rayon::prelude::*;
+
+/// Centroids kept both row-major and transposed (dim x k) with their squared
+/// norms, so that the distances from a point to all of them are one pass of
+/// vectorised multiply-adds.
+#[derive(Clone, Debug)]
+pub struct Centroids {
+    pub k: usize,
+    pub dim: usize,
+    pub rows: Vec<f32>,
+    tr: Vec<f32>,
+    norms: Vec<f32>,
+}
+
+impl Centroids {
+    pub fn new(rows: Vec<f32>, dim: usize) -> Self {
+        let k = rows.len() / dim;
+        let mut tr = vec![0f32; dim * k];
+        let mut norms = vec![0f32; k];
+        for c in 0..k {
+            let r = &rows[c * dim..(c + 1) * dim];
+            norms[c] = r.iter().map(|x| x * x).sum();
+            for j in 0..dim {
+                tr[j * k + c] = r[j];
+            }
+        }
+        Centroids {
+            k,
+            dim,
+            rows,
+            tr,
+            norms,
+        }
+    }
+    pub fn row(&self, c: usize) -> &[f32] {
+        &self.rows[c * self.dim..(c + 1) * self.dim]
+    }
+    /// acc[c] = <x, centroid c> for all c (acc has length k).
+    pub fn dots(&self, x: &[f32], acc: &mut [f32]) {
+        acc.fill(0.0);
+        for (j, &xj) in x.iter().enumerate() {
+            axpy(acc, xj, &self.tr[j * self.k..(j + 1) * self.k]);
+        }
+    }
+    /// Nearest centroid by L2: (index, squared distance). `acc` is scratch of length k.
+    pub fn nearest(&self, x: &[f32], acc: &mut [f32]) -> (usize, f32) {
+        self.dots(x, acc);
+        let mut best = (0usize, f32::INFINITY);
+        for c in 0..self.k {
+            let d = self.norms[c] - 2.0 * acc[c];
+            if d < best.1 {
+                best = (c, d);
+            }
+        }
+        let xn: f32 = x.iter().map(|v| v * v).sum();
+        (best.0, (best.1 + xn).max(0.0))
+    }
+}
+
+/// Train k centroids on `n = data.len() / dim` points (row-major).
+pub fn train(data: &[f32], dim: usize, k: usize, iters: usize, seed: u64) -> Centroids {
+    let n = data.len() / dim;
+    assert!(n > 0 && k > 0, "k-means needs points and k > 0");
+    let k = k.min(n);
+    let pt = |i: usize| &data[i * dim..(i + 1) * dim];
+    let mut rng = Rng::new(seed);
+
+    // k-means++ seeding.
+    let mut rows = Vec::with_capacity(k * dim);
+    let first = rng.below(n as u64) as usize;
+    rows.extend_from_slice(pt(first));
+    let mut d2: Vec<f32> = (0..n)
+        .into_par_iter()
+        .map(|i| crate::distance::l2sq(pt(i), pt(first)))
+        .collect();
+    for c in 1..k {
+        let total: f64 = d2.iter().map(|&x| x as f64).sum();
+        let pick = if total <= 0.0 {
+            rng.below(n as u64) as usize
+        } else {
+            let mut t = rng.f32() as f64 * total;
+            let mut pick = n - 1;
+            for (i, &x) in d2.iter().enumerate() {
+                t -= x as f64;
+                if t <= 0.0 {
+                    pick = i;
+                    break;
+                }
+            }
+            pick
+        };
+        rows.extend_from_slice(pt(pick));
+        let cen = &rows[c * dim..(c + 1) * dim];
+        d2.par_iter_mut().enumerate().for_each(|(i, d)| {
+            let nd = crate::distance::l2sq(pt(i), cen);
+            if nd < *d {
+                *d = nd;
+            }
+        });
+    }
+    let mut cents = Centroids::new(rows, dim);
+
+    // Lloyd iterations: each rayon task accumulates sums over a range of points.
+    const POINTS_PER_TASK: usize = 2048;
+    for _ in 0..iters {
+        let ranges: Vec<usize> = (0..n).step_by(POINTS_PER_TASK).collect();
+        let (sums, counts) = ranges
+            .into_par_iter()
+            .map(|start| {
+                let mut s = vec![0f32; k * dim];
+                let mut cnt = vec![0u32; k];
+                let mut acc = vec![0f32; k];
+                for i in start..(start + POINTS_PER_TASK).min(n) {
+                    let x = pt(i);
+                    let (c, _) = cents.nearest(x, &mut acc);
+                    cnt[c] += 1;
+                    for (a, b) in s[c * dim..(c + 1) * dim].iter_mut().zip(x) {
+                        *a += b;
+                    }
+                }
+                (s, cnt)
+            })
+            .reduce(
+                || (vec![0f32; k * dim], vec![0u32; k]),
+                |(mut s1, mut c1), (s2, c2)| {
+                    for (a, b) in s1.iter_mut().zip(&s2) {
+                        *a += b;
+                    }
+                    for (a, b) in c1.iter_mut().zip(&c2) {
+                        *a += b;
+                    }
+                    (s1, c1)
+                },
+            );
+        let mut rows = cents.rows.clone();
+        for c in 0..k {
+            if counts[c] > 0 {
+                let inv = 1.0 / counts[c] as f32;
+                for j in 0..dim {
+                    rows[c * dim + j] = sums[c * dim + j] * inv;
+                }
+            } else {
+                // Empty cluster: re-seed at a random point.
+                let p = rng.below(n as u64) as usize;
+                rows[c * dim..(c + 1) * dim].copy_from_slice(pt(p));
+            }
+        }
+        cents = Centroids::new(rows, dim);
+    }
+    cents
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn finds_separated_clusters() {
+        let mut rng = Rng::new(1);
+        let centers = [[0.0f32, 0.0], [10.0, 10.0], [-10.0, 10.0]];
+        let mut data = Vec::new();
+        for i in 0..300 {
+            let c = centers[i % 3];
+            data.push(c[0] + rng.normal() * 0.1);
+            data.push(c[1] + rng.normal() * 0.1);
+        }
+        let cents = train(&data, 2, 3, 10, 7);
+        let mut acc = vec![0f32; 3];
+        for c in centers {
+            let (_, d) = cents.nearest(&c, &mut acc);
+            assert!(d < 0.1, "centre {c:?} is {d} from nearest centroid");
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! leann: a disk-first vector index for local semantic code search.
+//!
+//! Layers, top to bottom (a layer uses only the ones above it; see
+//! ARCHITECTURE.md): `error`, `format` (bytes <-> structs) -> `io` (the only
+//! file access) -> `segment`, `manifest` (on-disk structures) -> algorithms
+//! (`distance`, `kmeans`, `pq`, `vamana`) -> `index` (public API) -> `bench`,
+//! `cli`.
+
+pub mod bench;
+pub mod config;
+pub mod data;
+pub mod distance;
+pub mod error;
+pub mod format;
+pub mod index;
+pub mod io;
+pub mod kmeans;
+pub mod pq;
+pub mod rng;
+pub mod segment;
+pub mod vamana;
+pub mod verify;
+pub mod manifest;
+
+pub use error::{Error, Result};

@@ -1,0 +1,209 @@
+//! Parallel Vamana build on full-precision vectors (which may be memory-mapped).
+//! Points are inserted in random order, in batches processed in parallel; each
+//! insertion runs a greedy search with list size L from the medoid, prunes the
+//! visited set with RobustPrune(alpha, R), and adds reverse edges, pruning any
+//! neighbour list that grows past R.
+
+use super::visited::Visited;
+use crate::data::VectorSource;
+use crate::distance::Metric;
+use crate::rng::Rng;
+use rayon::prelude::*;
+use std::sync::Mutex;
+use std::time::Instant;
+
+#[derive(Clone, Debug)]
+pub struct BuildParams {
+    pub metric: Metric,
+    /// Maximum out-degree R.
+    pub max_degree: usize,
+    /// Search list size during build.
+    pub build_list: usize,
+    /// RobustPrune alpha (>= 1).
+    pub alpha: f32,
+    pub seed: u64,
+}
+
+pub struct Graph {
+    pub adj: Vec<Vec<u32>>,
+    pub medoid: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct BuildStats {
+    pub seconds: f64,
+    pub mean_degree: f64,
+}
+
+/// Points per parallel batch; batches run one after another so that later
+/// insertions search a graph that already holds the earlier ones.
+const BATCH_POINTS: usize = 4096;
+
+struct Ctx<'a> {
+    src: &'a dyn VectorSource,
+    p: &'a BuildParams,
+    adj: Vec<Mutex<Vec<u32>>>,
+}
+
+impl Ctx<'_> {
+    #[inline]
+    fn d(&self, a: u32, b: u32) -> f32 {
+        self.p
+            .metric
+            .distance(self.src.vector(a as usize), self.src.vector(b as usize))
+    }
+    fn neighbours(&self, i: u32) -> Vec<u32> {
+        // Lock poisoning only follows a panic in another insertion, which
+        // already aborts the build; the data is still a valid list.
+        self.adj[i as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+pub fn build(src: &dyn VectorSource, p: &BuildParams) -> Graph {
+    let t0 = Instant::now();
+    let n = src.len();
+    assert!(n > 0, "build needs at least one vector");
+    let medoid = find_medoid(src, p.metric);
+    let ctx = Ctx {
+        src,
+        p,
+        adj: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+    };
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    Rng::new(p.seed).shuffle(&mut order);
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Option<Visited>> = const { std::cell::RefCell::new(None) };
+    }
+    for batch in order.chunks(BATCH_POINTS) {
+        batch.par_iter().for_each(|&pt| {
+            SCRATCH.with(|s| {
+                let mut s = s.borrow_mut();
+                let vis = s.get_or_insert_with(|| Visited::new(n));
+                insert(&ctx, pt, medoid, vis);
+            })
+        });
+    }
+    let adj: Vec<Vec<u32>> = ctx
+        .adj
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+        .collect();
+    let _ = t0;
+    Graph { adj, medoid }
+}
+
+fn find_medoid(src: &dyn VectorSource, metric: Metric) -> u32 {
+    let n = src.len();
+    let dim = src.dim();
+    let sum = (0..n)
+        .into_par_iter()
+        .fold(
+            || vec![0f64; dim],
+            |mut acc, i| {
+                for (a, b) in acc.iter_mut().zip(src.vector(i)) {
+                    *a += *b as f64;
+                }
+                acc
+            },
+        )
+        .reduce(
+            || vec![0f64; dim],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(&b) {
+                    *x += y;
+                }
+                a
+            },
+        );
+    let mut c: Vec<f32> = sum.iter().map(|s| (*s / n as f64) as f32).collect();
+    if metric != Metric::L2 {
+        crate::distance::normalize(&mut c);
+    }
+    (0..n)
+        .into_par_iter()
+        .map(|i| (crate::distance::l2sq(src.vector(i), &c), i as u32))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|x| x.1)
+        .unwrap_or(0)
+}
+
+/// Greedy search on the graph under construction: returns every expanded node
+/// with its distance to `q`.
+fn greedy(ctx: &Ctx<'_>, q: u32, start: u32, vis: &mut Visited) -> Vec<(f32, u32)> {
+    let l = ctx.p.build_list;
+    vis.clear(ctx.src.len());
+    let mut pool: Vec<(f32, u32, bool)> = Vec::with_capacity(l + 1);
+    let mut expanded = Vec::with_capacity(l * 2);
+    vis.insert(start);
+    vis.insert(q);
+    pool.push((ctx.d(q, start), start, false));
+    loop {
+        let Some(pos) = pool.iter().position(|c| !c.2) else { break };
+        pool[pos].2 = true;
+        let (dist, node, _) = pool[pos];
+        expanded.push((dist, node));
+        for nb in ctx.neighbours(node) {
+            if !vis.insert(nb) {
+                continue;
+            }
+            let d = ctx.d(q, nb);
+            if pool.len() >= l && d >= pool[pool.len() - 1].0 {
+                continue;
+            }
+            let at = pool.partition_point(|c| c.0 <= d);
+            pool.insert(at, (d, nb, false));
+            pool.truncate(l);
+        }
+    }
+    expanded
+}
+
+/// RobustPrune: choose at most R of `cands` (sorted by distance to p) such that
+/// no chosen s occludes a later c (alpha * d(s, c) <= d(p, c)).
+fn robust_prune(ctx: &Ctx<'_>, cands: &mut Vec<(f32, u32)>, out: &mut Vec<u32>) {
+    let r = ctx.p.max_degree;
+    let alpha = ctx.p.alpha;
+    cands.sort_by(|a, b| a.0.total_cmp(&b.0));
+    cands.dedup_by_key(|c| c.1);
+    out.clear();
+    for &(dpc, c) in cands.iter() {
+        if out.len() >= r {
+            break;
+        }
+        let occluded = out.iter().any(|&s| alpha * ctx.d(s, c) <= dpc);
+        if !occluded {
+            out.push(c);
+        }
+    }
+}
+
+fn insert(ctx: &Ctx<'_>, p: u32, medoid: u32, vis: &mut Visited) {
+    let mut cands = if p == medoid {
+        Vec::new()
+    } else {
+        greedy(ctx, p, medoid, vis)
+    };
+    cands.retain(|c| c.1 != p);
+    let mut chosen = Vec::with_capacity(ctx.p.max_degree);
+    robust_prune(ctx, &mut cands, &mut chosen);
+    *ctx.adj[p as usize].lock().unwrap_or_else(|e| e.into_inner()) = chosen.clone();
+    let mut scratch = Vec::new();
+    for &j in &chosen {
+        let mut list = ctx.adj[j as usize].lock().unwrap_or_else(|e| e.into_inner());
+        if list.contains(&p) {
+            continue;
+        }
+        if list.len() < ctx.p.max_degree {
+            list.push(p);
+            continue;
+        }
+        let mut c: Vec<(f32, u32)> = list.iter().map(|&x| (ctx.d(j, x), x)).collect();
+        c.push((ctx.d(j, p), p));
+        robust_prune(ctx, &mut c, &mut scratch);
+        list.clear();
+        list.extend_from_slice(&scratch);
+    }
+}
