@@ -31,6 +31,10 @@ pub struct BenchArgs {
     pub cache_bytes: Option<usize>,
     pub dump: Option<PathBuf>,
     pub max_queries: Option<usize>,
+    /// Override: expand co-resident records for free.
+    pub free_expand: Option<bool>,
+    /// Override: anchors whose entries seed a query.
+    pub entry_anchors: Option<usize>,
 }
 
 /// One line of the report.
@@ -289,6 +293,12 @@ pub fn run(storage: &dyn Storage, a: &BenchArgs, log: &mut dyn FnMut(&str), emit
             p.list = l.max(a.k);
             p.beam = w;
             p.rerank = p.list;
+            if let Some(f) = a.free_expand {
+                p.free_expand = f;
+            }
+            if let Some(e) = a.entry_anchors {
+                p.entry_anchors = e;
+            }
             // Single-threaded pass: latency and recall.
             let mut ctx = QueryContext::default();
             let mut lat = Vec::with_capacity(nq);

@@ -66,48 +66,34 @@ impl Centroids {
     }
 }
 
+/// How initial centroids are picked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// k-means++ (D^2 sampling): k passes over the data, better starts.
+    PlusPlus,
+    /// k distinct random points: what FAISS does for PQ codebooks.
+    Random,
+}
+
 /// Train k centroids on `n = data.len() / dim` points (row-major).
-pub fn train(data: &[f32], dim: usize, k: usize, iters: usize, seed: u64) -> Centroids {
+pub fn train(data: &[f32], dim: usize, k: usize, iters: usize, init: Init, seed: u64) -> Centroids {
     let n = data.len() / dim;
     assert!(n > 0 && k > 0, "k-means needs points and k > 0");
     let k = k.min(n);
     let pt = |i: usize| &data[i * dim..(i + 1) * dim];
     let mut rng = Rng::new(seed);
 
-    // k-means++ seeding.
-    let mut rows = Vec::with_capacity(k * dim);
-    let first = rng.below(n as u64) as usize;
-    rows.extend_from_slice(pt(first));
-    let mut d2: Vec<f32> = (0..n)
-        .into_par_iter()
-        .map(|i| crate::distance::l2sq(pt(i), pt(first)))
-        .collect();
-    for c in 1..k {
-        let total: f64 = d2.iter().map(|&x| x as f64).sum();
-        let pick = if total <= 0.0 {
-            rng.below(n as u64) as usize
-        } else {
-            let mut t = rng.f32() as f64 * total;
-            let mut pick = n - 1;
-            for (i, &x) in d2.iter().enumerate() {
-                t -= x as f64;
-                if t <= 0.0 {
-                    pick = i;
-                    break;
-                }
+    let mut cents = match init {
+        Init::PlusPlus => plus_plus(data, dim, k, &mut rng),
+        Init::Random => {
+            let mut rows = Vec::with_capacity(k * dim);
+            for i in rng.sample_indices(n, k) {
+                rows.extend_from_slice(pt(i));
             }
-            pick
-        };
-        rows.extend_from_slice(pt(pick));
-        let cen = &rows[c * dim..(c + 1) * dim];
-        d2.par_iter_mut().enumerate().for_each(|(i, d)| {
-            let nd = crate::distance::l2sq(pt(i), cen);
-            if nd < *d {
-                *d = nd;
-            }
-        });
-    }
-    let mut cents = Centroids::new(rows, dim);
+            Centroids::new(rows, dim)
+        }
+    };
+
 
     // Lloyd iterations: each rayon task accumulates sums over a range of points.
     const POINTS_PER_TASK: usize = 2048;
@@ -159,6 +145,44 @@ pub fn train(data: &[f32], dim: usize, k: usize, iters: usize, seed: u64) -> Cen
     cents
 }
 
+fn plus_plus(data: &[f32], dim: usize, k: usize, rng: &mut Rng) -> Centroids {
+    let n = data.len() / dim;
+    let pt = |i: usize| &data[i * dim..(i + 1) * dim];
+    let mut rows = Vec::with_capacity(k * dim);
+    let first = rng.below(n as u64) as usize;
+    rows.extend_from_slice(pt(first));
+    let mut d2: Vec<f32> = (0..n)
+        .into_par_iter()
+        .map(|i| crate::distance::l2sq(pt(i), pt(first)))
+        .collect();
+    for c in 1..k {
+        let total: f64 = d2.iter().map(|&x| x as f64).sum();
+        let pick = if total <= 0.0 {
+            rng.below(n as u64) as usize
+        } else {
+            let mut t = rng.f32() as f64 * total;
+            let mut pick = n - 1;
+            for (i, &x) in d2.iter().enumerate() {
+                t -= x as f64;
+                if t <= 0.0 {
+                    pick = i;
+                    break;
+                }
+            }
+            pick
+        };
+        rows.extend_from_slice(pt(pick));
+        let cen = &rows[c * dim..(c + 1) * dim];
+        d2.par_iter_mut().enumerate().for_each(|(i, d)| {
+            let nd = crate::distance::l2sq(pt(i), cen);
+            if nd < *d {
+                *d = nd;
+            }
+        });
+    }
+    Centroids::new(rows, dim)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,11 +196,13 @@ mod tests {
             data.push(c[0] + rng.normal() * 0.1);
             data.push(c[1] + rng.normal() * 0.1);
         }
-        let cents = train(&data, 2, 3, 10, 7);
+        for init in [Init::PlusPlus, Init::Random] {
+        let cents = train(&data, 2, 3, 10, init, 7);
         let mut acc = vec![0f32; 3];
         for c in centers {
             let (_, d) = cents.nearest(&c, &mut acc);
-            assert!(d < 0.1, "centre {c:?} is {d} from nearest centroid");
+            assert!(d < 0.1, "centre {c:?} is {d} from nearest centroid ({init:?})");
+        }
         }
     }
 }

@@ -97,7 +97,7 @@ impl Quantizer {
             }
             AnchorKind::KMeans => {
                 let sample = gather(src, &rng.sample_indices(n, p.anchor_samples.max(n_anchors)));
-                kmeans::train(&sample, dim, n_anchors, p.kmeans_iters, rng.next_u64())
+                kmeans::train(&sample, dim, n_anchors, p.kmeans_iters, kmeans::Init::PlusPlus, rng.next_u64())
             }
         };
         // Residuals of a sample, for the codebooks.
@@ -122,7 +122,7 @@ impl Quantizer {
                 for i in 0..ns {
                     sub.extend_from_slice(&residuals[i * dim + j * dsub..i * dim + (j + 1) * dsub]);
                 }
-                let mut c = kmeans::train(&sub, dsub, p.ksub, p.kmeans_iters, seed ^ j as u64);
+                let mut c = kmeans::train(&sub, dsub, p.ksub, p.kmeans_iters, kmeans::Init::Random, seed ^ j as u64);
                 if c.k < p.ksub {
                     // Fewer distinct samples than codes: pad so codes stay < ksub.
                     let mut rows = c.rows.clone();

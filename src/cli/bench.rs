@@ -51,6 +51,12 @@ pub struct BenchCmd {
     /// I/O backend: auto, io_uring, pread.
     #[arg(long, default_value = "auto")]
     io: String,
+    /// Do not expand records that arrived in an already-read sector for free.
+    #[arg(long)]
+    no_free_expand: bool,
+    /// Anchors whose entry nodes seed each query (overrides the config).
+    #[arg(long)]
+    entry_anchors: Option<usize>,
     /// One JSON object per line per setting.
     #[arg(long)]
     json: bool,
@@ -88,6 +94,8 @@ pub fn run(c: BenchCmd) -> leann::Result<i32> {
         cache_bytes: c.cache_bytes,
         dump: c.dump,
         max_queries: c.max_queries,
+        free_expand: if c.no_free_expand { Some(false) } else { None },
+        entry_anchors: c.entry_anchors,
     };
     let json = c.json;
     let mut header_done = false;

@@ -3,8 +3,10 @@
 
 pub mod build;
 pub mod search;
+mod memgraph;
 mod visited;
+pub use memgraph::MemGraph;
 
-pub use build::{build, BuildParams, BuildStats, Graph};
+pub use build::{build, BuildParams, Graph};
 pub use search::{beam_search, Candidate, GraphReader, SearchParams, SearchStats};
 pub use visited::Visited;
