@@ -53,4 +53,26 @@ fn main() {
         }
         println!("exact-steer L={l} recall@10 {:.4}", rec / q.len() as f64);
     }
+    for m in [24, 48, 96] {
+        let t = std::time::Instant::now();
+        let quant = leann::pq::Quantizer::train(&base, &leann::pq::PqParams { metric: Metric::Ip, anchor_kind: leann::pq::AnchorKind::KMeans, n_anchors: 155, anchor_samples: 20000, m, ksub: 256, training_samples: 20000, kmeans_iters: 10, seed: 5 }).unwrap();
+        let (codes, _) = quant.encode_all(&base);
+        let tt = t.elapsed().as_secs_f64();
+        for l in [20, 40, 80] {
+            let mut rec = 0.0;
+            for qi in 0..q.len() {
+                let qv = q.vector(qi);
+                let tab = quant.tables(qv);
+                let approx = |i: u32| { let i = i as usize; quant.adc(&tab, codes.anchors[i], &codes.codes[i*m..(i+1)*m], 0.0) };
+                let p = SearchParams { list: l, beam: 4, patience: 0, k: 10, free_expand: false };
+                let mut st = SearchStats::default();
+                let pool = beam_search(&mg, &[g.medoid], &approx, &p, &mut vis, &mut (), &mut st).unwrap();
+                let mut ex: Vec<(f32, u64)> = pool.iter().map(|c| (Metric::Ip.distance(qv, base.vector(c.node as usize)), c.node as u64)).collect();
+                ex.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let ids: Vec<u64> = ex.iter().take(10).map(|x| x.1).collect();
+                rec += leann::bench::recall_at(10, qv, &ids, &gt[qi * gk..qi * gk + gk], &base, Metric::Ip);
+            }
+            println!("pq m={m} (train+encode {tt:.2}s) L={l} recall@10 {:.4}", rec / q.len() as f64);
+        }
+    }
 }
