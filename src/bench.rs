@@ -78,7 +78,14 @@ struct Data {
 
 fn load(storage: &dyn Storage, a: &BenchArgs) -> Result<Data> {
     if let Some((n, dim)) = a.synthetic {
-        return synthetic(storage, n, dim, 1000, a.k.max(10), a.config.metric.unwrap_or(Metric::Cosine));
+        return synthetic(
+            storage,
+            n,
+            dim,
+            1000,
+            a.k.max(10),
+            a.config.metric.unwrap_or(Metric::Cosine),
+        );
     }
     let need = |p: &Option<PathBuf>, f: &str| {
         p.clone()
@@ -87,18 +94,34 @@ fn load(storage: &dyn Storage, a: &BenchArgs) -> Result<Data> {
     let base = FbinVectors::open(storage, &need(&a.base, "base")?)?;
     let queries = FbinVectors::open(storage, &need(&a.query, "query")?)?;
     if base.dim() != queries.dim() {
-        return Err(Error::invalid(format!("base has dimension {}, queries {}", base.dim(), queries.dim())));
+        return Err(Error::invalid(format!(
+            "base has dimension {}, queries {}",
+            base.dim(),
+            queries.dim()
+        )));
     }
     let gt_path = need(&a.gt, "gt")?;
     let (gn, gk, ids) = data::read_ibin(storage, &gt_path)?;
     if gn < queries.len() {
-        return Err(Error::invalid(format!("{} has {gn} rows for {} queries", gt_path.display(), queries.len())));
+        return Err(Error::invalid(format!(
+            "{} has {gn} rows for {} queries",
+            gt_path.display(),
+            queries.len()
+        )));
     }
     if gk < a.k {
-        return Err(Error::invalid(format!("{} has top-{gk}, fewer than k = {}", gt_path.display(), a.k)));
+        return Err(Error::invalid(format!(
+            "{} has top-{gk}, fewer than k = {}",
+            gt_path.display(),
+            a.k
+        )));
     }
     if let Some(bad) = ids.iter().find(|&&i| i as usize >= base.len()) {
-        return Err(Error::invalid(format!("{} names base id {bad}, base has {}", gt_path.display(), base.len())));
+        return Err(Error::invalid(format!(
+            "{} names base id {bad}, base has {}",
+            gt_path.display(),
+            base.len()
+        )));
     }
     let gt = ids.chunks(gk).map(|c| c.to_vec()).collect();
     Ok(Data {
@@ -110,7 +133,14 @@ fn load(storage: &dyn Storage, a: &BenchArgs) -> Result<Data> {
 }
 
 /// Clustered Gaussian data, unit-normalised, with brute-force ground truth.
-fn synthetic(storage: &dyn Storage, n: usize, dim: usize, nq: usize, k: usize, metric: Metric) -> Result<Data> {
+fn synthetic(
+    storage: &dyn Storage,
+    n: usize,
+    dim: usize,
+    nq: usize,
+    k: usize,
+    metric: Metric,
+) -> Result<Data> {
     let tmp = tempfile::Builder::new()
         .prefix("leann-synth")
         .tempdir()
@@ -144,7 +174,12 @@ fn synthetic(storage: &dyn Storage, n: usize, dim: usize, nq: usize, k: usize, m
                 .step_by(CHUNK)
                 .collect::<Vec<_>>()
                 .into_par_iter()
-                .map(|s| gen(seed ^ (s as u64).wrapping_mul(0x9E37), s..(s + CHUNK).min(rows)))
+                .map(|s| {
+                    gen(
+                        seed ^ (s as u64).wrapping_mul(0x9E37),
+                        s..(s + CHUNK).min(rows),
+                    )
+                })
                 .collect();
             for p in parts {
                 let mut bytes = Vec::with_capacity(p.len() * 4);
@@ -171,12 +206,18 @@ fn synthetic(storage: &dyn Storage, n: usize, dim: usize, nq: usize, k: usize, m
 }
 
 /// Exact top-k by brute force (parallel over queries).
-pub fn brute_force(base: &dyn VectorSource, queries: &dyn VectorSource, k: usize, metric: Metric) -> Vec<Vec<u32>> {
+pub fn brute_force(
+    base: &dyn VectorSource,
+    queries: &dyn VectorSource,
+    k: usize,
+    metric: Metric,
+) -> Vec<Vec<u32>> {
     (0..queries.len())
         .into_par_iter()
         .map(|qi| {
             let q = queries.vector(qi);
-            let mut heap: std::collections::BinaryHeap<(OrdF32, u32)> = std::collections::BinaryHeap::new();
+            let mut heap: std::collections::BinaryHeap<(OrdF32, u32)> =
+                std::collections::BinaryHeap::new();
             for i in 0..base.len() {
                 let d = metric.distance(q, base.vector(i));
                 if heap.len() < k {
@@ -204,7 +245,14 @@ impl Ord for OrdF32 {
 
 /// Tie-aware recall@k of one result list: a returned id is a hit when its
 /// exact distance is at most the distance of the k-th ground-truth id.
-pub fn recall_at(k: usize, q: &[f32], found: &[u64], gt: &[u32], base: &dyn VectorSource, metric: Metric) -> f64 {
+pub fn recall_at(
+    k: usize,
+    q: &[f32],
+    found: &[u64],
+    gt: &[u32],
+    base: &dyn VectorSource,
+    metric: Metric,
+) -> f64 {
     let k = k.min(gt.len());
     if k == 0 {
         return 1.0;
@@ -216,7 +264,9 @@ pub fn recall_at(k: usize, q: &[f32], found: &[u64], gt: &[u32], base: &dyn Vect
         .iter()
         .take(k)
         .filter(|&&id| seen.insert(id))
-        .filter(|&&id| (id as usize) < base.len() && metric.distance(q, base.vector(id as usize)) <= kth + tol)
+        .filter(|&&id| {
+            (id as usize) < base.len() && metric.distance(q, base.vector(id as usize)) <= kth + tol
+        })
         .count();
     hits as f64 / k as f64
 }
@@ -230,10 +280,20 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// Run the benchmark; `emit` gets each setting's report as it completes.
-pub fn run(storage: &dyn Storage, a: &BenchArgs, log: &mut dyn FnMut(&str), emit: &mut dyn FnMut(&SettingReport)) -> Result<()> {
+pub fn run(
+    storage: &dyn Storage,
+    a: &BenchArgs,
+    log: &mut dyn FnMut(&str),
+    emit: &mut dyn FnMut(&SettingReport),
+) -> Result<()> {
     let d = load(storage, a)?;
     let nq = a.max_queries.unwrap_or(usize::MAX).min(d.queries.len());
-    log(&format!("data: {} base vectors, {} queries, dim {}", d.base.len(), nq, d.base.dim()));
+    log(&format!(
+        "data: {} base vectors, {} queries, dim {}",
+        d.base.len(),
+        nq,
+        d.base.dim()
+    ));
     let tmp_index;
     let dir: &Path = match &a.index {
         Some(p) => p,
@@ -262,11 +322,19 @@ pub fn run(storage: &dyn Storage, a: &BenchArgs, log: &mut dyn FnMut(&str), emit
         ));
         build_seconds = Some(rep.seconds);
     }
-    let mode = if a.cold { ReadMode::Direct } else { ReadMode::Buffered };
+    let mode = if a.cold {
+        ReadMode::Direct
+    } else {
+        ReadMode::Buffered
+    };
     let cache = if a.cold { Some(0) } else { a.cache_bytes };
     let idx = Index::open(storage, dir, mode, cache)?;
     if idx.len() != d.base.len() {
-        return Err(Error::invalid(format!("index holds {} vectors, base has {}", idx.len(), d.base.len())));
+        return Err(Error::invalid(format!(
+            "index holds {} vectors, base has {}",
+            idx.len(),
+            d.base.len()
+        )));
     }
     let n = idx.len();
     let mut per_file = std::collections::BTreeMap::new();
@@ -318,20 +386,33 @@ pub fn run(storage: &dyn Storage, a: &BenchArgs, log: &mut dyn FnMut(&str), emit
             // All-core pass: throughput.
             let t1 = Instant::now();
             pool.install(|| {
-                (0..nq).into_par_iter().try_for_each_init(QueryContext::default, |ctx, qi| {
-                    idx.search(d.queries.vector(qi), &p, &exact, ctx).map(|_| ())
-                })
+                (0..nq)
+                    .into_par_iter()
+                    .try_for_each_init(QueryContext::default, |ctx, qi| {
+                        idx.search(d.queries.vector(qi), &p, &exact, ctx)
+                            .map(|_| ())
+                    })
             })?;
             let multi = t1.elapsed().as_secs_f64();
             let (mut r1, mut r10) = (0.0, 0.0);
             for qi in 0..nq {
                 let q = d.queries.vector(qi);
                 r1 += recall_at(1, q, &results[qi], &d.gt[qi], d.base.as_ref(), metric);
-                r10 += recall_at(10.min(a.k), q, &results[qi], &d.gt[qi], d.base.as_ref(), metric);
+                r10 += recall_at(
+                    10.min(a.k),
+                    q,
+                    &results[qi],
+                    &d.gt[qi],
+                    d.base.as_ref(),
+                    metric,
+                );
             }
             if let Some(dir) = &a.dump {
                 storage.create_dir_all(dir)?;
-                let rows: Vec<Vec<u32>> = results.iter().map(|r| r.iter().map(|&x| x as u32).collect()).collect();
+                let rows: Vec<Vec<u32>> = results
+                    .iter()
+                    .map(|r| r.iter().map(|&x| x as u32).collect())
+                    .collect();
                 data::write_ibin(storage, &dir.join(format!("L{l}_W{w}.ibin")), a.k, &rows)?;
             }
             lat.sort_by(|a, b| a.total_cmp(b));

@@ -69,7 +69,7 @@ pub struct AnchorSelection {
     /// Number of anchors (`count` is accepted for `random`). Default: sqrt(N).
     #[serde(default, alias = "count")]
     pub clusters: Option<usize>,
-    /// Vectors sampled for k-means. Default 20,000.
+    /// Vectors sampled for k-means. Default 10,000.
     #[serde(default)]
     pub samples: Option<usize>,
 }
@@ -83,7 +83,7 @@ pub struct Quantization {
     /// Centroids per sub-quantizer, <= 256. Default 256.
     #[serde(default)]
     pub codebook_size: Option<usize>,
-    /// Residuals sampled to train the codebooks. Default 20,000.
+    /// Residuals sampled to train the codebooks. Default 10,000.
     #[serde(default)]
     pub training_samples: Option<usize>,
 }
@@ -158,8 +158,8 @@ impl Complexity {
     /// (R, L_build, L_search)
     pub fn params(self) -> (usize, usize, usize) {
         match self {
-            Complexity::Low => (24, 48, 32),
-            Complexity::Medium => (32, 64, 48),
+            Complexity::Low => (24, 32, 32),
+            Complexity::Medium => (32, 48, 48),
             Complexity::High => (48, 100, 96),
         }
     }
@@ -167,9 +167,7 @@ impl Complexity {
 
 impl Config {
     pub fn from_json(text: &str, origin: &str) -> Result<Config> {
-        serde_json::from_str(text).map_err(|e| {
-            Error::config(origin, format!("{e}"))
-        })
+        serde_json::from_str(text).map_err(|e| Error::config(origin, format!("{e}")))
     }
 
     /// Fill in defaults for a data set of `n` vectors of dimension `dim`.
@@ -178,7 +176,10 @@ impl Config {
         let g = &self.graph;
         let max_degree = g.max_degree.unwrap_or(r);
         if !(1..=1024).contains(&max_degree) {
-            return Err(Error::config("graph.maxDegree", format!("{max_degree} is not in 1..=1024")));
+            return Err(Error::config(
+                "graph.maxDegree",
+                format!("{max_degree} is not in 1..=1024"),
+            ));
         }
         let build_list = g.build_list.unwrap_or(lb);
         if build_list < 1 {
@@ -186,25 +187,40 @@ impl Config {
         }
         let alpha = g.alpha.unwrap_or(1.2);
         if !(alpha.is_finite() && alpha >= 1.0) {
-            return Err(Error::config("graph.alpha", format!("{alpha} must be >= 1")));
+            return Err(Error::config(
+                "graph.alpha",
+                format!("{alpha} must be >= 1"),
+            ));
         }
         let sub_vectors = match self.quantization.sub_vectors {
             Some(m) => m,
-            None => (1..=dim).rev().find(|m| dim % m == 0 && dim / m >= 8).unwrap_or(1),
+            None => (1..=dim)
+                .rev()
+                .find(|m| dim % m == 0 && dim / m >= 8)
+                .unwrap_or(1),
         };
         if sub_vectors == 0 || dim % sub_vectors != 0 {
-            return Err(Error::config("quantization.subVectors", format!("{sub_vectors} does not divide the dimension {dim}")));
+            return Err(Error::config(
+                "quantization.subVectors",
+                format!("{sub_vectors} does not divide the dimension {dim}"),
+            ));
         }
         let codebook_size = self.quantization.codebook_size.unwrap_or(256);
         if !(1..=256).contains(&codebook_size) {
-            return Err(Error::config("quantization.codebookSize", format!("{codebook_size} is not in 1..=256 (codes are one byte)")));
+            return Err(Error::config(
+                "quantization.codebookSize",
+                format!("{codebook_size} is not in 1..=256 (codes are one byte)"),
+            ));
         }
         let n_anchors = self
             .anchor_selection
             .clusters
             .unwrap_or_else(|| ((n as f64).sqrt().round() as usize).clamp(1, 4096));
         if n_anchors == 0 {
-            return Err(Error::config("anchorSelection.clusters", "must be at least 1"));
+            return Err(Error::config(
+                "anchorSelection.clusters",
+                "must be at least 1",
+            ));
         }
         let s = &self.search;
         let beam_width = s.beam_width.unwrap_or(4);
@@ -223,10 +239,10 @@ impl Config {
                 AnchorType::Kmeans => crate::pq::AnchorKind::KMeans,
             },
             n_anchors: n_anchors.min(n.max(1)),
-            anchor_samples: self.anchor_selection.samples.unwrap_or(20_000),
+            anchor_samples: self.anchor_selection.samples.unwrap_or(10_000),
             sub_vectors,
             codebook_size,
-            training_samples: self.quantization.training_samples.unwrap_or(20_000),
+            training_samples: self.quantization.training_samples.unwrap_or(10_000),
             beam_width,
             cache_bytes: s.cache_bytes.unwrap_or(DEFAULT_CACHE_BYTES),
             entry_anchors: s.entry_anchors.unwrap_or(4),

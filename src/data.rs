@@ -6,7 +6,9 @@ use crate::io::{Mapped, Storage};
 use std::path::Path;
 
 #[cfg(target_endian = "big")]
-compile_error!("leann reads little-endian files by reinterpreting bytes; big-endian hosts are not supported");
+compile_error!(
+    "leann reads little-endian files by reinterpreting bytes; big-endian hosts are not supported"
+);
 
 /// Random access to a set of equal-length vectors.
 pub trait VectorSource: Sync {
@@ -52,7 +54,10 @@ impl FbinVectors {
             return Err(Error::corrupt(
                 path,
                 map.len() as u64,
-                format!("fbin declares {n} x {dim} floats ({need} bytes), file has {}", map.len()),
+                format!(
+                    "fbin declares {n} x {dim} floats ({need} bytes), file has {}",
+                    map.len()
+                ),
             ));
         }
         if dim == 0 {
@@ -87,12 +92,20 @@ impl VectorSource for FbinVectors {
 
 fn read_dims(path: &Path, b: &[u8], what: &str) -> Result<(usize, usize)> {
     if b.len() < 8 {
-        return Err(Error::corrupt(path, 0, format!("{what} header needs 8 bytes, file has {}", b.len())));
+        return Err(Error::corrupt(
+            path,
+            0,
+            format!("{what} header needs 8 bytes, file has {}", b.len()),
+        ));
     }
     let n = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     let d = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
     if n < 0 || d < 0 {
-        return Err(Error::corrupt(path, 0, format!("{what} header has negative size {n} x {d}")));
+        return Err(Error::corrupt(
+            path,
+            0,
+            format!("{what} header has negative size {n} x {d}"),
+        ));
     }
     Ok((n as usize, d as usize))
 }
@@ -103,7 +116,14 @@ pub fn read_ibin(storage: &dyn Storage, path: &Path) -> Result<(usize, usize, Ve
     let (n, k) = read_dims(path, &b, "ibin")?;
     let need = 8 + n as u64 * k as u64 * 4;
     if b.len() as u64 != need {
-        return Err(Error::corrupt(path, b.len() as u64, format!("ibin declares {n} x {k} ids ({need} bytes), file has {}", b.len())));
+        return Err(Error::corrupt(
+            path,
+            b.len() as u64,
+            format!(
+                "ibin declares {n} x {k} ids ({need} bytes), file has {}",
+                b.len()
+            ),
+        ));
     }
     let ids = b[8..]
         .chunks_exact(4)

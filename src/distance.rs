@@ -60,7 +60,10 @@ impl std::str::FromStr for Metric {
             "l2" => Ok(Metric::L2),
             "ip" => Ok(Metric::Ip),
             "cosine" => Ok(Metric::Cosine),
-            _ => Err(Error::config("metric", format!("`{s}` is not one of l2, ip, cosine"))),
+            _ => Err(Error::config(
+                "metric",
+                format!("`{s}` is not one of l2, ip, cosine"),
+            )),
         }
     }
 }
@@ -74,7 +77,9 @@ pub fn check_vector(v: &[f32], dim: usize, what: &str) -> Result<()> {
         )));
     }
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::invalid(format!("{what} has a non-finite value at position {i}")));
+        return Err(Error::invalid(format!(
+            "{what} has a non-finite value at position {i}"
+        )));
     }
     Ok(())
 }
@@ -171,6 +176,111 @@ mod x86 {
     }
 
     /// # Safety
+    /// avx2+fma; kpad % 8 == 0; tr.len() == x.len() * kpad; norms.len() == kpad.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn nearest_transposed(
+        x: &[f32],
+        tr: &[f32],
+        norms: &[f32],
+        kpad: usize,
+    ) -> (usize, f32) {
+        let dim = x.len();
+        let mut best = _mm256_set1_ps(f32::INFINITY);
+        let mut bidx = _mm256_set1_epi32(0);
+        let mut idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let eight = _mm256_set1_epi32(8);
+        let tp = tr.as_ptr();
+        let np = norms.as_ptr();
+        let mut c = 0;
+        // Four independent accumulators (32 centroids) hide the FMA latency.
+        // SAFETY (loads): c + 32 <= kpad (or c + 8 <= kpad below) and j < dim
+        // keep every j * kpad + c + 32 <= tr.len() and c + 32 <= norms.len().
+        while c + 32 <= kpad {
+            let mut r0 = _mm256_loadu_ps(np.add(c));
+            let mut r1 = _mm256_loadu_ps(np.add(c + 8));
+            let mut r2 = _mm256_loadu_ps(np.add(c + 16));
+            let mut r3 = _mm256_loadu_ps(np.add(c + 24));
+            for j in 0..dim {
+                let xj = _mm256_set1_ps(-2.0 * *x.get_unchecked(j));
+                let row = tp.add(j * kpad + c);
+                r0 = _mm256_fmadd_ps(xj, _mm256_loadu_ps(row), r0);
+                r1 = _mm256_fmadd_ps(xj, _mm256_loadu_ps(row.add(8)), r1);
+                r2 = _mm256_fmadd_ps(xj, _mm256_loadu_ps(row.add(16)), r2);
+                r3 = _mm256_fmadd_ps(xj, _mm256_loadu_ps(row.add(24)), r3);
+            }
+            for r in [r0, r1, r2, r3] {
+                let m = _mm256_cmp_ps(r, best, _CMP_LT_OQ);
+                best = _mm256_blendv_ps(best, r, m);
+                bidx = _mm256_blendv_epi8(bidx, idx, _mm256_castps_si256(m));
+                idx = _mm256_add_epi32(idx, eight);
+            }
+            c += 32;
+        }
+        while c < kpad {
+            let mut r = _mm256_loadu_ps(np.add(c));
+            for j in 0..dim {
+                let xj = _mm256_set1_ps(-2.0 * *x.get_unchecked(j));
+                r = _mm256_fmadd_ps(xj, _mm256_loadu_ps(tp.add(j * kpad + c)), r);
+            }
+            let m = _mm256_cmp_ps(r, best, _CMP_LT_OQ);
+            best = _mm256_blendv_ps(best, r, m);
+            bidx = _mm256_blendv_epi8(bidx, idx, _mm256_castps_si256(m));
+            idx = _mm256_add_epi32(idx, eight);
+            c += 8;
+        }
+        let mut bv = [0f32; 8];
+        let mut bi = [0i32; 8];
+        _mm256_storeu_ps(bv.as_mut_ptr(), best);
+        _mm256_storeu_si256(bi.as_mut_ptr() as *mut __m256i, bidx);
+        let mut out = (bi[0] as usize, bv[0]);
+        for l in 1..8 {
+            if bv[l] < out.1 || (bv[l] == out.1 && (bi[l] as usize) < out.0) {
+                out = (bi[l] as usize, bv[l]);
+            }
+        }
+        out
+    }
+
+    /// # Safety
+    /// The CPU must support avx2; v.len() >= 8.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn argmin(v: &[f32]) -> (usize, f32) {
+        let n = v.len();
+        let p = v.as_ptr();
+        let mut best = _mm256_set1_ps(f32::INFINITY);
+        let mut bidx = _mm256_set1_epi32(0);
+        let mut idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let eight = _mm256_set1_epi32(8);
+        let mut i = 0;
+        // SAFETY (loads): i + 8 <= n bounds every unaligned load.
+        while i + 8 <= n {
+            let x = _mm256_loadu_ps(p.add(i));
+            let m = _mm256_cmp_ps(x, best, _CMP_LT_OQ);
+            best = _mm256_blendv_ps(best, x, m);
+            bidx = _mm256_blendv_epi8(bidx, idx, _mm256_castps_si256(m));
+            idx = _mm256_add_epi32(idx, eight);
+            i += 8;
+        }
+        let mut bv = [0f32; 8];
+        let mut bi = [0i32; 8];
+        _mm256_storeu_ps(bv.as_mut_ptr(), best);
+        _mm256_storeu_si256(bi.as_mut_ptr() as *mut __m256i, bidx);
+        let mut r = (bi[0] as usize, bv[0]);
+        for l in 1..8 {
+            if bv[l] < r.1 || (bv[l] == r.1 && (bi[l] as usize) < r.0) {
+                r = (bi[l] as usize, bv[l]);
+            }
+        }
+        while i < n {
+            if *p.add(i) < r.1 {
+                r = (i, *p.add(i));
+            }
+            i += 1;
+        }
+        r
+    }
+
+    /// # Safety
     /// The CPU must support avx2 and fma; a and b have equal length.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -213,7 +323,10 @@ mod x86 {
         // SAFETY (loads): i + 16 <= n and i + 8 <= n bound every unaligned load.
         while i + 16 <= n {
             let d0 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)));
-            let d1 = _mm256_sub_ps(_mm256_loadu_ps(pa.add(i + 8)), _mm256_loadu_ps(pb.add(i + 8)));
+            let d1 = _mm256_sub_ps(
+                _mm256_loadu_ps(pa.add(i + 8)),
+                _mm256_loadu_ps(pb.add(i + 8)),
+            );
             acc0 = _mm256_fmadd_ps(d0, d0, acc0);
             acc1 = _mm256_fmadd_ps(d1, d1, acc1);
             i += 16;
@@ -236,6 +349,15 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn argmin_matches_scalar() {
+        for n in [1usize, 7, 8, 9, 31, 256] {
+            let v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 97) as f32 - 40.0).collect();
+            assert_eq!(argmin(&v), argmin_scalar(&v), "n {n}");
+        }
+        let ties = vec![1.0f32; 20];
+        assert_eq!(argmin(&ties).0, 0);
+    }
     #[test]
     fn simd_matches_scalar() {
         for n in [1usize, 7, 8, 15, 16, 17, 100, 384] {
@@ -271,4 +393,47 @@ unsafe fn axpy_avx2(acc: &mut [f32], a: f32, x: &[f32]) {
     for (s, v) in acc.iter_mut().zip(x) {
         *s = a.mul_add(*v, *s);
     }
+}
+
+/// Nearest centroid in a transposed (dim x kpad, kpad % 8 == 0) layout:
+/// argmin over c of norms[c] - 2 <x, c>. None when no SIMD kernel applies.
+#[inline]
+pub fn nearest_transposed(
+    x: &[f32],
+    tr: &[f32],
+    norms: &[f32],
+    kpad: usize,
+) -> Option<(usize, f32)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() && kpad % 8 == 0 && tr.len() == x.len() * kpad && norms.len() == kpad {
+            // SAFETY: avx2+fma checked; the layout checks above bound every load.
+            return Some(unsafe { x86::nearest_transposed(x, tr, norms, kpad) });
+        }
+    }
+    let _ = (x, tr, norms, kpad);
+    None
+}
+
+/// Index and value of the smallest element (first one on ties); (0, INF) if empty.
+#[inline]
+pub fn argmin(v: &[f32]) -> (usize, f32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() && v.len() >= 8 {
+            // SAFETY: the CPU supports avx2 (checked just above).
+            return unsafe { x86::argmin(v) };
+        }
+    }
+    argmin_scalar(v)
+}
+
+pub fn argmin_scalar(v: &[f32]) -> (usize, f32) {
+    let mut best = (0usize, f32::INFINITY);
+    for (i, &x) in v.iter().enumerate() {
+        if x < best.1 {
+            best = (i, x);
+        }
+    }
+    best
 }

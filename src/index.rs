@@ -33,7 +33,15 @@ pub trait ExactSource: Sync {
 pub struct StoredVectors;
 
 impl ExactSource for StoredVectors {
-    fn vectors(&self, seg: &Segment, nodes: &[u32], _ext: &[u64], scratch: &mut SegScratch, stats: &mut SearchStats, out: &mut Vec<f32>) -> Result<()> {
+    fn vectors(
+        &self,
+        seg: &Segment,
+        nodes: &[u32],
+        _ext: &[u64],
+        scratch: &mut SegScratch,
+        stats: &mut SearchStats,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
         seg.stored_vectors(nodes, scratch, stats, out)
     }
 }
@@ -46,7 +54,15 @@ impl<F> ExactSource for Recompute<F>
 where
     F: Fn(&[u64], &mut Vec<f32>) -> Result<()> + Sync,
 {
-    fn vectors(&self, _seg: &Segment, _nodes: &[u32], ext: &[u64], _s: &mut SegScratch, _st: &mut SearchStats, out: &mut Vec<f32>) -> Result<()> {
+    fn vectors(
+        &self,
+        _seg: &Segment,
+        _nodes: &[u32],
+        ext: &[u64],
+        _s: &mut SegScratch,
+        _st: &mut SearchStats,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
         (self.0)(ext, out)
     }
 }
@@ -55,10 +71,21 @@ where
 pub struct FromSource<'a>(pub &'a dyn VectorSource);
 
 impl ExactSource for FromSource<'_> {
-    fn vectors(&self, _seg: &Segment, _nodes: &[u32], ext: &[u64], _s: &mut SegScratch, _st: &mut SearchStats, out: &mut Vec<f32>) -> Result<()> {
+    fn vectors(
+        &self,
+        _seg: &Segment,
+        _nodes: &[u32],
+        ext: &[u64],
+        _s: &mut SegScratch,
+        _st: &mut SearchStats,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
         for &e in ext {
             if e as usize >= self.0.len() {
-                return Err(Error::invalid(format!("rerank source has {} vectors, asked for id {e}", self.0.len())));
+                return Err(Error::invalid(format!(
+                    "rerank source has {} vectors, asked for id {e}",
+                    self.0.len()
+                )));
             }
             out.extend_from_slice(self.0.vector(e as usize));
         }
@@ -175,7 +202,10 @@ impl Index {
         }
         let r = config.resolve(n, dim)?;
         if storage.exists(&dir.join(manifest::FILE_NAME)) {
-            return Err(Error::invalid(format!("{} already holds an index (MANIFEST exists)", dir.display())));
+            return Err(Error::invalid(format!(
+                "{} already holds an index (MANIFEST exists)",
+                dir.display()
+            )));
         }
         storage.create_dir_all(dir)?;
         // Cosine: index unit vectors. Other metrics use the input as it is.
@@ -192,35 +222,40 @@ impl Index {
         } else {
             src
         };
-        let tq = Instant::now();
-        let quant = Quantizer::train(
-            src,
-            &PqParams {
-                metric: r.metric,
-                anchor_kind: r.anchor_kind,
-                n_anchors: r.n_anchors,
-                anchor_samples: r.anchor_samples,
-                m: r.sub_vectors,
-                ksub: r.codebook_size,
-                training_samples: r.training_samples,
-                kmeans_iters: 10,
-                seed: r.seed,
+        // The quantizer and the graph need only the vectors: train and build
+        // them side by side so that each one's serial stretches overlap the other.
+        let pq_params = PqParams {
+            metric: r.metric,
+            anchor_kind: r.anchor_kind,
+            n_anchors: r.n_anchors,
+            anchor_samples: r.anchor_samples,
+            m: r.sub_vectors,
+            ksub: r.codebook_size,
+            training_samples: r.training_samples,
+            kmeans_iters: 10,
+            seed: r.seed,
+        };
+        let build_params = BuildParams {
+            metric: r.metric,
+            max_degree: r.max_degree,
+            build_list: r.build_list,
+            alpha: r.alpha,
+            seed: r.seed,
+        };
+        let (quantized, (g, graph_seconds)) = rayon::join(
+            || -> Result<_> {
+                let tq = Instant::now();
+                let quant = Quantizer::train(src, &pq_params)?;
+                let (codes, entries) = quant.encode_all(src);
+                Ok((quant, codes, entries, tq.elapsed().as_secs_f64()))
             },
-        )?;
-        let (codes, entries) = quant.encode_all(src);
-        let quantizer_seconds = tq.elapsed().as_secs_f64();
-        let tg = Instant::now();
-        let g = vamana::build(
-            src,
-            &BuildParams {
-                metric: r.metric,
-                max_degree: r.max_degree,
-                build_list: r.build_list,
-                alpha: r.alpha,
-                seed: r.seed,
+            || {
+                let tg = Instant::now();
+                let g = vamana::build(src, &build_params);
+                (g, tg.elapsed().as_secs_f64())
             },
         );
-        let graph_seconds = tg.elapsed().as_secs_f64();
+        let (quant, codes, entries, quantizer_seconds) = quantized?;
         let tw = Instant::now();
         let default_ids: Vec<u64>;
         let ids = match ids {
@@ -244,10 +279,15 @@ impl Index {
                 codes: &codes,
                 entries: &entries,
                 ids,
-                vectors: if r.store_full_vectors { Some(src) } else { None },
+                vectors: if r.store_full_vectors {
+                    Some(src)
+                } else {
+                    None
+                },
             },
         )?;
-        let config_json = serde_json::to_string(config).map_err(|e| Error::invalid(format!("config does not serialise: {e}")))?;
+        let config_json = serde_json::to_string(config)
+            .map_err(|e| Error::invalid(format!("config does not serialise: {e}")))?;
         manifest::store(
             storage,
             dir,
@@ -255,7 +295,10 @@ impl Index {
                 generation: 1,
                 dim: dim as u32,
                 metric: r.metric.code(),
-                segments: vec![SegmentEntry { id: seg_id, n_vectors: n as u64 }],
+                segments: vec![SegmentEntry {
+                    id: seg_id,
+                    n_vectors: n as u64,
+                }],
                 config_json,
             },
         )?;
@@ -271,11 +314,21 @@ impl Index {
 
     /// Open an index directory. `cache_bytes` overrides the configured node
     /// cache budget; `read_mode` Direct reads the graph with O_DIRECT.
-    pub fn open(storage: &dyn Storage, dir: &Path, read_mode: ReadMode, cache_bytes: Option<usize>) -> Result<Index> {
+    pub fn open(
+        storage: &dyn Storage,
+        dir: &Path,
+        read_mode: ReadMode,
+        cache_bytes: Option<usize>,
+    ) -> Result<Index> {
         let manifest = manifest::load(storage, dir)?;
         let mpath = dir.join(manifest::FILE_NAME);
-        let metric = Metric::from_code(manifest.metric)
-            .ok_or_else(|| Error::corrupt(&mpath, 44, format!("unknown metric code {}", manifest.metric)))?;
+        let metric = Metric::from_code(manifest.metric).ok_or_else(|| {
+            Error::corrupt(
+                &mpath,
+                44,
+                format!("unknown metric code {}", manifest.metric),
+            )
+        })?;
         let config: Config = serde_json::from_str(&manifest.config_json)
             .map_err(|e| Error::corrupt(&mpath, 0, format!("stored config does not parse: {e}")))?;
         let n: u64 = manifest.segments.iter().map(|s| s.n_vectors).sum();
@@ -288,7 +341,18 @@ impl Index {
         for s in &manifest.segments {
             let seg = Segment::open(storage, dir, s.id, metric, &opts)?;
             if seg.len() as u64 != s.n_vectors || seg.meta.dim != manifest.dim {
-                return Err(Error::corrupt(&mpath, 0, format!("segment {} holds {} vectors of dim {}, the manifest says {} of dim {}", s.id, seg.len(), seg.meta.dim, s.n_vectors, manifest.dim)));
+                return Err(Error::corrupt(
+                    &mpath,
+                    0,
+                    format!(
+                        "segment {} holds {} vectors of dim {}, the manifest says {} of dim {}",
+                        s.id,
+                        seg.len(),
+                        seg.meta.dim,
+                        s.n_vectors,
+                        manifest.dim
+                    ),
+                ));
             }
             segments.push(seg);
         }
@@ -354,7 +418,13 @@ impl Index {
 
     /// Search: beam search per segment, exact rerank of the best `rerank`
     /// candidates, merged by exact distance.
-    pub fn search(&self, query: &[f32], p: &QueryParams, exact: &dyn ExactSource, ctx: &mut QueryContext) -> Result<SearchOutput> {
+    pub fn search(
+        &self,
+        query: &[f32],
+        p: &QueryParams,
+        exact: &dyn ExactSource,
+        ctx: &mut QueryContext,
+    ) -> Result<SearchOutput> {
         let t0 = Instant::now();
         check_vector(query, self.dim, "query")?;
         if p.k == 0 {
@@ -390,7 +460,12 @@ impl Index {
             ctx.exact.clear();
             exact.vectors(seg, &nodes, &ext, scratch, &mut stats, &mut ctx.exact)?;
             if ctx.exact.len() != nodes.len() * self.dim {
-                return Err(Error::invalid(format!("exact source returned {} floats for {} vectors of dim {}", ctx.exact.len(), nodes.len(), self.dim)));
+                return Err(Error::invalid(format!(
+                    "exact source returned {} floats for {} vectors of dim {}",
+                    ctx.exact.len(),
+                    nodes.len(),
+                    self.dim
+                )));
             }
             for (j, &e) in ext.iter().enumerate() {
                 let mut v = ctx.exact[j * self.dim..(j + 1) * self.dim].to_vec();
@@ -407,7 +482,10 @@ impl Index {
         Ok(SearchOutput {
             hits: all
                 .into_iter()
-                .map(|(d, id)| Hit { id, score: self.metric.score(d) })
+                .map(|(d, id)| Hit {
+                    id,
+                    score: self.metric.score(d),
+                })
                 .collect(),
             stats,
         })

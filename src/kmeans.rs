@@ -17,26 +17,32 @@ pub struct Centroids {
     pub k: usize,
     pub dim: usize,
     pub rows: Vec<f32>,
+    /// k rounded up to a multiple of 8 (padding centroids never win).
+    kpad: usize,
+    /// Transposed centroids, dim x kpad.
     tr: Vec<f32>,
+    /// Squared norms, kpad long (padding: +inf).
     norms: Vec<f32>,
 }
 
 impl Centroids {
     pub fn new(rows: Vec<f32>, dim: usize) -> Self {
         let k = rows.len() / dim;
-        let mut tr = vec![0f32; dim * k];
-        let mut norms = vec![0f32; k];
+        let kpad = k.div_ceil(8) * 8;
+        let mut tr = vec![0f32; dim * kpad];
+        let mut norms = vec![f32::INFINITY; kpad];
         for c in 0..k {
             let r = &rows[c * dim..(c + 1) * dim];
             norms[c] = r.iter().map(|x| x * x).sum();
             for j in 0..dim {
-                tr[j * k + c] = r[j];
+                tr[j * kpad + c] = r[j];
             }
         }
         Centroids {
             k,
             dim,
             rows,
+            kpad,
             tr,
             norms,
         }
@@ -46,22 +52,27 @@ impl Centroids {
     }
     /// acc[c] = <x, centroid c> for all c (acc has length k).
     pub fn dots(&self, x: &[f32], acc: &mut [f32]) {
+        let acc = &mut acc[..self.k];
         acc.fill(0.0);
         for (j, &xj) in x.iter().enumerate() {
-            axpy(acc, xj, &self.tr[j * self.k..(j + 1) * self.k]);
+            axpy(acc, xj, &self.tr[j * self.kpad..j * self.kpad + self.k]);
         }
     }
-    /// Nearest centroid by L2: (index, squared distance). `acc` is scratch of length k.
+    /// Nearest centroid by L2: (index, squared distance). `acc` is scratch
+    /// (unused by the vectorised kernel).
     pub fn nearest(&self, x: &[f32], acc: &mut [f32]) -> (usize, f32) {
-        self.dots(x, acc);
-        let mut best = (0usize, f32::INFINITY);
-        for c in 0..self.k {
-            let d = self.norms[c] - 2.0 * acc[c];
-            if d < best.1 {
-                best = (c, d);
+        let best = match crate::distance::nearest_transposed(x, &self.tr, &self.norms, self.kpad) {
+            Some(b) => b,
+            None => {
+                self.dots(x, acc);
+                let acc = &mut acc[..self.k];
+                for (a, n) in acc.iter_mut().zip(&self.norms) {
+                    *a = n - 2.0 * *a;
+                }
+                crate::distance::argmin(acc)
             }
-        }
-        let xn: f32 = x.iter().map(|v| v * v).sum();
+        };
+        let xn = crate::distance::dot(x, x);
         (best.0, (best.1 + xn).max(0.0))
     }
 }
@@ -93,7 +104,6 @@ pub fn train(data: &[f32], dim: usize, k: usize, iters: usize, init: Init, seed:
             Centroids::new(rows, dim)
         }
     };
-
 
     // Lloyd iterations: each rayon task accumulates sums over a range of points.
     const POINTS_PER_TASK: usize = 2048;
@@ -197,12 +207,15 @@ mod tests {
             data.push(c[1] + rng.normal() * 0.1);
         }
         for init in [Init::PlusPlus, Init::Random] {
-        let cents = train(&data, 2, 3, 10, init, 7);
-        let mut acc = vec![0f32; 3];
-        for c in centers {
-            let (_, d) = cents.nearest(&c, &mut acc);
-            assert!(d < 0.1, "centre {c:?} is {d} from nearest centroid ({init:?})");
-        }
+            let cents = train(&data, 2, 3, 10, init, 7);
+            let mut acc = vec![0f32; 3];
+            for c in centers {
+                let (_, d) = cents.nearest(&c, &mut acc);
+                assert!(
+                    d < 0.1,
+                    "centre {c:?} is {d} from nearest centroid ({init:?})"
+                );
+            }
         }
     }
 }

@@ -15,11 +15,12 @@ pub mod format;
 pub mod index;
 pub mod io;
 pub mod kmeans;
+pub mod manifest;
 pub mod pq;
 pub mod rng;
 pub mod segment;
+pub mod sq8;
 pub mod vamana;
 pub mod verify;
-pub mod manifest;
 
 pub use error::{Error, Result};

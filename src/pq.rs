@@ -87,7 +87,10 @@ impl Quantizer {
             ));
         }
         if p.n_anchors == 0 {
-            return Err(Error::config("anchorSelection.clusters", "must be at least 1"));
+            return Err(Error::config(
+                "anchorSelection.clusters",
+                "must be at least 1",
+            ));
         }
         let mut rng = Rng::new(p.seed);
         let n_anchors = p.n_anchors.min(n);
@@ -97,7 +100,14 @@ impl Quantizer {
             }
             AnchorKind::KMeans => {
                 let sample = gather(src, &rng.sample_indices(n, p.anchor_samples.max(n_anchors)));
-                kmeans::train(&sample, dim, n_anchors, p.kmeans_iters, kmeans::Init::PlusPlus, rng.next_u64())
+                kmeans::train(
+                    &sample,
+                    dim,
+                    n_anchors,
+                    p.kmeans_iters,
+                    kmeans::Init::PlusPlus,
+                    rng.next_u64(),
+                )
             }
         };
         // Residuals of a sample, for the codebooks.
@@ -122,7 +132,14 @@ impl Quantizer {
                 for i in 0..ns {
                     sub.extend_from_slice(&residuals[i * dim + j * dsub..i * dim + (j + 1) * dsub]);
                 }
-                let mut c = kmeans::train(&sub, dsub, p.ksub, p.kmeans_iters, kmeans::Init::Random, seed ^ j as u64);
+                let mut c = kmeans::train(
+                    &sub,
+                    dsub,
+                    p.ksub,
+                    p.kmeans_iters,
+                    kmeans::Init::Random,
+                    seed ^ j as u64,
+                );
                 if c.k < p.ksub {
                     // Fewer distinct samples than codes: pad so codes stay < ksub.
                     let mut rows = c.rows.clone();
@@ -145,16 +162,24 @@ impl Quantizer {
 
     /// Encode one vector: (anchor, codes appended to `codes`, |reconstruction|^2,
     /// squared distance to the anchor).
-    pub fn encode(&self, x: &[f32], codes: &mut Vec<u8>, scratch: &mut Vec<f32>) -> (u32, f32, f32) {
-        scratch.resize(self.anchors.k.max(self.ksub), 0.0);
-        let (a, da) = self.anchors.nearest(x, &mut scratch[..self.anchors.k]);
+    pub fn encode(
+        &self,
+        x: &[f32],
+        codes: &mut Vec<u8>,
+        scratch: &mut Vec<f32>,
+    ) -> (u32, f32, f32) {
+        let kk = self.anchors.k.max(self.ksub);
+        scratch.resize(kk + self.dim, 0.0);
+        let (acc, resid) = scratch.split_at_mut(kk);
+        let (a, da) = self.anchors.nearest(x, &mut acc[..self.anchors.k]);
         let ar = self.anchors.row(a);
+        for t in 0..self.dim {
+            resid[t] = x[t] - ar[t];
+        }
         let mut recon_norm = 0f32;
         for j in 0..self.m {
-            let r: Vec<f32> = (j * self.dsub..(j + 1) * self.dsub)
-                .map(|t| x[t] - ar[t])
-                .collect();
-            let (c, _) = self.books[j].nearest(&r, &mut scratch[..self.ksub]);
+            let r = &resid[j * self.dsub..(j + 1) * self.dsub];
+            let (c, _) = self.books[j].nearest(r, &mut acc[..self.ksub]);
             codes.push(c as u8);
             let cr = self.books[j].row(c);
             for t in 0..self.dsub {

@@ -106,7 +106,11 @@ pub fn write(storage: &dyn Storage, dir: &Path, d: &SegmentData<'_>) -> Result<S
         anchors: order.iter().map(|&o| d.codes.anchors[o as usize]).collect(),
         codes: order
             .iter()
-            .flat_map(|&o| d.codes.codes[o as usize * m..(o as usize + 1) * m].iter().copied())
+            .flat_map(|&o| {
+                d.codes.codes[o as usize * m..(o as usize + 1) * m]
+                    .iter()
+                    .copied()
+            })
             .collect(),
         norms: d
             .codes
@@ -117,7 +121,13 @@ pub fn write(storage: &dyn Storage, dir: &Path, d: &SegmentData<'_>) -> Result<S
     let entries: Vec<u32> = d
         .entries
         .iter()
-        .map(|&e| if e == u32::MAX { meta.medoid } else { new_of[e as usize] })
+        .map(|&e| {
+            if e == u32::MAX {
+                meta.medoid
+            } else {
+                new_of[e as usize]
+            }
+        })
         .collect();
     let pq_bytes = pqfmt::encode(&d.quant.to_file(entries));
     let codes_bytes = codes::encode(&reordered, d.quant.anchors.k);
@@ -202,45 +212,101 @@ impl SegScratch {
 }
 
 impl Segment {
-    pub fn open(storage: &dyn Storage, dir: &Path, id: u64, metric: Metric, o: &OpenOptions) -> Result<Segment> {
+    pub fn open(
+        storage: &dyn Storage,
+        dir: &Path,
+        id: u64,
+        metric: Metric,
+        o: &OpenOptions,
+    ) -> Result<Segment> {
         let path = dir.join(file_name(id, "graph"));
         let file = storage.open_read(&path, o.read_mode)?;
         let mut head = AlignedBuf::new(SECTOR_BYTES, DIRECT_ALIGN_BYTES);
         if file.len() < SECTOR_BYTES as u64 {
-            return Err(Error::corrupt(&path, file.len(), format!("truncated: graph file is {} bytes, the header sector alone is {SECTOR_BYTES}", file.len())));
+            return Err(Error::corrupt(
+                &path,
+                file.len(),
+                format!(
+                    "truncated: graph file is {} bytes, the header sector alone is {SECTOR_BYTES}",
+                    file.len()
+                ),
+            ));
         }
-        file.read_batch(&mut [ReadReq { offset: 0, buf: &mut head }])?;
+        file.read_batch(&mut [ReadReq {
+            offset: 0,
+            buf: &mut head,
+        }])?;
         let meta = graph::decode_header_sector(&path, &head, file.len())?;
         let bad = |p: &Path, w: String| Error::corrupt(p, 0, w);
         if Metric::from_code(meta.metric) != Some(metric) {
-            return Err(bad(&path, format!("metric code {} does not match the manifest's {metric:?}", meta.metric)));
+            return Err(bad(
+                &path,
+                format!(
+                    "metric code {} does not match the manifest's {metric:?}",
+                    meta.metric
+                ),
+            ));
         }
         let pq_path = dir.join(file_name(id, "pq"));
         let pqf = pqfmt::decode(&pq_path, &storage.read_all(&pq_path)?)?;
         if pqf.dim != meta.dim || pqf.metric != meta.metric {
-            return Err(bad(&pq_path, format!("dimension {} / metric {} do not match the graph's {} / {}", pqf.dim, pqf.metric, meta.dim, meta.metric)));
+            return Err(bad(
+                &pq_path,
+                format!(
+                    "dimension {} / metric {} do not match the graph's {} / {}",
+                    pqf.dim, pqf.metric, meta.dim, meta.metric
+                ),
+            ));
         }
         if let Some(e) = pqf.entries.iter().find(|&&e| e as u64 >= meta.n_nodes) {
-            return Err(bad(&pq_path, format!("anchor entry node {e} >= node count {}", meta.n_nodes)));
+            return Err(bad(
+                &pq_path,
+                format!("anchor entry node {e} >= node count {}", meta.n_nodes),
+            ));
         }
         let codes_path = dir.join(file_name(id, "codes"));
         let codes = codes::decode(&codes_path, &storage.read_all(&codes_path)?)?;
         if codes.len() as u64 != meta.n_nodes || codes.m != pqf.m {
-            return Err(bad(&codes_path, format!("{} records of {} codes, expected {} of {}", codes.len(), codes.m, meta.n_nodes, pqf.m)));
+            return Err(bad(
+                &codes_path,
+                format!(
+                    "{} records of {} codes, expected {} of {}",
+                    codes.len(),
+                    codes.m,
+                    meta.n_nodes,
+                    pqf.m
+                ),
+            ));
         }
-        if let Some(a) = codes.anchors.iter().find(|&&a| a as usize >= pqf.n_anchors()) {
-            return Err(bad(&codes_path, format!("anchor id {a} >= anchor count {}", pqf.n_anchors())));
+        if let Some(a) = codes
+            .anchors
+            .iter()
+            .find(|&&a| a as usize >= pqf.n_anchors())
+        {
+            return Err(bad(
+                &codes_path,
+                format!("anchor id {a} >= anchor count {}", pqf.n_anchors()),
+            ));
         }
         if codes.codes.iter().any(|&c| c as u32 >= pqf.ksub) {
-            return Err(bad(&codes_path, format!("a code is >= codebook size {}", pqf.ksub)));
+            return Err(bad(
+                &codes_path,
+                format!("a code is >= codebook size {}", pqf.ksub),
+            ));
         }
         if codes.norms.is_some() != (metric == Metric::L2) {
-            return Err(bad(&codes_path, "reconstruction norms present iff metric is l2".into()));
+            return Err(bad(
+                &codes_path,
+                "reconstruction norms present iff metric is l2".into(),
+            ));
         }
         let ids_path = dir.join(file_name(id, "ids"));
         let ids = idmap::decode(&ids_path, &storage.read_all(&ids_path)?)?;
         if ids.len() as u64 != meta.n_nodes {
-            return Err(bad(&ids_path, format!("{} ids for {} nodes", ids.len(), meta.n_nodes)));
+            return Err(bad(
+                &ids_path,
+                format!("{} ids for {} nodes", ids.len(), meta.n_nodes),
+            ));
         }
         let files = SegmentFiles {
             graph: file.len(),
@@ -302,7 +368,9 @@ impl Segment {
             for batch in frontier.chunks(64) {
                 scratch.reset();
                 let mut lists: Vec<(u32, Vec<u32>)> = Vec::with_capacity(batch.len());
-                self.fetch(batch, &mut scratch, &mut stats, &mut |node, nb| lists.push((node, nb.to_vec())))?;
+                self.fetch(batch, &mut scratch, &mut stats, &mut |node, nb| {
+                    lists.push((node, nb.to_vec()))
+                })?;
                 for (node, nb) in lists {
                     let cost = 8 + 4 * nb.len();
                     if used + cost > budget {
@@ -340,13 +408,18 @@ impl Segment {
         }
         let first = scratch.used;
         while scratch.bufs.len() < first + scratch.want.len() {
-            scratch.bufs.push(AlignedBuf::new(SECTOR_BYTES, DIRECT_ALIGN_BYTES));
+            scratch
+                .bufs
+                .push(AlignedBuf::new(SECTOR_BYTES, DIRECT_ALIGN_BYTES));
         }
         {
             let mut reqs: Vec<ReadReq<'_>> = scratch.bufs[first..first + scratch.want.len()]
                 .iter_mut()
                 .zip(&scratch.want)
-                .map(|(b, &s)| ReadReq { offset: s * SECTOR_BYTES as u64, buf: &mut b[..] })
+                .map(|(b, &s)| ReadReq {
+                    offset: s * SECTOR_BYTES as u64,
+                    buf: &mut b[..],
+                })
                 .collect();
             self.file.read_batch(&mut reqs)?;
         }
@@ -360,9 +433,18 @@ impl Segment {
 
     /// Full-precision vectors stored in the graph file for `nodes` (only when
     /// the segment was built with stored vectors), appended to `out`.
-    pub fn stored_vectors(&self, nodes: &[u32], scratch: &mut SegScratch, stats: &mut SearchStats, out: &mut Vec<f32>) -> Result<()> {
+    pub fn stored_vectors(
+        &self,
+        nodes: &[u32],
+        scratch: &mut SegScratch,
+        stats: &mut SearchStats,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
         if !self.meta.full_vectors {
-            return Err(Error::invalid(format!("{} stores no full vectors; rerank needs a recompute source", self.path.display())));
+            return Err(Error::invalid(format!(
+                "{} stores no full vectors; rerank needs a recompute source",
+                self.path.display()
+            )));
         }
         stats.sector_reads += self.load_sectors(nodes, scratch)?;
         let mut tmp = Vec::new();
@@ -384,7 +466,12 @@ impl Segment {
         let m = self.codes.m as usize;
         let i = i as usize;
         let norm = self.codes.norms.as_ref().map_or(0.0, |v| v[i]);
-        self.quant.adc(t, self.codes.anchors[i], &self.codes.codes[i * m..(i + 1) * m], norm)
+        self.quant.adc(
+            t,
+            self.codes.anchors[i],
+            &self.codes.codes[i * m..(i + 1) * m],
+            norm,
+        )
     }
 
     /// Entry points for a query: the medoid and the entry nodes of the
@@ -394,7 +481,10 @@ impl Segment {
         let mut scored: Vec<(f32, usize)> = (0..k)
             .map(|a| {
                 let d = match self.metric {
-                    Metric::L2 => -2.0 * t.anchor_dots[a] + self.quant.anchors.row(a).iter().map(|x| x * x).sum::<f32>(),
+                    Metric::L2 => {
+                        -2.0 * t.anchor_dots[a]
+                            + self.quant.anchors.row(a).iter().map(|x| x * x).sum::<f32>()
+                    }
                     _ => -t.anchor_dots[a],
                 };
                 (d, a)
@@ -415,7 +505,13 @@ impl GraphReader for Segment {
     fn len(&self) -> usize {
         self.meta.n_nodes as usize
     }
-    fn fetch(&self, batch: &[u32], scratch: &mut SegScratch, stats: &mut SearchStats, visit: &mut dyn FnMut(u32, &[u32])) -> Result<()> {
+    fn fetch(
+        &self,
+        batch: &[u32],
+        scratch: &mut SegScratch,
+        stats: &mut SearchStats,
+        visit: &mut dyn FnMut(u32, &[u32]),
+    ) -> Result<()> {
         let mut need: Vec<u32> = Vec::new();
         for &n in batch {
             if let Some(nb) = self.cache.get(n) {

@@ -63,7 +63,11 @@ pub struct BenchCmd {
 }
 
 fn parse_nxd(s: &str) -> leann::Result<(usize, usize)> {
-    let bad = || leann::Error::invalid(format!("--synthetic wants NxD (e.g. 1000000x384), got `{s}`"));
+    let bad = || {
+        leann::Error::invalid(format!(
+            "--synthetic wants NxD (e.g. 1000000x384), got `{s}`"
+        ))
+    };
     let (a, b) = s.split_once('x').ok_or_else(bad)?;
     let n = a.replace('_', "").parse().map_err(|_| bad())?;
     let d = b.parse().map_err(|_| bad())?;
@@ -120,15 +124,38 @@ pub fn run(c: BenchCmd) -> leann::Result<i32> {
             if let (Some(s), Some(v)) = (r.build_seconds, r.build_vectors_per_s) {
                 println!("build: {s:.2} s, {v:.0} vectors/s");
             }
-            println!("peak RSS {:.0} MiB, io {}, cold {}, cached nodes {}", r.peak_rss_mb, r.io, r.cold, r.cached_nodes);
+            println!(
+                "peak RSS {:.0} MiB, io {}, cold {}, cached nodes {}",
+                r.peak_rss_mb, r.io, r.cold, r.cached_nodes
+            );
             println!(
                 "{:>5} {:>3} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8} {:>8}",
-                "L", "W", "R@1", "R@10", "mean_ms", "p50_ms", "p99_ms", "qps_1t", "qps_all", "reads/q", "hits/q"
+                "L",
+                "W",
+                "R@1",
+                "R@10",
+                "mean_ms",
+                "p50_ms",
+                "p99_ms",
+                "qps_1t",
+                "qps_all",
+                "reads/q",
+                "hits/q"
             );
         }
         println!(
             "{:>5} {:>3} {:>8.4} {:>8.4} {:>8.3} {:>8.3} {:>8.3} {:>9.0} {:>9.0} {:>8.1} {:>8.1}",
-            r.l, r.w, r.recall_at_1, r.recall_at_10, r.mean_ms, r.p50_ms, r.p99_ms, r.qps, r.qps_all_cores, r.reads_per_query, r.cache_hits_per_query
+            r.l,
+            r.w,
+            r.recall_at_1,
+            r.recall_at_10,
+            r.mean_ms,
+            r.p50_ms,
+            r.p99_ms,
+            r.qps,
+            r.qps_all_cores,
+            r.reads_per_query,
+            r.cache_hits_per_query
         );
     };
     bench::run(st.as_ref(), &args, &mut |m| eprintln!("{m}"), &mut emit)?;

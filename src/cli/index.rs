@@ -28,7 +28,12 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             let st = super::storage(&io)?;
             let idx = Index::open(st.as_ref(), &index, ReadMode::Buffered, Some(0))?;
             let checked = leann::verify::verify(&idx)?;
-            println!("ok: {} segments, {} vectors, {} sectors verified", idx.segments.len(), idx.len(), checked);
+            println!(
+                "ok: {} segments, {} vectors, {} sectors verified",
+                idx.segments.len(),
+                idx.len(),
+                checked
+            );
             Ok(0)
         }
         IndexCmd::Stats { index, json, io } => {
@@ -50,11 +55,24 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                 });
                 println!("{v}");
             } else {
-                println!("{} vectors, dim {}, metric {:?}, {} segment(s)", idx.len(), idx.dim, idx.metric, idx.segments.len());
+                println!(
+                    "{} vectors, dim {}, metric {:?}, {} segment(s)",
+                    idx.len(),
+                    idx.dim,
+                    idx.metric,
+                    idx.segments.len()
+                );
                 for (k, b) in &files {
-                    println!("  {k:<12} {b:>12} bytes  {:>8.1} bytes/vector", *b as f64 / n);
+                    println!(
+                        "  {k:<12} {b:>12} bytes  {:>8.1} bytes/vector",
+                        *b as f64 / n
+                    );
                 }
-                println!("  {:<12} {total:>12} bytes  {:>8.1} bytes/vector", "total", total as f64 / n);
+                println!(
+                    "  {:<12} {total:>12} bytes  {:>8.1} bytes/vector",
+                    "total",
+                    total as f64 / n
+                );
             }
             Ok(0)
         }

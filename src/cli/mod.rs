@@ -7,7 +7,11 @@ mod index;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "leann", version, about = "Disk-first vector index for local semantic code search")]
+#[command(
+    name = "leann",
+    version,
+    about = "Disk-first vector index for local semantic code search"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -43,13 +47,17 @@ pub fn storage(io: &str) -> leann::Result<std::sync::Arc<dyn leann::io::Storage>
 }
 
 /// Read a config file (JSON) or the defaults.
-pub fn load_config(path: Option<&std::path::Path>, st: &dyn leann::io::Storage) -> leann::Result<leann::config::Config> {
+pub fn load_config(
+    path: Option<&std::path::Path>,
+    st: &dyn leann::io::Storage,
+) -> leann::Result<leann::config::Config> {
     match path {
         None => Ok(leann::config::Config::default()),
         Some(p) => {
             let bytes = st.read_all(p)?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| leann::Error::config(p.display().to_string(), "config file is not UTF-8"))?;
+            let text = String::from_utf8(bytes).map_err(|_| {
+                leann::Error::config(p.display().to_string(), "config file is not UTF-8")
+            })?;
             leann::config::Config::from_json(&text, &p.display().to_string())
         }
     }

@@ -68,7 +68,11 @@ mod tests {
     #[test]
     fn roundtrip_widths() {
         for width in [1u32, 3, 7, 8, 13, 15, 20, 31, 32, 33, 63, 64] {
-            let max = if width == 64 { u64::MAX } else { (1u64 << width) - 1 };
+            let max = if width == 64 {
+                u64::MAX
+            } else {
+                (1u64 << width) - 1
+            };
             let vals: Vec<u64> = (0..100u64)
                 .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & max)
                 .collect();

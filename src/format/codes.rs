@@ -70,10 +70,18 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<CodesFile> {
     let ab = mc.u32("anchor_bytes")?;
     let has_norm = mc.u32("has_norms")?;
     if m == 0 || m > 65_536 {
-        return Err(Error::corrupt(path, 40, format!("sub-vector count {m} out of range")));
+        return Err(Error::corrupt(
+            path,
+            40,
+            format!("sub-vector count {m} out of range"),
+        ));
     }
     if ab != 2 && ab != 4 {
-        return Err(Error::corrupt(path, 44, format!("anchor id width {ab} not 2 or 4")));
+        return Err(Error::corrupt(
+            path,
+            44,
+            format!("anchor id width {ab} not 2 or 4"),
+        ));
     }
     if has_norm > 1 {
         return Err(Error::corrupt(path, 48, "has_norms must be 0 or 1"));
@@ -87,7 +95,11 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<CodesFile> {
     let (n, m, rec) = (n as usize, m as usize, rec as usize);
     let mut anchors = Vec::with_capacity(n);
     let mut codes = Vec::with_capacity(n * m);
-    let mut norms = if has_norm == 1 { Some(Vec::with_capacity(n)) } else { None };
+    let mut norms = if has_norm == 1 {
+        Some(Vec::with_capacity(n))
+    } else {
+        None
+    };
     for r in body.chunks_exact(rec) {
         let (a, rest) = r.split_at(ab as usize);
         anchors.push(if ab == 2 {

@@ -133,11 +133,17 @@ pub fn decode_header_sector(path: &Path, buf: &[u8], file_len: u64) -> Result<Gr
         return Err(m.err_back(4, format!("sector size {sector}, expected {SECTOR_BYTES}")));
     }
     if dim == 0 || dim > 65_536 {
-        return Err(Error::corrupt(path, 40, format!("dimension {dim} out of range")));
+        return Err(Error::corrupt(
+            path,
+            40,
+            format!("dimension {dim} out of range"),
+        ));
     }
     let expect = GraphMeta::new(n_nodes, dim, max_degree, full_vectors, metric, medoid)
         .map_err(|e| Error::corrupt(path, 32, format!("inconsistent graph metadata: {e}")))?;
-    if expect.id_bits != id_bits || expect.node_bytes != node_bytes || expect.nodes_per_sector != nps
+    if expect.id_bits != id_bits
+        || expect.node_bytes != node_bytes
+        || expect.nodes_per_sector != nps
     {
         return Err(Error::corrupt(
             path,
@@ -146,7 +152,11 @@ pub fn decode_header_sector(path: &Path, buf: &[u8], file_len: u64) -> Result<Gr
         ));
     }
     if medoid as u64 >= n_nodes {
-        return Err(Error::corrupt(path, 60, format!("medoid {medoid} >= node count {n_nodes}")));
+        return Err(Error::corrupt(
+            path,
+            60,
+            format!("medoid {medoid} >= node count {n_nodes}"),
+        ));
     }
     if file_len != expect.file_bytes() {
         return Err(Error::corrupt(
@@ -174,9 +184,16 @@ pub fn put_node(m: &GraphMeta, sector: &mut [u8], node: u32, vector: Option<&[f3
             rec[i * 4..i * 4 + 4].copy_from_slice(&x.to_le_bytes());
         }
     }
-    assert!(nbrs.len() <= m.max_degree as usize, "degree above max_degree");
+    assert!(
+        nbrs.len() <= m.max_degree as usize,
+        "degree above max_degree"
+    );
     rec[vb..vb + 2].copy_from_slice(&(nbrs.len() as u16).to_le_bytes());
-    bitpack::pack(nbrs.iter().map(|&x| x as u64), m.id_bits, &mut rec[vb + 2..]);
+    bitpack::pack(
+        nbrs.iter().map(|&x| x as u64),
+        m.id_bits,
+        &mut rec[vb + 2..],
+    );
 }
 
 /// Set the CRC of a filled sector buffer.
@@ -193,7 +210,11 @@ pub fn verify_sector(path: &Path, index: u64, sector: &[u8]) -> Result<()> {
     }
     let want = u32::from_le_bytes([sector[4092], sector[4093], sector[4094], sector[4095]]);
     if crc32fast::hash(&sector[..SECTOR_PAYLOAD_BYTES]) != want {
-        return Err(Error::corrupt(path, off, format!("sector {index} checksum mismatch")));
+        return Err(Error::corrupt(
+            path,
+            off,
+            format!("sector {index} checksum mismatch"),
+        ));
     }
     Ok(())
 }

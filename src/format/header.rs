@@ -82,10 +82,7 @@ pub fn encode(kind: FileKind, flags: u32, meta: &[u8]) -> Vec<u8> {
 
 /// Decode and verify the header and metadata at the start of `buf`. Returns the
 /// header and the metadata bytes; the cursor is left after the metadata.
-pub fn decode<'a>(
-    kind: FileKind,
-    c: &mut Cursor<'a>,
-) -> Result<(Header, &'a [u8])> {
+pub fn decode<'a>(kind: FileKind, c: &mut Cursor<'a>) -> Result<(Header, &'a [u8])> {
     let path: &Path = c.path;
     let head = c.bytes(HEADER_BYTES, "file header")?;
     if head[..8] != kind.magic {
@@ -127,11 +124,19 @@ pub fn decode<'a>(
     }
     let meta_len = rd32(16);
     if meta_len > MAX_META_BYTES {
-        return Err(Error::corrupt(path, 16, format!("metadata length {meta_len} too large")));
+        return Err(Error::corrupt(
+            path,
+            16,
+            format!("metadata length {meta_len} too large"),
+        ));
     }
     let meta = c.bytes(meta_len as usize, "file metadata")?;
     if crc32fast::hash(meta) != rd32(20) {
-        return Err(Error::corrupt(path, HEADER_BYTES as u64, "metadata checksum mismatch"));
+        return Err(Error::corrupt(
+            path,
+            HEADER_BYTES as u64,
+            "metadata checksum mismatch",
+        ));
     }
     Ok((h, meta))
 }

@@ -30,7 +30,11 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<Vec<u64>> {
     let base = mc.u64("base")?;
     let width = mc.u32("width")?;
     if !(1..=64).contains(&width) {
-        return Err(Error::corrupt(path, 48, format!("id width {width} out of range")));
+        return Err(Error::corrupt(
+            path,
+            48,
+            format!("id width {width} out of range"),
+        ));
     }
     let len = (n as u128 * width as u128).div_ceil(8);
     if len > c.remaining() as u128 {
@@ -41,9 +45,10 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<Vec<u64>> {
     let mut ids = Vec::with_capacity(n as usize);
     for i in 0..n as usize {
         let v = bitpack::get(&packed, i, width);
-        ids.push(base.checked_add(v).ok_or_else(|| {
-            Error::corrupt(path, 52, format!("id {i} overflows u64"))
-        })?);
+        ids.push(
+            base.checked_add(v)
+                .ok_or_else(|| Error::corrupt(path, 52, format!("id {i} overflows u64")))?,
+        );
     }
     Ok(ids)
 }

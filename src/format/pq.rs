@@ -85,8 +85,15 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<PqFile> {
     let cb_len = need(&c, ksub as u64 * dim as u64)?;
     let codebooks = f32s_from(&take_blocks(&mut c, cb_len, "codebooks")?);
     expect_end(&c)?;
-    if anchors.iter().chain(codebooks.iter()).any(|x| !x.is_finite()) {
-        return Err(bad(header::HEADER_BYTES as u64, "non-finite value in anchors or codebooks"));
+    if anchors
+        .iter()
+        .chain(codebooks.iter())
+        .any(|x| !x.is_finite())
+    {
+        return Err(bad(
+            header::HEADER_BYTES as u64,
+            "non-finite value in anchors or codebooks",
+        ));
     }
     Ok(PqFile {
         metric,

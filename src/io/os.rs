@@ -32,7 +32,11 @@ fn open_file(path: &Path, mode: ReadMode) -> Result<File> {
         o.custom_flags(libc::O_DIRECT);
     }
     o.open(path).map_err(|e| {
-        let op = if mode == ReadMode::Direct { "open (O_DIRECT)" } else { "open" };
+        let op = if mode == ReadMode::Direct {
+            "open (O_DIRECT)"
+        } else {
+            "open"
+        };
         Error::io(op, path, e)
     })
 }
@@ -124,14 +128,16 @@ impl WriteFile for OsWriter {
     fn write_all(&mut self, data: &[u8]) -> Result<()> {
         // The writer is only None after finish, which consumes self.
         let out = self.out.as_mut().expect("writer used after finish");
-        out.write_all(data).map_err(|e| Error::io("write", &self.tmp, e))
+        out.write_all(data)
+            .map_err(|e| Error::io("write", &self.tmp, e))
     }
     fn finish(mut self: Box<Self>) -> Result<()> {
         let out = self.out.take().expect("finish called twice");
         let file = out
             .into_inner()
             .map_err(|e| Error::io("write", &self.tmp, e.into_error()))?;
-        file.sync_all().map_err(|e| Error::io("fsync", &self.tmp, e))?;
+        file.sync_all()
+            .map_err(|e| Error::io("fsync", &self.tmp, e))?;
         drop(file);
         std::fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io("rename", &self.dest, e))?;
         sync_dir(self.dest.parent().unwrap_or(Path::new(".")))
@@ -150,7 +156,8 @@ impl Drop for OsWriter {
 /// fsync a directory so that renames and creations in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
-    d.sync_all().map_err(|e| Error::io("fsync directory", dir, e))
+    d.sync_all()
+        .map_err(|e| Error::io("fsync directory", dir, e))
 }
 
 /// Name of the temporary a file is written under before its rename.
@@ -183,7 +190,10 @@ impl Storage for OsStorage {
     }
     fn map(&self, path: &Path) -> Result<Mapped> {
         let file = open_file(path, ReadMode::Buffered)?;
-        let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
         if len == 0 {
             return Ok(Mapped::Bytes(Arc::new(Vec::new())));
         }

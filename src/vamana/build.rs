@@ -1,4 +1,5 @@
-//! Parallel Vamana build on full-precision vectors (which may be memory-mapped).
+//! Parallel Vamana build. Distances come from an 8-bit scalar-quantized copy
+//! of the vectors (crate::sq8): a quarter of the memory traffic of f32.
 //! Points are inserted in random order, in batches processed in parallel; each
 //! insertion runs a greedy search with list size L from the medoid, prunes the
 //! visited set with RobustPrune(alpha, R), and adds reverse edges, pruning any
@@ -8,6 +9,7 @@ use super::visited::Visited;
 use crate::data::VectorSource;
 use crate::distance::Metric;
 use crate::rng::Rng;
+use crate::sq8::Sq8Vectors;
 use rayon::prelude::*;
 use std::sync::Mutex;
 
@@ -39,7 +41,7 @@ fn slack_limit(r: usize) -> usize {
 const BATCH_POINTS: usize = 4096;
 
 struct Ctx<'a> {
-    src: &'a dyn VectorSource,
+    vecs: Sq8Vectors,
     p: &'a BuildParams,
     adj: Vec<Mutex<Vec<u32>>>,
 }
@@ -47,9 +49,7 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     #[inline]
     fn d(&self, a: u32, b: u32) -> f32 {
-        self.p
-            .metric
-            .distance(self.src.vector(a as usize), self.src.vector(b as usize))
+        self.vecs.distance(a, b)
     }
     fn neighbours(&self, i: u32) -> Vec<u32> {
         // Lock poisoning only follows a panic in another insertion, which
@@ -66,7 +66,7 @@ pub fn build(src: &dyn VectorSource, p: &BuildParams) -> Graph {
     assert!(n > 0, "build needs at least one vector");
     let medoid = find_medoid(src, p.metric);
     let ctx = Ctx {
-        src,
+        vecs: Sq8Vectors::new(src, p.metric),
         p,
         adj: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
     };
@@ -93,7 +93,9 @@ pub fn build(src: &dyn VectorSource, p: &BuildParams) -> Graph {
     }
     // Lists may have grown up to the slack limit: prune them to R.
     (0..n as u32).into_par_iter().for_each(|j| {
-        let mut list = ctx.adj[j as usize].lock().unwrap_or_else(|e| e.into_inner());
+        let mut list = ctx.adj[j as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if list.len() > ctx.p.max_degree {
             let mut c: Vec<(f32, u32)> = list.iter().map(|&x| (ctx.d(j, x), x)).collect();
             let mut out = Vec::new();
@@ -148,21 +150,25 @@ fn find_medoid(src: &dyn VectorSource, metric: Metric) -> u32 {
 /// with its distance to `q`.
 fn greedy(ctx: &Ctx<'_>, q: u32, start: u32, vis: &mut Visited) -> Vec<(f32, u32)> {
     let l = ctx.p.build_list;
-    vis.clear(ctx.src.len());
+    vis.clear(ctx.vecs.len());
     let mut pool: Vec<(f32, u32, bool)> = Vec::with_capacity(l + 1);
     let mut expanded = Vec::with_capacity(l * 2);
     vis.insert(start);
     pool.push((ctx.d(q, start), start, false));
     vis.insert(q);
     loop {
-        let Some(pos) = pool.iter().position(|c| !c.2) else { break };
+        let Some(pos) = pool.iter().position(|c| !c.2) else {
+            break;
+        };
         pool[pos].2 = true;
         let (dist, node, _) = pool[pos];
         expanded.push((dist, node));
-        for nb in ctx.neighbours(node) {
-            if !vis.insert(nb) {
-                continue;
-            }
+        let mut nbrs = ctx.neighbours(node);
+        nbrs.retain(|&nb| vis.insert(nb));
+        for &nb in &nbrs {
+            ctx.vecs.prefetch(nb);
+        }
+        for nb in nbrs {
             let d = ctx.d(q, nb);
             if pool.len() >= l && d >= pool[pool.len() - 1].0 {
                 continue;
@@ -205,16 +211,23 @@ fn insert(ctx: &Ctx<'_>, p: u32, medoid: u32, vis: &mut Visited) {
     cands.retain(|c| c.1 != p);
     let mut chosen = Vec::with_capacity(ctx.p.max_degree);
     robust_prune(ctx, &mut cands, &mut chosen);
-    *ctx.adj[p as usize].lock().unwrap_or_else(|e| e.into_inner()) = chosen.clone();
+    *ctx.adj[p as usize]
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = chosen.clone();
     let mut scratch = Vec::new();
     for &j in &chosen {
-        let mut list = ctx.adj[j as usize].lock().unwrap_or_else(|e| e.into_inner());
+        let mut list = ctx.adj[j as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if list.contains(&p) {
             continue;
         }
         if list.len() < slack_limit(ctx.p.max_degree) {
             list.push(p);
             continue;
+        }
+        for &x in list.iter() {
+            ctx.vecs.prefetch(x);
         }
         let mut c: Vec<(f32, u32)> = list.iter().map(|&x| (ctx.d(j, x), x)).collect();
         c.push((ctx.d(j, p), p));

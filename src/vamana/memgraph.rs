@@ -11,7 +11,13 @@ impl GraphReader for MemGraph<'_> {
     fn len(&self) -> usize {
         self.0.len()
     }
-    fn fetch(&self, batch: &[u32], _: &mut (), _: &mut SearchStats, visit: &mut dyn FnMut(u32, &[u32])) -> Result<()> {
+    fn fetch(
+        &self,
+        batch: &[u32],
+        _: &mut (),
+        _: &mut SearchStats,
+        visit: &mut dyn FnMut(u32, &[u32]),
+    ) -> Result<()> {
         for &n in batch {
             visit(n, &self.0[n as usize]);
         }

@@ -2,8 +2,8 @@
 //! any `GraphReader` (the on-disk segment implements it). No file access here.
 
 pub mod build;
-pub mod search;
 mod memgraph;
+pub mod search;
 mod visited;
 pub use memgraph::MemGraph;
 

@@ -133,7 +133,12 @@ pub fn beam_search<G: GraphReader>(
         stats.rounds += 1;
         let mut best_changed = false;
         let k = p.k.max(1);
-        let mut round = |pool: &mut Vec<Candidate>, vis: &mut Visited, nodes: &[u32], scratch: &mut G::Scratch, stats: &mut SearchStats| -> Result<()> {
+        let mut round = |pool: &mut Vec<Candidate>,
+                         vis: &mut Visited,
+                         nodes: &[u32],
+                         scratch: &mut G::Scratch,
+                         stats: &mut SearchStats|
+         -> Result<()> {
             let mut newly = Vec::new();
             g.fetch(nodes, scratch, stats, &mut |_, nbrs| {
                 for &nb in nbrs {
