@@ -132,7 +132,8 @@ fn load(storage: &dyn Storage, a: &BenchArgs) -> Result<Data> {
     })
 }
 
-/// Clustered Gaussian data, unit-normalised, with brute-force ground truth.
+/// Clustered Gaussian data (crate::synth::Mixture), unit-normalised, with
+/// brute-force ground truth.
 fn synthetic(
     storage: &dyn Storage,
     n: usize,
@@ -145,22 +146,7 @@ fn synthetic(
         .prefix("leann-synth")
         .tempdir()
         .map_err(|e| Error::io("create temporary directory", std::env::temp_dir(), e))?;
-    let clusters = ((n as f64).sqrt() as usize).clamp(4, 4096);
-    let mut rng = Rng::new(42);
-    let centers: Vec<f32> = (0..clusters * dim).map(|_| rng.normal()).collect();
-    let gen = |seed: u64, rows: std::ops::Range<usize>| -> Vec<f32> {
-        let mut out = Vec::with_capacity(rows.len() * dim);
-        let mut r = Rng::new(seed);
-        for _ in rows {
-            let c = r.below(clusters as u64) as usize;
-            let s = out.len();
-            for j in 0..dim {
-                out.push(centers[c * dim + j] + 0.35 * r.normal());
-            }
-            crate::distance::normalize(&mut out[s..]);
-        }
-        out
-    };
+    let mix = crate::synth::Mixture::for_bench(n, dim);
     let write = |name: &str, rows: usize, seed: u64| -> Result<PathBuf> {
         let path = tmp.path().join(name);
         let mut w = storage.create(&path)?;
@@ -168,26 +154,14 @@ fn synthetic(
         head.extend_from_slice(&(rows as i32).to_le_bytes());
         head.extend_from_slice(&(dim as i32).to_le_bytes());
         w.write_all(&head)?;
-        const CHUNK: usize = 16_384;
-        for start in (0..rows).step_by(CHUNK * 8) {
-            let parts: Vec<Vec<f32>> = (start..(start + CHUNK * 8).min(rows))
-                .step_by(CHUNK)
-                .collect::<Vec<_>>()
-                .into_par_iter()
-                .map(|s| {
-                    gen(
-                        seed ^ (s as u64).wrapping_mul(0x9E37),
-                        s..(s + CHUNK).min(rows),
-                    )
-                })
-                .collect();
-            for p in parts {
-                let mut bytes = Vec::with_capacity(p.len() * 4);
-                for x in p {
-                    bytes.extend_from_slice(&x.to_le_bytes());
-                }
-                w.write_all(&bytes)?;
+        const CHUNK_ROWS: usize = 65_536;
+        for start in (0..rows).step_by(CHUNK_ROWS) {
+            let pts = mix.points(seed, start as u64..(start + CHUNK_ROWS).min(rows) as u64);
+            let mut bytes = Vec::with_capacity(pts.len() * 4);
+            for x in pts {
+                bytes.extend_from_slice(&x.to_le_bytes());
             }
+            w.write_all(&bytes)?;
         }
         w.finish()?;
         Ok(path)

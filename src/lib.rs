@@ -20,6 +20,7 @@ pub mod pq;
 pub mod rng;
 pub mod segment;
 pub mod sq8;
+pub mod synth;
 pub mod vamana;
 pub mod verify;
 
