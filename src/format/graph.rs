@@ -129,6 +129,18 @@ pub fn decode_header_sector(path: &Path, buf: &[u8], file_len: u64) -> Result<Gr
     let medoid = m.u32("medoid")?;
     let sector = m.u32("sector_bytes")?;
     let full_vectors = h.flags & FLAG_FULL_VECTORS != 0;
+    // The rest of sector 0 is zero padding; anything else is damage.
+    let used = header::HEADER_BYTES + meta.len();
+    if let Some(p) = buf
+        .get(used..SECTOR_BYTES)
+        .and_then(|pad| pad.iter().position(|&b| b != 0))
+    {
+        return Err(Error::corrupt(
+            path,
+            (used + p) as u64,
+            "non-zero byte in header sector padding",
+        ));
+    }
     if sector as usize != SECTOR_BYTES {
         return Err(m.err_back(4, format!("sector size {sector}, expected {SECTOR_BYTES}")));
     }

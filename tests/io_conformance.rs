@@ -1,0 +1,208 @@
+//! One conformance suite for every storage backend (SPEC.md requirement S-1):
+//! pread, io_uring (when the kernel allows it) and memory; O_DIRECT on the OS
+//! backends.
+
+mod common;
+
+use leann::io::{
+    open_storage, AlignedBuf, Backend, ReadMode, ReadReq, Storage, DIRECT_ALIGN_BYTES,
+};
+use leann::Error;
+use std::path::Path;
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 131 % 251) as u8).collect()
+}
+
+fn conformance(st: &dyn Storage, dir: &Path) {
+    let name = st.name();
+    st.create_dir_all(dir).unwrap();
+    let f = dir.join("a.bin");
+    let data = pattern(3 * 4096 + 77);
+
+    // Atomic replace: new contents visible, no temporary left behind.
+    st.write_atomic(&f, b"old").unwrap();
+    st.write_atomic(&f, &data).unwrap();
+    assert_eq!(st.read_all(&f).unwrap(), data, "{name}: read_all");
+    assert_eq!(st.file_len(&f).unwrap(), data.len() as u64);
+    assert_eq!(
+        st.list_dir(dir).unwrap(),
+        vec!["a.bin".to_string()],
+        "{name}: stray files"
+    );
+
+    // Streaming writer: invisible until finish; a dropped writer leaves nothing.
+    let g = dir.join("b.bin");
+    let mut w = st.create(&g).unwrap();
+    w.write_all(&data[..100]).unwrap();
+    w.write_all(&data[100..]).unwrap();
+    assert!(!st.exists(&g), "{name}: visible before finish");
+    w.finish().unwrap();
+    assert_eq!(st.read_all(&g).unwrap(), data);
+    let h = dir.join("c.bin");
+    {
+        let mut w = st.create(&h).unwrap();
+        w.write_all(b"never finished").unwrap();
+    }
+    assert!(!st.exists(&h), "{name}: abandoned writer visible");
+    assert_eq!(
+        st.list_dir(dir).unwrap(),
+        vec!["a.bin".to_string(), "b.bin".to_string()],
+        "{name}: abandoned writer left a file"
+    );
+
+    // Batched positional reads, in any order, of any size.
+    let rf = st.open_read(&f, ReadMode::Buffered).unwrap();
+    assert_eq!(rf.len(), data.len() as u64);
+    let offs = [4096usize, 0, 77, data.len() - 5, 8191];
+    let lens = [4096usize, 10, 1, 5, 2];
+    let mut bufs: Vec<Vec<u8>> = lens.iter().map(|&l| vec![0u8; l]).collect();
+    {
+        let mut reqs: Vec<ReadReq<'_>> = bufs
+            .iter_mut()
+            .zip(offs)
+            .map(|(b, o)| ReadReq {
+                offset: o as u64,
+                buf: b,
+            })
+            .collect();
+        rf.read_batch(&mut reqs).unwrap();
+    }
+    for ((b, o), l) in bufs.iter().zip(offs).zip(lens) {
+        assert_eq!(&b[..], &data[o..o + l], "{name}: read at {o}");
+    }
+    // A batch larger than any ring.
+    let mut many: Vec<Vec<u8>> = (0..200).map(|_| vec![0u8; 16]).collect();
+    {
+        let mut reqs: Vec<ReadReq<'_>> = many
+            .iter_mut()
+            .enumerate()
+            .map(|(i, b)| ReadReq {
+                offset: (i * 50) as u64,
+                buf: b,
+            })
+            .collect();
+        rf.read_batch(&mut reqs).unwrap();
+    }
+    for (i, b) in many.iter().enumerate() {
+        assert_eq!(&b[..], &data[i * 50..i * 50 + 16], "{name}: batch read {i}");
+    }
+
+    // Reads past the end are errors naming the file, not panics.
+    let mut past = vec![0u8; 10];
+    let e = rf
+        .read_batch(&mut [ReadReq {
+            offset: data.len() as u64 - 5,
+            buf: &mut past,
+        }])
+        .unwrap_err();
+    assert!(
+        matches!(e, Error::Io { .. }) && e.to_string().contains("a.bin"),
+        "{name}: {e}"
+    );
+
+    // Maps.
+    assert_eq!(&st.map(&f).unwrap()[..], &data[..]);
+    st.write_atomic(&dir.join("empty"), b"").unwrap();
+    assert!(st.map(&dir.join("empty")).unwrap().is_empty());
+
+    // Missing files.
+    let e = st
+        .open_read(&dir.join("missing"), ReadMode::Buffered)
+        .err()
+        .expect("missing opened");
+    assert!(e.to_string().contains("missing"), "{name}: {e}");
+    assert!(st.read_all(&dir.join("missing")).is_err());
+
+    // Remove.
+    st.remove_file(&g).unwrap();
+    assert!(!st.exists(&g));
+    assert!(st.remove_file(&g).is_err());
+}
+
+fn direct(st: &dyn Storage, dir: &Path) {
+    let name = st.name();
+    let f = dir.join("direct.bin");
+    let data = pattern(4 * DIRECT_ALIGN_BYTES);
+    st.write_atomic(&f, &data).unwrap();
+    let rf = match st.open_read(&f, ReadMode::Direct) {
+        Ok(r) => r,
+        Err(e) => {
+            // tmpfs and some overlay filesystems refuse O_DIRECT: that is an
+            // error naming the file, which is what a user gets too.
+            assert!(
+                e.to_string().contains("O_DIRECT") && e.to_string().contains("direct.bin"),
+                "{e}"
+            );
+            eprintln!("{name}: O_DIRECT not supported in {}: {e}", dir.display());
+            return;
+        }
+    };
+    let mut a = AlignedBuf::new(DIRECT_ALIGN_BYTES, DIRECT_ALIGN_BYTES);
+    let mut b = AlignedBuf::new(2 * DIRECT_ALIGN_BYTES, DIRECT_ALIGN_BYTES);
+    rf.read_batch(&mut [
+        ReadReq {
+            offset: 2 * DIRECT_ALIGN_BYTES as u64,
+            buf: &mut a,
+        },
+        ReadReq {
+            offset: 0,
+            buf: &mut b,
+        },
+    ])
+    .unwrap();
+    assert_eq!(
+        &a[..],
+        &data[2 * DIRECT_ALIGN_BYTES..3 * DIRECT_ALIGN_BYTES],
+        "{name}"
+    );
+    assert_eq!(&b[..], &data[..2 * DIRECT_ALIGN_BYTES], "{name}");
+    let mut un = vec![0u8; 100];
+    let e = rf
+        .read_batch(&mut [ReadReq {
+            offset: 1,
+            buf: &mut un,
+        }])
+        .unwrap_err();
+    assert!(e.to_string().contains("aligned"), "{name}: {e}");
+}
+
+#[test]
+fn pread_conforms() {
+    let d = common::tempdir();
+    let st = open_storage(Backend::Pread).unwrap();
+    conformance(st.as_ref(), &d.path().join("x"));
+    direct(st.as_ref(), d.path());
+}
+
+#[test]
+fn io_uring_conforms() {
+    let required = std::env::var("LEANN_REQUIRE_IO_URING").is_ok_and(|v| v == "1");
+    let st = match open_storage(Backend::IoUring) {
+        Ok(s) => s,
+        Err(e) => {
+            assert!(!required, "io_uring required but unavailable: {e}");
+            eprintln!("io_uring unavailable, skipped: {e}");
+            return;
+        }
+    };
+    assert_eq!(st.name(), "io_uring");
+    let d = common::tempdir();
+    conformance(st.as_ref(), &d.path().join("x"));
+    direct(st.as_ref(), d.path());
+}
+
+#[test]
+fn memory_conforms() {
+    let st = open_storage(Backend::Memory).unwrap();
+    conformance(st.as_ref(), Path::new("/m/x"));
+}
+
+#[test]
+fn auto_picks_a_working_backend() {
+    let st = open_storage(Backend::Auto).unwrap();
+    assert!(["io_uring", "pread"].contains(&st.name()));
+    if leann::io::io_uring_available() {
+        assert_eq!(st.name(), "io_uring");
+    }
+}
