@@ -8,7 +8,10 @@ use leann::pq::{AnchorKind, PqParams, Quantizer};
 fn bench(c: &mut Criterion) {
     let dim = 384;
     let m = leann::synth::Mixture::new(dim, 64, 16, 0.6, 0.05, 1);
-    let src = VecVectors { data: m.points(1, 0..5000), dim };
+    let src = VecVectors {
+        data: m.points(1, 0..5000),
+        dim,
+    };
     let q = Quantizer::train(
         &src,
         &PqParams {
@@ -26,13 +29,20 @@ fn bench(c: &mut Criterion) {
     .unwrap();
     let (codes, _) = q.encode_all(&src);
     let query = m.points(2, 0..1);
-    c.bench_function("query_tables_384d_m48", |b| b.iter(|| q.tables(black_box(&query))));
+    c.bench_function("query_tables_384d_m48", |b| {
+        b.iter(|| q.tables(black_box(&query)))
+    });
     let t = q.tables(&query);
     c.bench_function("adc_1000_nodes_m48", |b| {
         b.iter(|| {
             let mut s = 0f32;
             for i in 0..1000 {
-                s += q.adc(&t, codes.anchors[i], &codes.codes[i * 48..(i + 1) * 48], 0.0);
+                s += q.adc(
+                    &t,
+                    codes.anchors[i],
+                    &codes.codes[i * 48..(i + 1) * 48],
+                    0.0,
+                );
             }
             black_box(s)
         })

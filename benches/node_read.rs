@@ -12,7 +12,10 @@ use leann::vamana::{GraphReader, SearchStats};
 fn bench(c: &mut Criterion) {
     let dim = 64;
     let m = leann::synth::Mixture::new(dim, 32, 8, 0.6, 0.05, 1);
-    let src = VecVectors { data: m.points(1, 0..20_000), dim };
+    let src = VecVectors {
+        data: m.points(1, 0..20_000),
+        dim,
+    };
     let dir = tempfile::tempdir().unwrap();
     let st = open_storage(Backend::Pread).unwrap();
     Index::create(st.as_ref(), dir.path(), &src, None, &Config::default()).unwrap();
@@ -43,7 +46,10 @@ fn bench(c: &mut Criterion) {
                     let batch: Vec<u32> = (0..w).map(|j| (i + j * 4999) % 20_000).collect();
                     i = (i + 7919) % 20_000;
                     let mut deg = 0usize;
-                    seg.fetch(&batch, &mut scratch, &mut stats, &mut |_, nb| deg += nb.len()).unwrap();
+                    seg.fetch(&batch, &mut scratch, &mut stats, &mut |_, nb| {
+                        deg += nb.len()
+                    })
+                    .unwrap();
                     black_box(deg)
                 })
             });

@@ -9,7 +9,6 @@ use crate::distance::Metric;
 use crate::error::{Error, Result};
 use crate::index::{FromSource, Index, QueryContext};
 use crate::io::{peak_rss_bytes, ReadMode, Storage};
-use crate::rng::Rng;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -208,9 +207,19 @@ pub fn brute_force(
         .collect()
 }
 
-#[derive(PartialEq, PartialOrd, Clone, Copy)]
+#[derive(Clone, Copy)]
 struct OrdF32(f32);
+impl PartialEq for OrdF32 {
+    fn eq(&self, o: &Self) -> bool {
+        self.0.total_cmp(&o.0).is_eq()
+    }
+}
 impl Eq for OrdF32 {}
+impl PartialOrd for OrdF32 {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
 impl Ord for OrdF32 {
     fn cmp(&self, o: &Self) -> std::cmp::Ordering {
         self.0.total_cmp(&o.0)
@@ -369,17 +378,10 @@ pub fn run(
             })?;
             let multi = t1.elapsed().as_secs_f64();
             let (mut r1, mut r10) = (0.0, 0.0);
-            for qi in 0..nq {
+            for (qi, (found, gt)) in results.iter().zip(&d.gt).enumerate() {
                 let q = d.queries.vector(qi);
-                r1 += recall_at(1, q, &results[qi], &d.gt[qi], d.base.as_ref(), metric);
-                r10 += recall_at(
-                    10.min(a.k),
-                    q,
-                    &results[qi],
-                    &d.gt[qi],
-                    d.base.as_ref(),
-                    metric,
-                );
+                r1 += recall_at(1, q, found, gt, d.base.as_ref(), metric);
+                r10 += recall_at(10.min(a.k), q, found, gt, d.base.as_ref(), metric);
             }
             if let Some(dir) = &a.dump {
                 storage.create_dir_all(dir)?;

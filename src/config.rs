@@ -248,7 +248,7 @@ impl Config {
             entry_anchors: s.entry_anchors.unwrap_or(4),
             patience: s.patience.unwrap_or(0),
             rerank: s.rerank,
-            seed: self.seed.unwrap_or(0x1ea_aa),
+            seed: self.seed.unwrap_or(0x0001_eaaa),
         })
     }
 }

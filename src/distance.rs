@@ -346,29 +346,6 @@ mod x86 {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn argmin_matches_scalar() {
-        for n in [1usize, 7, 8, 9, 31, 256] {
-            let v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 97) as f32 - 40.0).collect();
-            assert_eq!(argmin(&v), argmin_scalar(&v), "n {n}");
-        }
-        let ties = vec![1.0f32; 20];
-        assert_eq!(argmin(&ties).0, 0);
-    }
-    #[test]
-    fn simd_matches_scalar() {
-        for n in [1usize, 7, 8, 15, 16, 17, 100, 384] {
-            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
-            assert!((dot(&a, &b) - dot_scalar(&a, &b)).abs() < 1e-4);
-            assert!((l2sq(&a, &b) - l2sq_scalar(&a, &b)).abs() < 1e-4);
-        }
-    }
-}
-
 /// acc[i] += a * x[i] (the inner loop of batched distance computation).
 #[inline]
 pub fn axpy(acc: &mut [f32], a: f32, x: &[f32]) {
@@ -436,4 +413,27 @@ pub fn argmin_scalar(v: &[f32]) -> (usize, f32) {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn argmin_matches_scalar() {
+        for n in [1usize, 7, 8, 9, 31, 256] {
+            let v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 97) as f32 - 40.0).collect();
+            assert_eq!(argmin(&v), argmin_scalar(&v), "n {n}");
+        }
+        let ties = vec![1.0f32; 20];
+        assert_eq!(argmin(&ties).0, 0);
+    }
+    #[test]
+    fn simd_matches_scalar() {
+        for n in [1usize, 7, 8, 15, 16, 17, 100, 384] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+            assert!((dot(&a, &b) - dot_scalar(&a, &b)).abs() < 1e-4);
+            assert!((l2sq(&a, &b) - l2sq_scalar(&a, &b)).abs() < 1e-4);
+        }
+    }
 }

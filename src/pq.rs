@@ -196,7 +196,9 @@ impl Quantizer {
         const PER_TASK: usize = 1024;
         let n = src.len();
         let starts: Vec<usize> = (0..n).step_by(PER_TASK).collect();
-        let parts: Vec<(Vec<u32>, Vec<u8>, Vec<f32>, Vec<f32>)> = starts
+        // Per task: anchors, codes, reconstruction norms, anchor distances.
+        type Part = (Vec<u32>, Vec<u8>, Vec<f32>, Vec<f32>);
+        let parts: Vec<Part> = starts
             .par_iter()
             .map(|&s| {
                 let e = (s + PER_TASK).min(n);

@@ -88,8 +88,8 @@ pub fn write(storage: &dyn Storage, dir: &Path, d: &SegmentData<'_>) -> Result<S
     let mut nbrs = Vec::with_capacity(d.max_degree as usize);
     for first in (0..n).step_by(nps) {
         sector.fill(0);
-        for new in first..(first + nps).min(n) {
-            let old = order[new] as usize;
+        for (new, &old) in order.iter().enumerate().skip(first).take(nps) {
+            let old = old as usize;
             nbrs.clear();
             nbrs.extend(d.adj[old].iter().map(|&x| new_of[x as usize]));
             let v = d.vectors.map(|s| s.vector(old));

@@ -58,7 +58,7 @@ impl Sq8Vectors {
                 // is inside `row`.
                 unsafe {
                     std::arch::x86_64::_mm_prefetch(
-                        row.as_ptr().add(off) as *const i8,
+                        row.as_ptr().add(off),
                         std::arch::x86_64::_MM_HINT_T0,
                     )
                 };

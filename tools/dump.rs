@@ -29,7 +29,13 @@ fn run(path: &Path, node: Option<u32>) -> leann::Result<()> {
     let st = open_storage(Backend::Pread)?;
     if st.list_dir(path).is_ok() {
         let m = leann::manifest::load(st.as_ref(), path)?;
-        println!("manifest: generation {}, dim {}, metric {}, {} segment(s)", m.generation, m.dim, m.metric, m.segments.len());
+        println!(
+            "manifest: generation {}, dim {}, metric {}, {} segment(s)",
+            m.generation,
+            m.dim,
+            m.metric,
+            m.segments.len()
+        );
         for s in &m.segments {
             println!("  segment {} ({} vectors)", s.id, s.n_vectors);
         }
@@ -46,7 +52,10 @@ fn run(path: &Path, node: Option<u32>) -> leann::Result<()> {
 
 fn dump_file(p: &Path, node: Option<u32>) -> leann::Result<()> {
     let st = open_storage(Backend::Pread)?;
-    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let b = st.read_all(p)?;
     let pb = PathBuf::from(p);
     if name.ends_with(".graph") {
@@ -59,7 +68,10 @@ fn dump_file(p: &Path, node: Option<u32>) -> leann::Result<()> {
             let f = st.open_read(p, ReadMode::Buffered)?;
             let (s, _) = m.locate(n);
             let mut sec = vec![0u8; 4096];
-            f.read_batch(&mut [leann::io::ReadReq { offset: s * 4096, buf: &mut sec }])?;
+            f.read_batch(&mut [leann::io::ReadReq {
+                offset: s * 4096,
+                buf: &mut sec,
+            }])?;
             format::graph::verify_sector(&pb, s, &sec)?;
             let mut nb = Vec::new();
             format::graph::read_node(&m, &pb, &sec, n, &mut nb)?;
@@ -67,13 +79,29 @@ fn dump_file(p: &Path, node: Option<u32>) -> leann::Result<()> {
         }
     } else if name.ends_with(".pq") {
         let f = format::pq::decode(&pb, &b)?;
-        println!("{name}: anchors + PQ, metric {}, dim {}, {} anchors, m {}, ksub {}", f.metric, f.dim, f.n_anchors(), f.m, f.ksub);
+        println!(
+            "{name}: anchors + PQ, metric {}, dim {}, {} anchors, m {}, ksub {}",
+            f.metric,
+            f.dim,
+            f.n_anchors(),
+            f.m,
+            f.ksub
+        );
     } else if name.ends_with(".codes") {
         let f = format::codes::decode(&pb, &b)?;
-        println!("{name}: PQ codes, {} records of {} codes, norms {}", f.len(), f.m, f.norms.is_some());
+        println!(
+            "{name}: PQ codes, {} records of {} codes, norms {}",
+            f.len(),
+            f.m,
+            f.norms.is_some()
+        );
     } else if name.ends_with(".ids") {
         let f = format::idmap::decode(&pb, &b)?;
-        println!("{name}: id map, {} ids, first {:?}", f.len(), &f[..f.len().min(5)]);
+        println!(
+            "{name}: id map, {} ids, first {:?}",
+            f.len(),
+            &f[..f.len().min(5)]
+        );
     } else if name == leann::manifest::FILE_NAME {
         let m = format::manifest::decode(&pb, &b)?;
         println!("{name}: {m:?}");

@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Measure build and search on DiskANN-format data (.fbin/.ibin).
-    Bench(bench::BenchCmd),
+    Bench(Box<bench::BenchCmd>),
     /// Manage an index.
     #[command(subcommand)]
     Index(index::IndexCmd),
@@ -29,7 +29,7 @@ enum Cmd {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let r = match cli.cmd {
-        Cmd::Bench(c) => bench::run(c),
+        Cmd::Bench(c) => bench::run(*c),
         Cmd::Index(c) => index::run(c),
     };
     match r {

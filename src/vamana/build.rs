@@ -156,10 +156,7 @@ fn greedy(ctx: &Ctx<'_>, q: u32, start: u32, vis: &mut Visited) -> Vec<(f32, u32
     vis.insert(start);
     pool.push((ctx.d(q, start), start, false));
     vis.insert(q);
-    loop {
-        let Some(pos) = pool.iter().position(|c| !c.2) else {
-            break;
-        };
+    while let Some(pos) = pool.iter().position(|c| !c.2) {
         pool[pos].2 = true;
         let (dist, node, _) = pool[pos];
         expanded.push((dist, node));
