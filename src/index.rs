@@ -11,7 +11,6 @@ use crate::pq::{PqParams, Quantizer};
 use crate::segment::{self, OpenOptions, SegScratch, Segment, SegmentFiles};
 use crate::vamana::{self, BuildParams, SearchParams, SearchStats, Visited};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// Where the exact vectors of final candidates come from.
@@ -148,12 +147,6 @@ pub struct Index {
     pub dim: usize,
 }
 
-/// Cosine inputs are normalised on the way in.
-struct Normalised<'a> {
-    src: &'a dyn VectorSource,
-    data: Vec<f32>,
-}
-
 fn check_input(src: &dyn VectorSource) -> Result<()> {
     if src.is_empty() {
         return Err(Error::invalid("no vectors to index"));
@@ -166,19 +159,6 @@ fn check_input(src: &dyn VectorSource) -> Result<()> {
         check_vector(v, src.dim(), &format!("vector {i}"))?;
     }
     Ok(())
-}
-
-impl VectorSource for Normalised<'_> {
-    fn len(&self) -> usize {
-        self.src.len()
-    }
-    fn dim(&self) -> usize {
-        self.src.dim()
-    }
-    fn vector(&self, i: usize) -> &[f32] {
-        let d = self.src.dim();
-        &self.data[i * d..(i + 1) * d]
-    }
 }
 
 impl Index {
@@ -208,16 +188,23 @@ impl Index {
             )));
         }
         storage.create_dir_all(dir)?;
-        // Cosine: index unit vectors. Other metrics use the input as it is.
+        // Cosine: index unit vectors. A normalised copy, when one is needed, is
+        // streamed to a temporary file and memory-mapped, so build memory does
+        // not grow by another full set of vectors.
         let norm_store;
+        let _norm_dir;
         let src: &dyn VectorSource = if r.metric == Metric::Cosine && !is_normalised(src) {
-            let mut data = Vec::with_capacity(n * dim);
-            for i in 0..n {
-                let s = data.len();
-                data.extend_from_slice(src.vector(i));
-                normalize(&mut data[s..]);
-            }
-            norm_store = Normalised { src, data };
+            let tmp = tempfile::Builder::new()
+                .prefix("leann-build")
+                .tempdir()
+                .map_err(|e| Error::io("create temporary directory", std::env::temp_dir(), e))?;
+            let path = tmp.path().join("normalised.fbin");
+            crate::data::write_fbin(storage, &path, n, dim, |i, out| {
+                out.extend_from_slice(src.vector(i));
+                normalize(out);
+            })?;
+            norm_store = crate::data::FbinVectors::open(storage, &path)?;
+            _norm_dir = tmp;
             &norm_store
         } else {
             src
@@ -498,6 +485,3 @@ fn is_normalised(src: &dyn VectorSource) -> bool {
         (crate::distance::dot(v, v) - 1.0).abs() < 1e-3
     })
 }
-
-/// Shared handle for multi-threaded benchmarks.
-pub type SharedIndex = Arc<Index>;

@@ -294,3 +294,31 @@ fn external_ids_round_trip_and_tiny_sets_work() {
         assert!((out.hits[0].score - 1.0).abs() < 1e-4);
     }
 }
+
+/// Cosine on vectors that are not unit length: the build normalises them
+/// (through a memory-mapped temporary file) and recall is measured by cosine.
+#[test]
+fn cosine_normalises_unnormalised_input() {
+    let base = clustered(5_000, 32, 16, 13);
+    let mut data = base.data.clone();
+    for (i, row) in data.chunks_mut(32).enumerate() {
+        let s = 0.5 + (i % 5) as f32;
+        row.iter_mut().for_each(|x| *x *= s);
+    }
+    let scaled = leann::data::VecVectors { data, dim: 32 };
+    let qs = queries(100, 32, 16, 13);
+    let st = open_storage(Backend::Memory).unwrap();
+    let dir = std::path::Path::new("/mem/cos");
+    Index::create(st.as_ref(), dir, &scaled, None, &Config::default()).unwrap();
+    let idx = Index::open(st.as_ref(), dir, ReadMode::Buffered, None).unwrap();
+    let r = run_all(&idx, &qs, &FromSource(&scaled), 10);
+    // Ground truth by cosine = inner product on the unit-length originals.
+    let recall = mean_recall(&base, &qs, &ids(&r), 10, Metric::Ip);
+    assert!(recall >= 0.95, "cosine recall@10 {recall:.4}");
+    for row in &r {
+        assert!(
+            row.iter().all(|h| h.1 <= 1.0 + 1e-4),
+            "cosine scores above 1: {row:?}"
+        );
+    }
+}
