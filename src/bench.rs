@@ -266,7 +266,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 pub fn run(
     storage: &dyn Storage,
     a: &BenchArgs,
-    log: &mut dyn FnMut(&str),
+    log: &(dyn Fn(&str) + Sync),
     emit: &mut dyn FnMut(&SettingReport),
 ) -> Result<()> {
     let d = load(storage, a)?;
@@ -293,7 +293,7 @@ pub fn run(
         log(&format!("opening existing index {}", dir.display()));
     } else {
         log(&format!("building index in {}", dir.display()));
-        let rep = Index::create(storage, dir, d.base.as_ref(), None, &a.config)?;
+        let rep = Index::create_with_progress(storage, dir, d.base.as_ref(), None, &a.config, log)?;
         log(&format!(
             "built {} vectors in {:.2} s ({:.0} vectors/s; quantizer {:.2} s, graph {:.2} s, write {:.2} s)",
             rep.n,

@@ -171,6 +171,19 @@ impl Index {
         ids: Option<&[u64]>,
         config: &Config,
     ) -> Result<BuildReport> {
+        Self::create_with_progress(storage, dir, src, ids, config, &|_| {})
+    }
+
+    /// `create`, reporting progress lines ("graph: 120000/1000000 vectors")
+    /// to `progress` as phases advance.
+    pub fn create_with_progress(
+        storage: &dyn Storage,
+        dir: &Path,
+        src: &dyn VectorSource,
+        ids: Option<&[u64]>,
+        config: &Config,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<BuildReport> {
         let t0 = Instant::now();
         check_input(src)?;
         let n = src.len();
@@ -233,12 +246,31 @@ impl Index {
             || -> Result<_> {
                 let tq = Instant::now();
                 let quant = Quantizer::train(src, &pq_params)?;
+                progress(&format!(
+                    "quantizer: trained in {:.1} s, encoding {n} vectors",
+                    tq.elapsed().as_secs_f64()
+                ));
                 let (codes, entries) = quant.encode_all(src);
+                progress(&format!(
+                    "quantizer: done in {:.1} s",
+                    tq.elapsed().as_secs_f64()
+                ));
                 Ok((quant, codes, entries, tq.elapsed().as_secs_f64()))
             },
             || {
                 let tg = Instant::now();
-                let g = vamana::build(src, &build_params);
+                let step = (n / 10).max(1);
+                let next = std::sync::atomic::AtomicUsize::new(step);
+                let g = vamana::build_with_progress(src, &build_params, &|done| {
+                    let due = next.load(std::sync::atomic::Ordering::Relaxed);
+                    if done >= due || done == n {
+                        next.store(done + step, std::sync::atomic::Ordering::Relaxed);
+                        progress(&format!(
+                            "graph: {done}/{n} vectors, {:.1} s",
+                            tg.elapsed().as_secs_f64()
+                        ));
+                    }
+                });
                 (g, tg.elapsed().as_secs_f64())
             },
         );

@@ -158,6 +158,6 @@ pub fn run(c: BenchCmd) -> leann::Result<i32> {
             r.cache_hits_per_query
         );
     };
-    bench::run(st.as_ref(), &args, &mut |m| eprintln!("{m}"), &mut emit)?;
+    bench::run(st.as_ref(), &args, &|m| eprintln!("{m}"), &mut emit)?;
     Ok(0)
 }

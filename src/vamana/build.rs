@@ -62,6 +62,15 @@ impl Ctx<'_> {
 }
 
 pub fn build(src: &dyn VectorSource, p: &BuildParams) -> Graph {
+    build_with_progress(src, p, &|_| {})
+}
+
+/// `build`, calling `progress(points_inserted)` after every batch.
+pub fn build_with_progress(
+    src: &dyn VectorSource,
+    p: &BuildParams,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Graph {
     let n = src.len();
     assert!(n > 0, "build needs at least one vector");
     let medoid = find_medoid(src, p.metric);
@@ -90,6 +99,7 @@ pub fn build(src: &dyn VectorSource, p: &BuildParams) -> Graph {
                 insert(&ctx, pt, medoid, vis);
             })
         });
+        progress(start);
     }
     // Lists may have grown up to the slack limit: prune them to R.
     (0..n as u32).into_par_iter().for_each(|j| {
