@@ -1,9 +1,12 @@
 //! Parallel k-means (k-means++ seeding, Lloyd iterations) with rayon, used for
 //! anchors and for every PQ sub-quantizer.
 //!
-//! Why not linfa-clustering: on this project's data its KMeans took 17 s (one
-//! run) to 177 s (defaults) where this loop takes about 2 s; see the closing
-//! note of the engine-core issue for the figures.
+//! Why not linfa-clustering: measured on the dev set (10,000 of its 384-d
+//! vectors, 155 clusters, 2 cores), linfa-clustering 0.8.1's KMeans took 42 s
+//! for one run of 10 iterations (mean squared distance to the nearest centroid
+//! 0.4878) and 84 s at its default iteration limit (0.4854); this module takes
+//! 0.59 s for k-means++ and 10 iterations (0.4887). PQ training runs 48 such
+//! clusterings per build, so linfa is not a dependency.
 
 use crate::distance::axpy;
 use crate::rng::Rng;
