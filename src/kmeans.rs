@@ -5,8 +5,8 @@
 //! vectors, 155 clusters, 2 cores), linfa-clustering 0.8.1's KMeans took 42 s
 //! for one run of 10 iterations (mean squared distance to the nearest centroid
 //! 0.4878) and 84 s at its default iteration limit (0.4854); this module takes
-//! 0.59 s for k-means++ and 10 iterations (0.4887). PQ training runs 48 such
-//! clusterings per build, so linfa is not a dependency.
+//! 0.59 s for k-means++ and 10 iterations (0.4887). PQ training runs 48
+//! clusterings (one per sub-space) per build, so linfa is not a dependency.
 
 use crate::distance::axpy;
 use crate::rng::Rng;
