@@ -34,6 +34,8 @@ pub struct BenchArgs {
     pub free_expand: Option<bool>,
     /// Override: anchors whose entries seed a query.
     pub entry_anchors: Option<usize>,
+    /// Override: early-termination patience in rounds (0 = off).
+    pub patience: Option<usize>,
 }
 
 /// One line of the report.
@@ -349,6 +351,9 @@ pub fn run(
             }
             if let Some(e) = a.entry_anchors {
                 p.entry_anchors = e;
+            }
+            if let Some(x) = a.patience {
+                p.patience = x;
             }
             // Single-threaded pass: latency and recall.
             let mut ctx = QueryContext::default();

@@ -175,6 +175,16 @@ mod x86 {
         _mm_cvtss_f32(s)
     }
 
+    /// Per lane: keep r where it beats best, with its index; advance the indices.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn keep_min(r: __m256, best: &mut __m256, bidx: &mut __m256i, idx: &mut __m256i) {
+        let m = _mm256_cmp_ps(r, *best, _CMP_LT_OQ);
+        *best = _mm256_blendv_ps(*best, r, m);
+        *bidx = _mm256_blendv_epi8(*bidx, *idx, _mm256_castps_si256(m));
+        *idx = _mm256_add_epi32(*idx, _mm256_set1_epi32(8));
+    }
+
     /// # Safety
     /// avx2+fma; kpad % 8 == 0; tr.len() == x.len() * kpad; norms.len() == kpad.
     #[target_feature(enable = "avx2,fma")]
@@ -188,7 +198,6 @@ mod x86 {
         let mut best = _mm256_set1_ps(f32::INFINITY);
         let mut bidx = _mm256_set1_epi32(0);
         let mut idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let eight = _mm256_set1_epi32(8);
         let tp = tr.as_ptr();
         let np = norms.as_ptr();
         let mut c = 0;
@@ -209,10 +218,7 @@ mod x86 {
                 r3 = _mm256_fmadd_ps(xj, _mm256_loadu_ps(row.add(24)), r3);
             }
             for r in [r0, r1, r2, r3] {
-                let m = _mm256_cmp_ps(r, best, _CMP_LT_OQ);
-                best = _mm256_blendv_ps(best, r, m);
-                bidx = _mm256_blendv_epi8(bidx, idx, _mm256_castps_si256(m));
-                idx = _mm256_add_epi32(idx, eight);
+                keep_min(r, &mut best, &mut bidx, &mut idx);
             }
             c += 32;
         }
@@ -222,62 +228,23 @@ mod x86 {
                 let xj = _mm256_set1_ps(-2.0 * *x.get_unchecked(j));
                 r = _mm256_fmadd_ps(xj, _mm256_loadu_ps(tp.add(j * kpad + c)), r);
             }
-            let m = _mm256_cmp_ps(r, best, _CMP_LT_OQ);
-            best = _mm256_blendv_ps(best, r, m);
-            bidx = _mm256_blendv_epi8(bidx, idx, _mm256_castps_si256(m));
-            idx = _mm256_add_epi32(idx, eight);
+            keep_min(r, &mut best, &mut bidx, &mut idx);
             c += 8;
         }
         let mut bv = [0f32; 8];
         let mut bi = [0i32; 8];
         _mm256_storeu_ps(bv.as_mut_ptr(), best);
         _mm256_storeu_si256(bi.as_mut_ptr() as *mut __m256i, bidx);
-        let mut out = (bi[0] as usize, bv[0]);
-        for l in 1..8 {
-            if bv[l] < out.1 || (bv[l] == out.1 && (bi[l] as usize) < out.0) {
-                out = (bi[l] as usize, bv[l]);
-            }
-        }
-        out
-    }
-
-    /// # Safety
-    /// The CPU must support avx2; v.len() >= 8.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn argmin(v: &[f32]) -> (usize, f32) {
-        let n = v.len();
-        let p = v.as_ptr();
-        let mut best = _mm256_set1_ps(f32::INFINITY);
-        let mut bidx = _mm256_set1_epi32(0);
-        let mut idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let eight = _mm256_set1_epi32(8);
-        let mut i = 0;
-        // SAFETY (loads): i + 8 <= n bounds every unaligned load.
-        while i + 8 <= n {
-            let x = _mm256_loadu_ps(p.add(i));
-            let m = _mm256_cmp_ps(x, best, _CMP_LT_OQ);
-            best = _mm256_blendv_ps(best, x, m);
-            bidx = _mm256_blendv_epi8(bidx, idx, _mm256_castps_si256(m));
-            idx = _mm256_add_epi32(idx, eight);
-            i += 8;
-        }
-        let mut bv = [0f32; 8];
-        let mut bi = [0i32; 8];
-        _mm256_storeu_ps(bv.as_mut_ptr(), best);
-        _mm256_storeu_si256(bi.as_mut_ptr() as *mut __m256i, bidx);
-        let mut r = (bi[0] as usize, bv[0]);
-        for l in 1..8 {
-            if bv[l] < r.1 || (bv[l] == r.1 && (bi[l] as usize) < r.0) {
-                r = (bi[l] as usize, bv[l]);
-            }
-        }
-        while i < n {
-            if *p.add(i) < r.1 {
-                r = (i, *p.add(i));
-            }
-            i += 1;
-        }
-        r
+        // Smallest lane; the lowest index among equal values.
+        (0..8)
+            .map(|l| (bi[l] as usize, bv[l]))
+            .fold((0usize, f32::INFINITY), |a, b| {
+                if b.1 < a.1 || (b.1 == a.1 && b.0 < a.0) {
+                    b
+                } else {
+                    a
+                }
+            })
     }
 
     /// # Safety
@@ -392,20 +359,9 @@ pub fn nearest_transposed(
     None
 }
 
-/// Index and value of the smallest element (first one on ties); (0, INF) if empty.
-#[inline]
+/// Index and value of the smallest element (first one on ties); (0, INF) if
+/// empty. (The SIMD path of nearest-centroid search is nearest_transposed.)
 pub fn argmin(v: &[f32]) -> (usize, f32) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if has_avx2_fma() && v.len() >= 8 {
-            // SAFETY: the CPU supports avx2 (checked just above).
-            return unsafe { x86::argmin(v) };
-        }
-    }
-    argmin_scalar(v)
-}
-
-pub fn argmin_scalar(v: &[f32]) -> (usize, f32) {
     let mut best = (0usize, f32::INFINITY);
     for (i, &x) in v.iter().enumerate() {
         if x < best.1 {
@@ -419,13 +375,32 @@ pub fn argmin_scalar(v: &[f32]) -> (usize, f32) {
 mod tests {
     use super::*;
     #[test]
-    fn argmin_matches_scalar() {
-        for n in [1usize, 7, 8, 9, 31, 256] {
-            let v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 97) as f32 - 40.0).collect();
-            assert_eq!(argmin(&v), argmin_scalar(&v), "n {n}");
+    fn argmin_finds_first_minimum() {
+        let v: Vec<f32> = (0..256).map(|i| ((i * 7919) % 97) as f32 - 40.0).collect();
+        let (i, m) = argmin(&v);
+        assert_eq!(m, -40.0);
+        assert_eq!(i, v.iter().position(|&x| x == -40.0).unwrap());
+        assert_eq!(argmin(&[1.0f32; 20]).0, 0);
+    }
+
+    #[test]
+    fn nearest_transposed_matches_brute_force() {
+        for (dim, k) in [(8usize, 256usize), (3, 40), (384, 155), (16, 8)] {
+            let mut r = crate::rng::Rng::new(dim as u64);
+            let rows: Vec<f32> = (0..dim * k).map(|_| r.normal()).collect();
+            let c = crate::kmeans::Centroids::new(rows.clone(), dim);
+            let mut acc = vec![0f32; k];
+            for _ in 0..20 {
+                let x: Vec<f32> = (0..dim).map(|_| r.normal()).collect();
+                let want = (0..k)
+                    .map(|j| (j, l2sq(&x, &rows[j * dim..(j + 1) * dim])))
+                    .min_by(|a, b| a.1.total_cmp(&b.1))
+                    .unwrap();
+                let got = c.nearest(&x, &mut acc);
+                assert_eq!(got.0, want.0, "dim {dim} k {k}");
+                assert!((got.1 - want.1).abs() < 1e-3 * want.1.max(1.0));
+            }
         }
-        let ties = vec![1.0f32; 20];
-        assert_eq!(argmin(&ties).0, 0);
     }
     #[test]
     fn simd_matches_scalar() {

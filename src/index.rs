@@ -487,11 +487,19 @@ impl Index {
                 )));
             }
             for (j, &e) in ext.iter().enumerate() {
-                let mut v = ctx.exact[j * self.dim..(j + 1) * self.dim].to_vec();
-                if self.metric == Metric::Cosine {
-                    normalize(&mut v);
-                }
-                all.push((self.metric.distance(&q, &v), e));
+                let v = &ctx.exact[j * self.dim..(j + 1) * self.dim];
+                let d = if self.metric == Metric::Cosine {
+                    // q is unit length; scale instead of copying v to normalise it.
+                    let nv = crate::distance::dot(v, v).sqrt();
+                    if nv > 0.0 {
+                        1.0 - crate::distance::dot(&q, v) / nv
+                    } else {
+                        1.0
+                    }
+                } else {
+                    self.metric.distance(&q, v)
+                };
+                all.push((d, e));
             }
         }
         all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));

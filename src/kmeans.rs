@@ -50,6 +50,10 @@ impl Centroids {
             norms,
         }
     }
+    /// Squared norm of centroid c.
+    pub fn norm(&self, c: usize) -> f32 {
+        self.norms[c]
+    }
     pub fn row(&self, c: usize) -> &[f32] {
         &self.rows[c * self.dim..(c + 1) * self.dim]
     }

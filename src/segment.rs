@@ -481,10 +481,7 @@ impl Segment {
         let mut scored: Vec<(f32, usize)> = (0..k)
             .map(|a| {
                 let d = match self.metric {
-                    Metric::L2 => {
-                        -2.0 * t.anchor_dots[a]
-                            + self.quant.anchors.row(a).iter().map(|x| x * x).sum::<f32>()
-                    }
+                    Metric::L2 => self.quant.anchors.norm(a) - 2.0 * t.anchor_dots[a],
                     _ => -t.anchor_dots[a],
                 };
                 (d, a)

@@ -57,6 +57,9 @@ pub struct BenchCmd {
     /// Anchors whose entry nodes seed each query (overrides the config).
     #[arg(long)]
     entry_anchors: Option<usize>,
+    /// Stop a query after N rounds that did not improve its top k (0 = off).
+    #[arg(long)]
+    patience: Option<usize>,
     /// One JSON object per line per setting.
     #[arg(long)]
     json: bool,
@@ -100,6 +103,7 @@ pub fn run(c: BenchCmd) -> leann::Result<i32> {
         max_queries: c.max_queries,
         free_expand: if c.no_free_expand { Some(false) } else { None },
         entry_anchors: c.entry_anchors,
+        patience: c.patience,
     };
     let json = c.json;
     let mut header_done = false;
