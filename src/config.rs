@@ -30,10 +30,57 @@ pub struct Config {
     #[serde(default)]
     pub hnsw: Option<serde_json::Value>,
     #[serde(default)]
-    pub filters: Option<serde_json::Value>,
+    pub filters: Option<Filters>,
     /// Seed for sampling and k-means (builds are reproducible).
     #[serde(default)]
     pub seed: Option<u64>,
+}
+
+/// Which files of a tree are indexed.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Filters {
+    /// Only these languages (names as in `leann query --lang`); empty = all.
+    #[serde(default)]
+    pub languages: Vec<String>,
+    /// Globs of paths to leave out; `dir/` names a directory at any depth.
+    #[serde(default)]
+    pub exclude_paths: Vec<String>,
+    /// Include hidden files and directories.
+    #[serde(default)]
+    pub hidden: bool,
+    /// Largest file indexed, bytes. Default 1 MiB.
+    #[serde(default)]
+    pub max_file_bytes: Option<u64>,
+}
+
+impl Filters {
+    /// Walk options, with language names checked.
+    pub fn walk_options(&self) -> Result<crate::chunk::WalkOptions> {
+        let mut languages = Vec::new();
+        for (i, name) in self.languages.iter().enumerate() {
+            let l = crate::chunk::Language::from_name(name).ok_or_else(|| {
+                Error::config(
+                    format!("filters.languages[{i}]"),
+                    format!(
+                        "unknown language `{name}` (one of: {})",
+                        crate::chunk::Language::ALL.map(|l| l.name()).join(", ")
+                    ),
+                )
+            })?;
+            languages.push(l);
+        }
+        crate::chunk::walk::exclude_set(&self.exclude_paths)?;
+        Ok(crate::chunk::WalkOptions {
+            hidden: self.hidden,
+            max_file_bytes: self
+                .max_file_bytes
+                .unwrap_or(crate::chunk::walk::DEFAULT_MAX_FILE_BYTES),
+            languages,
+            exclude: self.exclude_paths.clone(),
+            follow_links: true,
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

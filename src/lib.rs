@@ -7,6 +7,7 @@
 //! `cli`.
 
 pub mod bench;
+pub mod chunk;
 pub mod config;
 pub mod data;
 pub mod distance;

@@ -1,0 +1,141 @@
+//! Languages by file name.
+
+use std::path::Path;
+
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Rust,
+    Python,
+    JavaScript,
+    TypeScript,
+    Tsx,
+    Go,
+    Java,
+    C,
+    Cpp,
+    Markdown,
+    Toml,
+    Yaml,
+    Json,
+    Shell,
+    Html,
+    Css,
+    Sql,
+    Ruby,
+    Php,
+    Kotlin,
+    Swift,
+    Scala,
+    CSharp,
+    Lua,
+    Text,
+}
+
+impl Language {
+    /// The name users type in filters (`--lang`, `filters.languages`).
+    pub fn name(self) -> &'static str {
+        use Language::*;
+        match self {
+            Rust => "rust",
+            Python => "python",
+            JavaScript => "javascript",
+            TypeScript => "typescript",
+            Tsx => "tsx",
+            Go => "go",
+            Java => "java",
+            C => "c",
+            Cpp => "cpp",
+            Markdown => "markdown",
+            Toml => "toml",
+            Yaml => "yaml",
+            Json => "json",
+            Shell => "shell",
+            Html => "html",
+            Css => "css",
+            Sql => "sql",
+            Ruby => "ruby",
+            Php => "php",
+            Kotlin => "kotlin",
+            Swift => "swift",
+            Scala => "scala",
+            CSharp => "csharp",
+            Lua => "lua",
+            Text => "text",
+        }
+    }
+
+    /// Every language, for messages listing the valid names.
+    pub const ALL: [Language; 25] = {
+        use Language::*;
+        [
+            Rust, Python, JavaScript, TypeScript, Tsx, Go, Java, C, Cpp, Markdown, Toml, Yaml,
+            Json, Shell, Html, Css, Sql, Ruby, Php, Kotlin, Swift, Scala, CSharp, Lua, Text,
+        ]
+    };
+
+    /// Parse a filter name; a few common aliases are accepted.
+    pub fn from_name(s: &str) -> Option<Language> {
+        let s = s.to_ascii_lowercase();
+        let alias = match s.as_str() {
+            "rs" => "rust",
+            "py" => "python",
+            "js" => "javascript",
+            "ts" => "typescript",
+            "c++" | "cxx" => "cpp",
+            "md" => "markdown",
+            "yml" => "yaml",
+            "sh" | "bash" => "shell",
+            "c#" | "cs" => "csharp",
+            other => other,
+        };
+        Language::ALL.iter().copied().find(|l| l.name() == alias)
+    }
+
+    /// Language of a file, by extension or well-known name; None for files
+    /// that are not source or text we index (images, archives, lock files...).
+    pub fn detect(path: &Path) -> Option<Language> {
+        use Language::*;
+        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+        match name.as_str() {
+            "makefile" | "dockerfile" | "readme" | "license" | "cmakelists.txt" => {
+                return Some(Text)
+            }
+            "cargo.lock" | "package-lock.json" | "yarn.lock" | "pnpm-lock.yaml" | "poetry.lock" => {
+                return None
+            }
+            _ => {}
+        }
+        let ext = name.rsplit_once('.')?.1;
+        Some(match ext {
+            "rs" => Rust,
+            "py" | "pyi" => Python,
+            "js" | "mjs" | "cjs" | "jsx" => JavaScript,
+            "ts" | "mts" | "cts" => TypeScript,
+            "tsx" => Tsx,
+            "go" => Go,
+            "java" => Java,
+            "c" | "h" => C,
+            "cc" | "cpp" | "cxx" | "hpp" | "hh" | "hxx" | "ipp" => Cpp,
+            "md" | "markdown" | "rst" => Markdown,
+            "toml" => Toml,
+            "yaml" | "yml" => Yaml,
+            "json" => Json,
+            "sh" | "bash" | "zsh" => Shell,
+            "html" | "htm" => Html,
+            "css" | "scss" | "less" => Css,
+            "sql" => Sql,
+            "rb" => Ruby,
+            "php" => Php,
+            "kt" | "kts" => Kotlin,
+            "swift" => Swift,
+            "scala" => Scala,
+            "cs" => CSharp,
+            "lua" => Lua,
+            "txt" | "cfg" | "ini" | "proto" | "graphql" | "gradle" | "cmake" => Text,
+            _ => return None,
+        })
+    }
+}

@@ -1,0 +1,193 @@
+//! Walking a source tree with the `ignore` crate: .gitignore, .ignore and
+//! .leannignore are honoured (with or without a git repository), hidden files
+//! are off by default, symlinks are followed with loop detection, and every
+//! file not listed is counted in `Skips` with its reason. Nothing in a tree
+//! makes the walk fail; only an unreadable root does.
+
+use super::lang::Language;
+use super::source::{SkipReason, Skips};
+use crate::error::{Error, Result};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::path::{Path, PathBuf};
+
+/// Default maximum file size.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 1 << 20;
+
+#[derive(Clone, Debug)]
+pub struct WalkOptions {
+    pub hidden: bool,
+    pub max_file_bytes: u64,
+    /// Only these languages (empty = all).
+    pub languages: Vec<Language>,
+    /// Glob patterns of paths to leave out (`node_modules/` = that directory
+    /// anywhere; `*.min.js`; `src/gen/**`).
+    pub exclude: Vec<String>,
+    pub follow_links: bool,
+}
+
+impl Default for WalkOptions {
+    fn default() -> Self {
+        WalkOptions {
+            hidden: false,
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            languages: Vec::new(),
+            exclude: Vec::new(),
+            follow_links: true,
+        }
+    }
+}
+
+/// A file to index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Path relative to the root, '/'-separated.
+    pub rel: String,
+    pub abs: PathBuf,
+    pub language: Language,
+    pub bytes: u64,
+}
+
+/// Compile exclude patterns; a pattern ending in '/' names a directory
+/// anywhere in the tree, one without '/' matches a name at any depth.
+pub fn exclude_set(patterns: &[String]) -> Result<GlobSet> {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        let bad = |e: globset::Error| Error::config("filters.excludePaths", format!("`{p}`: {e}"));
+        let p2 = p.trim_start_matches("./");
+        let globs: Vec<String> = if let Some(dir) = p2.strip_suffix('/') {
+            vec![format!("{dir}/**"), format!("**/{dir}/**")]
+        } else if !p2.contains('/') {
+            vec![p2.to_string(), format!("**/{p2}")]
+        } else {
+            vec![p2.to_string()]
+        };
+        for g in globs {
+            b.add(Glob::new(&g).map_err(bad)?);
+        }
+    }
+    b.build()
+        .map_err(|e| Error::config("filters.excludePaths", e.to_string()))
+}
+
+fn rel_of(root: &Path, p: &Path) -> String {
+    let r = p.strip_prefix(root).unwrap_or(p);
+    r.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// List the indexable files under `root`, sorted by path, and the skips.
+pub fn walk(root: &Path, o: &WalkOptions) -> Result<(Vec<FileEntry>, Skips)> {
+    let meta = std::fs::metadata(root).map_err(|e| Error::io("open input directory", root, e))?;
+    if !meta.is_dir() {
+        return Err(Error::invalid(format!(
+            "{} is not a directory",
+            root.display()
+        )));
+    }
+    let excl = exclude_set(&o.exclude)?;
+    let mut skips = Skips::default();
+    let mut files = Vec::new();
+    // Hidden entries are filtered here (not by `ignore`) so they can be counted.
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(false)
+        .ignore(true)
+        .parents(false)
+        .require_git(false)
+        .add_custom_ignore_filename(".leannignore")
+        .follow_links(o.follow_links)
+        .build();
+    let mut hidden_dirs: Vec<PathBuf> = Vec::new();
+    for item in walker {
+        let entry = match item {
+            Ok(e) => e,
+            Err(e) => {
+                let (reason, path) = classify(&e);
+                skips.add(
+                    reason,
+                    path.map(|p| PathBuf::from(rel_of(root, &p)))
+                        .unwrap_or_default(),
+                );
+                continue;
+            }
+        };
+        let path = entry.path();
+        if path == root {
+            continue;
+        }
+        if hidden_dirs.iter().any(|d| path.starts_with(d)) {
+            continue;
+        }
+        let rel = rel_of(root, path);
+        let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+        let name = entry.file_name().to_string_lossy();
+        // A pruned directory is counted once, as `dir/`.
+        let shown = if is_dir {
+            format!("{rel}/")
+        } else {
+            rel.clone()
+        };
+        if !o.hidden && name.starts_with('.') {
+            if is_dir {
+                hidden_dirs.push(path.to_path_buf());
+            }
+            skips.add(SkipReason::Hidden, shown.into());
+            continue;
+        }
+        if excl.is_match(&rel) || (is_dir && excl.is_match(&shown)) {
+            if is_dir {
+                hidden_dirs.push(path.to_path_buf());
+            }
+            skips.add(SkipReason::Excluded, shown.into());
+            continue;
+        }
+        if is_dir || entry.file_type().is_none() {
+            continue;
+        }
+        let Some(language) = Language::detect(path) else {
+            skips.add(SkipReason::UnknownType, rel.into());
+            continue;
+        };
+        if !o.languages.is_empty() && !o.languages.contains(&language) {
+            skips.add(SkipReason::LanguageFiltered, rel.into());
+            continue;
+        }
+        let bytes = match entry.metadata() {
+            Ok(m) => m.len(),
+            Err(_) => {
+                skips.add(SkipReason::Unreadable, rel.into());
+                continue;
+            }
+        };
+        if bytes > o.max_file_bytes {
+            skips.add(SkipReason::TooLarge, rel.into());
+            continue;
+        }
+        files.push(FileEntry {
+            rel,
+            abs: path.to_path_buf(),
+            language,
+            bytes,
+        });
+    }
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    Ok((files, skips))
+}
+
+fn classify(e: &ignore::Error) -> (SkipReason, Option<PathBuf>) {
+    match e {
+        ignore::Error::Loop { child, .. } => (SkipReason::SymlinkLoop, Some(child.clone())),
+        ignore::Error::WithPath { path, err } => (classify(err).0, Some(path.clone())),
+        ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+            classify(err)
+        }
+        ignore::Error::Partial(errs) => errs
+            .first()
+            .map_or((SkipReason::Unreadable, None), classify),
+        _ => (SkipReason::Unreadable, None),
+    }
+}
