@@ -11,6 +11,7 @@ pub mod chunk;
 pub mod config;
 pub mod data;
 pub mod distance;
+pub mod embed;
 pub mod error;
 pub mod format;
 pub mod index;

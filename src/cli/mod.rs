@@ -3,6 +3,7 @@
 
 mod bench;
 mod index;
+mod model;
 
 use clap::{Parser, Subcommand};
 
@@ -24,6 +25,9 @@ enum Cmd {
     /// Manage an index.
     #[command(subcommand)]
     Index(index::IndexCmd),
+    /// Embedding models.
+    #[command(subcommand)]
+    Model(model::ModelCmd),
 }
 
 pub fn main() -> i32 {
@@ -31,6 +35,7 @@ pub fn main() -> i32 {
     let r = match cli.cmd {
         Cmd::Bench(c) => bench::run(*c),
         Cmd::Index(c) => index::run(c),
+        Cmd::Model(c) => model::run(c),
     };
     match r {
         Ok(code) => code,

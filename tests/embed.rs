@@ -1,0 +1,169 @@
+//! The built-in static embedder and `leann model distill` (issue 3, item 3a).
+
+mod common;
+
+use leann::embed::static_model::{StaticModel, BUILTIN_ID};
+use leann::embed::Embedder;
+use std::collections::HashMap;
+
+#[test]
+fn builtin_model_embeds_unit_vectors_deterministically() {
+    let m = StaticModel::builtin().unwrap();
+    assert_eq!(m.model_id(), BUILTIN_ID);
+    assert_eq!(m.dim(), 256);
+    let texts = [
+        "fn parse_config(path: &Path) -> Config",
+        "def connect(host, port):",
+        "",
+    ];
+    let a = m.embed(&texts).unwrap();
+    let b = m.embed(&texts).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 3 * 256);
+    for row in a.chunks(256).take(2) {
+        let n: f32 = row.iter().map(|x| x * x).sum();
+        assert!((n - 1.0).abs() < 1e-4, "norm {n}");
+    }
+    // No tokens: the zero vector, not NaN.
+    assert!(a[512..].iter().all(|&x| x == 0.0));
+}
+
+/// Descriptions in words that do not occur in the code still rank the right
+/// snippet among the first three of these eight, for every description.
+#[test]
+fn builtin_model_matches_descriptions_to_code() {
+    let m = StaticModel::builtin().unwrap();
+    let code = [
+        "fn read_settings(p: &Path) -> Settings { let s = std::fs::read_to_string(p)?; toml::from_str(&s) }",
+        "async fn fetch(url: &str) -> Response { reqwest::get(url).await?.json().await }",
+        "def sha256_hex(data: bytes) -> str:\n    return hashlib.sha256(data).hexdigest()",
+        "def open_db(dsn):\n    pool = psycopg2.pool.SimpleConnectionPool(1, 10, dsn)\n    return pool",
+        "function debounce(fn, ms) { let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); }; }",
+        "func verifyJWT(tokenString string, key []byte) (*jwt.Token, error) { return jwt.Parse(tokenString, keyFunc) }",
+        "void quicksort(int *a, int lo, int hi) { if (lo < hi) { int p = partition(a, lo, hi); quicksort(a, lo, p - 1); quicksort(a, p + 1, hi); } }",
+        "public void sendEmail(String to, String subject, String body) { Transport.send(message); }",
+    ];
+    let queries = [
+        (0, "load configuration from a file"),
+        (1, "download json over the network"),
+        (2, "compute a cryptographic digest"),
+        (3, "database connection pooling"),
+        (5, "authentication token validation"),
+        (6, "sorting an array in place"),
+        (7, "mail a message to a user"),
+    ];
+    let cv = m.embed(&code).unwrap();
+    let qtexts: Vec<&str> = queries.iter().map(|q| q.1).collect();
+    let qv = m.embed(&qtexts).unwrap();
+    let mut misses = Vec::new();
+    for (qi, (want, q)) in queries.iter().enumerate() {
+        let qrow = &qv[qi * 256..(qi + 1) * 256];
+        let mut scored: Vec<(f32, usize)> = (0..code.len())
+            .map(|c| (leann::distance::dot(qrow, &cv[c * 256..(c + 1) * 256]), c))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let rank = scored.iter().position(|s| s.1 == *want).unwrap();
+        if rank >= 3 {
+            misses.push((q, rank));
+        }
+    }
+    assert!(
+        misses.is_empty(),
+        "descriptions ranked their code below 3rd: {misses:?}"
+    );
+}
+
+/// Distillation end to end on a tiny random BERT (hidden 8, one layer) with
+/// the shipped tokenizer: the output loads as a static model of the asked size.
+#[test]
+fn distill_makes_a_loadable_static_model() {
+    let d = common::tempdir();
+    let src = d.path().join("tiny-bert");
+    std::fs::create_dir_all(&src).unwrap();
+    let (vocab, h, inter) = (30522usize, 8usize, 16usize);
+    let config = serde_json::json!({
+        "vocab_size": vocab, "hidden_size": h, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "intermediate_size": inter, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
+        "max_position_embeddings": 16, "type_vocab_size": 2, "initializer_range": 0.02,
+        "layer_norm_eps": 1e-12, "pad_token_id": 0, "position_embedding_type": "absolute",
+        "model_type": "bert"
+    });
+    std::fs::write(src.join("config.json"), config.to_string()).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/models/builtin/tokenizer.json"),
+        src.join("tokenizer.json"),
+    )
+    .unwrap();
+    let mut rng = leann::rng::Rng::new(3);
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    let mut add = |name: &str, shape: Vec<usize>, ones: bool| {
+        let n: usize = shape.iter().product();
+        let data: Vec<u8> = (0..n)
+            .flat_map(|_| (if ones { 1.0f32 } else { rng.normal() * 0.1 }).to_le_bytes())
+            .collect();
+        tensors.push((name.to_string(), shape, data));
+    };
+    add("embeddings.word_embeddings.weight", vec![vocab, h], false);
+    add("embeddings.position_embeddings.weight", vec![16, h], false);
+    add("embeddings.token_type_embeddings.weight", vec![2, h], false);
+    add("embeddings.LayerNorm.weight", vec![h], true);
+    add("embeddings.LayerNorm.bias", vec![h], false);
+    let l = "encoder.layer.0";
+    for p in ["query", "key", "value"] {
+        add(&format!("{l}.attention.self.{p}.weight"), vec![h, h], false);
+        add(&format!("{l}.attention.self.{p}.bias"), vec![h], false);
+    }
+    add(
+        &format!("{l}.attention.output.dense.weight"),
+        vec![h, h],
+        false,
+    );
+    add(&format!("{l}.attention.output.dense.bias"), vec![h], false);
+    add(
+        &format!("{l}.attention.output.LayerNorm.weight"),
+        vec![h],
+        true,
+    );
+    add(
+        &format!("{l}.attention.output.LayerNorm.bias"),
+        vec![h],
+        false,
+    );
+    add(
+        &format!("{l}.intermediate.dense.weight"),
+        vec![inter, h],
+        false,
+    );
+    add(&format!("{l}.intermediate.dense.bias"), vec![inter], false);
+    add(&format!("{l}.output.dense.weight"), vec![h, inter], false);
+    add(&format!("{l}.output.dense.bias"), vec![h], false);
+    add(&format!("{l}.output.LayerNorm.weight"), vec![h], true);
+    add(&format!("{l}.output.LayerNorm.bias"), vec![h], false);
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let bytes = safetensors::serialize(views, None::<HashMap<String, String>>).unwrap();
+    std::fs::write(src.join("model.safetensors"), bytes).unwrap();
+
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let out = d.path().join("static");
+    let rep = leann::embed::distill::distill(st.as_ref(), &src, &out, 4, 1e-4, &|_| {}).unwrap();
+    assert_eq!((rep.vocab, rep.dim_in, rep.dims), (vocab, h, 4));
+    assert!(rep.variance_kept > 0.0 && rep.variance_kept <= 1.0 + 1e-9);
+    let m = StaticModel::load_dir(st.as_ref(), &out).unwrap();
+    assert_eq!(m.dim(), 4);
+    let v = m.embed(&["hello world"]).unwrap();
+    assert!((v.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-4);
+
+    // A directory without the weights is an error naming the file.
+    std::fs::remove_file(src.join("model.safetensors")).unwrap();
+    let e = leann::embed::distill::distill(st.as_ref(), &src, &out, 4, 1e-4, &|_| {}).unwrap_err();
+    assert!(e.to_string().contains("model.safetensors"), "{e}");
+}
