@@ -167,3 +167,40 @@ fn distill_makes_a_loadable_static_model() {
     let e = leann::embed::distill::distill(st.as_ref(), &src, &out, 4, 1e-4, &|_| {}).unwrap_err();
     assert!(e.to_string().contains("model.safetensors"), "{e}");
 }
+
+/// The ASCII fast path gives exactly the tokenizers crate's ids: on every
+/// file of this repository (cut into chunks) and on edge cases.
+#[test]
+fn fast_wordpiece_matches_the_tokenizers_crate() {
+    let m = StaticModel::builtin().unwrap();
+    assert!(
+        m.has_fast_path(),
+        "the built-in tokenizer should take the fast path"
+    );
+    let mut texts: Vec<String> = vec![
+        "HttpClient::send(&req)?.json::<Value>()".into(),
+        "snake_case_identifier camelCaseIdentifier ALLCAPS 12345 3.14e-10".into(),
+        "tabs\tand\nnewlines\r\nand \x0b vertical \x0c feed \x7f del \x01 ctrl".into(),
+        "a".repeat(150),
+        "xqzjvk qqqq zzzzzzzz ##hash [notspecial] <tag attr=\"v\"> @decorator #[derive(Debug)]"
+            .into(),
+        "".into(),
+        "   ".into(),
+        "non-ascii café and [CLS] go the slow path".into(),
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (files, _) = leann::chunk::walk(root, &leann::chunk::WalkOptions::default()).unwrap();
+    for f in files.iter().filter(|f| !f.rel.starts_with("target/")) {
+        if let Ok(t) = std::fs::read_to_string(&f.abs) {
+            for c in leann::chunk::chunk_text(&f.rel, f.language, &t) {
+                texts.push(c.text);
+            }
+        }
+    }
+    assert!(texts.len() > 100, "too few texts: {}", texts.len());
+    let mut ids = Vec::new();
+    for t in &texts {
+        m.token_ids(t, &mut ids).unwrap();
+        assert_eq!(ids, m.reference_token_ids(t).unwrap(), "text: {t:?}");
+    }
+}

@@ -11,6 +11,7 @@
 pub mod distill;
 pub mod pca;
 pub mod static_model;
+pub mod wordpiece;
 
 use crate::error::Result;
 

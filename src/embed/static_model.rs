@@ -18,6 +18,7 @@ pub const MAX_TOKENS: usize = 2048;
 pub struct StaticModel {
     id: String,
     tokenizer: tokenizers::Tokenizer,
+    fast: Option<super::wordpiece::FastWordPiece>,
     table: Vec<f32>,
     vocab: usize,
     dim: usize,
@@ -120,9 +121,11 @@ impl StaticModel {
                 ),
             ));
         }
+        let fast = super::wordpiece::FastWordPiece::from_tokenizer_json(tokenizer_json);
         Ok(StaticModel {
             id: id.to_string(),
             tokenizer,
+            fast,
             table,
             vocab,
             dim,
@@ -153,14 +156,43 @@ impl StaticModel {
         StaticModel::from_bytes(&id, &tok, &st, dir)
     }
 
-    fn embed_one(&self, text: &str, out: &mut [f32]) -> Result<()> {
+    /// Whether ASCII texts take the fast WordPiece path (see `wordpiece`).
+    pub fn has_fast_path(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// Token ids of a text (at most MAX_TOKENS), without special tokens.
+    pub fn token_ids(&self, text: &str, ids: &mut Vec<u32>) -> Result<()> {
+        ids.clear();
+        match &self.fast {
+            Some(f) if f.applies(text) => f.encode(text, MAX_TOKENS, ids),
+            _ => {
+                let enc = self
+                    .tokenizer
+                    .encode_fast(text, false)
+                    .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+                ids.extend(enc.get_ids().iter().take(MAX_TOKENS));
+            }
+        }
+        Ok(())
+    }
+
+    /// Token ids from the tokenizers crate alone (the reference for the
+    /// fast path).
+    pub fn reference_token_ids(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self
             .tokenizer
-            .encode_fast(text, false)
+            .encode(text, false)
             .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+        Ok(enc.get_ids().iter().take(MAX_TOKENS).copied().collect())
+    }
+
+    fn embed_one(&self, text: &str, out: &mut [f32]) -> Result<()> {
+        let mut ids = Vec::with_capacity(256);
+        self.token_ids(text, &mut ids)?;
         out.fill(0.0);
         let mut n = 0usize;
-        for &id in enc.get_ids().iter().take(MAX_TOKENS) {
+        for &id in &ids {
             let id = id as usize;
             if id < self.vocab {
                 crate::distance::axpy(out, 1.0, &self.table[id * self.dim..(id + 1) * self.dim]);

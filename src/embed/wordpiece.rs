@@ -1,0 +1,166 @@
+//! An ASCII fast path for BERT-uncased tokenization (BertNormalizer with
+//! lowercasing, BertPreTokenizer, WordPiece with a `##` prefix), giving the
+//! same ids as the tokenizers crate — tests/embed.rs compares them on real
+//! code. The tokenizers crate's general pipeline spends most of its time on
+//! Unicode category lookups and per-token allocation; code is nearly all ASCII.
+//! Used only for ASCII text that holds no special-token string; everything
+//! else goes through the tokenizers crate.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: vocabulary keys are short byte strings, for which SipHash's
+/// setup cost dominates a lookup; no untrusted input picks these keys.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Vocab = HashMap<Vec<u8>, u32, BuildHasherDefault<Fnv>>;
+
+pub struct FastWordPiece {
+    /// Word-initial pieces.
+    start: Vocab,
+    /// Continuation pieces, without their `##`.
+    cont: Vocab,
+    unk: u32,
+    max_chars: usize,
+    /// Strings the tokenizer matches before normalisation ([CLS], ...).
+    specials: Vec<String>,
+}
+
+impl FastWordPiece {
+    /// Build from tokenizer.json, or None when its pipeline is not exactly the
+    /// BERT-uncased one this fast path reproduces.
+    pub fn from_tokenizer_json(json: &[u8]) -> Option<FastWordPiece> {
+        let v: serde_json::Value = serde_json::from_slice(json).ok()?;
+        let norm = v.get("normalizer")?;
+        let bool_of = |o: &serde_json::Value, k: &str| o.get(k).and_then(|x| x.as_bool());
+        if norm.get("type")?.as_str()? != "BertNormalizer"
+            || bool_of(norm, "lowercase") != Some(true)
+            || bool_of(norm, "clean_text") != Some(true)
+        {
+            return None;
+        }
+        if v.get("pre_tokenizer")?.get("type")?.as_str()? != "BertPreTokenizer" {
+            return None;
+        }
+        let model = v.get("model")?;
+        if model.get("type")?.as_str()? != "WordPiece"
+            || model.get("continuing_subword_prefix")?.as_str()? != "##"
+        {
+            return None;
+        }
+        let vocab = model.get("vocab")?.as_object()?;
+        let unk_token = model.get("unk_token")?.as_str()?;
+        let unk = vocab.get(unk_token)?.as_u64()? as u32;
+        let max_chars = model.get("max_input_chars_per_word")?.as_u64()? as usize;
+        let mut start = Vocab::default();
+        let mut cont = Vocab::default();
+        for (piece, id) in vocab {
+            let id = id.as_u64()? as u32;
+            match piece.strip_prefix("##") {
+                Some(rest) => cont.insert(rest.as_bytes().to_vec(), id),
+                None => start.insert(piece.as_bytes().to_vec(), id),
+            };
+        }
+        let specials = v
+            .get("added_tokens")
+            .and_then(|a| a.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.get("content")?.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Some(FastWordPiece {
+            start,
+            cont,
+            unk,
+            max_chars,
+            specials,
+        })
+    }
+
+    /// Whether `text` can take the fast path.
+    pub fn applies(&self, text: &str) -> bool {
+        text.is_ascii() && !self.specials.iter().any(|s| text.contains(s.as_str()))
+    }
+
+    /// Append the ids of ASCII `text` to `out`, stopping after `limit` ids.
+    pub fn encode(&self, text: &str, limit: usize, out: &mut Vec<u32>) {
+        let mut word: Vec<u8> = Vec::with_capacity(32);
+        for &b in text.as_bytes() {
+            if out.len() >= limit {
+                break;
+            }
+            match b {
+                b' ' | b'\t' | b'\n' | b'\r' => self.flush(&mut word, limit, out),
+                // Other control characters (and DEL) are removed, not split on.
+                0..=0x1f | 0x7f => {}
+                b if b.is_ascii_punctuation() => {
+                    self.flush(&mut word, limit, out);
+                    word.push(b);
+                    self.flush(&mut word, limit, out);
+                }
+                b => word.push(b.to_ascii_lowercase()),
+            }
+        }
+        self.flush(&mut word, limit, out);
+        out.truncate(limit);
+    }
+
+    fn flush(&self, word: &mut Vec<u8>, limit: usize, out: &mut Vec<u32>) {
+        if word.is_empty() || out.len() >= limit {
+            word.clear();
+            return;
+        }
+        if word.len() > self.max_chars {
+            out.push(self.unk);
+            word.clear();
+            return;
+        }
+        let mark = out.len();
+        let mut s = 0;
+        while s < word.len() {
+            let map = if s == 0 { &self.start } else { &self.cont };
+            let mut e = word.len();
+            let mut found = None;
+            while e > s {
+                if let Some(&id) = map.get(&word[s..e]) {
+                    found = Some(id);
+                    break;
+                }
+                e -= 1;
+            }
+            match found {
+                Some(id) => {
+                    out.push(id);
+                    s = e;
+                }
+                None => {
+                    out.truncate(mark);
+                    out.push(self.unk);
+                    break;
+                }
+            }
+        }
+        word.clear();
+    }
+}
