@@ -143,10 +143,7 @@ fn synthetic(
     k: usize,
     metric: Metric,
 ) -> Result<Data> {
-    let tmp = tempfile::Builder::new()
-        .prefix("leann-synth")
-        .tempdir()
-        .map_err(|e| Error::io("create temporary directory", std::env::temp_dir(), e))?;
+    let tmp = crate::io::temp_dir("leann-synth")?;
     let mix = crate::synth::Mixture::for_bench(n, dim);
     let write = |name: &str, rows: usize, seed: u64| -> Result<PathBuf> {
         let path = tmp.path().join(name);
@@ -283,10 +280,7 @@ pub fn run(
     let dir: &Path = match &a.index {
         Some(p) => p,
         None => {
-            tmp_index = tempfile::Builder::new()
-                .prefix("leann-bench-index")
-                .tempdir()
-                .map_err(|e| Error::io("create temporary directory", std::env::temp_dir(), e))?;
+            tmp_index = crate::io::temp_dir("leann-bench-index")?;
             tmp_index.path()
         }
     };

@@ -207,10 +207,7 @@ impl Index {
         let norm_store;
         let _norm_dir;
         let src: &dyn VectorSource = if r.metric == Metric::Cosine && !is_normalised(src) {
-            let tmp = tempfile::Builder::new()
-                .prefix("leann-build")
-                .tempdir()
-                .map_err(|e| Error::io("create temporary directory", std::env::temp_dir(), e))?;
+            let tmp = crate::io::temp_dir("leann-build")?;
             let path = tmp.path().join("normalised.fbin");
             crate::data::write_fbin(storage, &path, n, dim, |i, out| {
                 out.extend_from_slice(src.vector(i));

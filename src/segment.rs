@@ -199,6 +199,10 @@ pub struct SegScratch {
     bufs: Vec<AlignedBuf>,
     used: usize,
     want: Vec<u64>,
+    /// Nodes of the current fetch that are not in the node cache.
+    need: Vec<u32>,
+    /// Decoded neighbour list of the node being visited.
+    nbrs: Vec<u32>,
 }
 
 impl SegScratch {
@@ -248,7 +252,8 @@ impl Segment {
             ));
         }
         let pq_path = dir.join(file_name(id, "pq"));
-        let pqf = pqfmt::decode(&pq_path, &storage.read_all(&pq_path)?)?;
+        let pq_bytes = storage.read_all(&pq_path)?;
+        let pqf = pqfmt::decode(&pq_path, &pq_bytes)?;
         if pqf.dim != meta.dim || pqf.metric != meta.metric {
             return Err(bad(
                 &pq_path,
@@ -265,7 +270,8 @@ impl Segment {
             ));
         }
         let codes_path = dir.join(file_name(id, "codes"));
-        let codes = codes::decode(&codes_path, &storage.read_all(&codes_path)?)?;
+        let codes_bytes = storage.read_all(&codes_path)?;
+        let codes = codes::decode(&codes_path, &codes_bytes)?;
         if codes.len() as u64 != meta.n_nodes || codes.m != pqf.m {
             return Err(bad(
                 &codes_path,
@@ -301,7 +307,8 @@ impl Segment {
             ));
         }
         let ids_path = dir.join(file_name(id, "ids"));
-        let ids = idmap::decode(&ids_path, &storage.read_all(&ids_path)?)?;
+        let ids_bytes = storage.read_all(&ids_path)?;
+        let ids = idmap::decode(&ids_path, &ids_bytes)?;
         if ids.len() as u64 != meta.n_nodes {
             return Err(bad(
                 &ids_path,
@@ -310,9 +317,9 @@ impl Segment {
         }
         let files = SegmentFiles {
             graph: file.len(),
-            pq: storage.file_len(&pq_path)?,
-            codes: storage.file_len(&codes_path)?,
-            ids: storage.file_len(&ids_path)?,
+            pq: pq_bytes.len() as u64,
+            codes: codes_bytes.len() as u64,
+            ids: ids_bytes.len() as u64,
         };
         let quant = Quantizer::from_file(&pqf, metric);
         let mut seg = Segment {
@@ -509,29 +516,36 @@ impl GraphReader for Segment {
         stats: &mut SearchStats,
         visit: &mut dyn FnMut(u32, &[u32]),
     ) -> Result<()> {
-        let mut need: Vec<u32> = Vec::new();
+        // Reuse the scratch's lists (taken out while `scratch` is lent below).
+        let mut need = std::mem::take(&mut scratch.need);
+        let mut nb = std::mem::take(&mut scratch.nbrs);
+        need.clear();
         for &n in batch {
-            if let Some(nb) = self.cache.get(n) {
+            if let Some(list) = self.cache.get(n) {
                 stats.cache_hits += 1;
-                visit(n, nb);
+                visit(n, list);
             } else {
                 need.push(n);
             }
         }
-        if need.is_empty() {
-            return Ok(());
-        }
-        stats.sector_reads += self.load_sectors(&need, scratch)?;
-        let mut nb = Vec::with_capacity(self.meta.max_degree as usize);
-        for &n in &need {
-            let (s, _) = self.meta.locate(n);
-            // load_sectors just made every sector of `need` resident.
-            let sec = scratch.sector(s).expect("sector resident");
-            nb.clear();
-            graph::read_node(&self.meta, &self.path, sec, n, &mut nb)?;
-            visit(n, &nb);
-        }
-        Ok(())
+        let result = (|| {
+            if need.is_empty() {
+                return Ok(());
+            }
+            stats.sector_reads += self.load_sectors(&need, scratch)?;
+            for &n in &need {
+                let (s, _) = self.meta.locate(n);
+                // load_sectors just made every sector of `need` resident.
+                let sec = scratch.sector(s).expect("sector resident");
+                nb.clear();
+                graph::read_node(&self.meta, &self.path, sec, n, &mut nb)?;
+                visit(n, &nb);
+            }
+            Ok(())
+        })();
+        scratch.need = need;
+        scratch.nbrs = nb;
+        result
     }
     fn resident(&self, node: u32, scratch: &SegScratch) -> bool {
         self.cache.get(node).is_some() || scratch.index.contains_key(&self.meta.locate(node).0)

@@ -14,7 +14,7 @@ pub use aligned::AlignedBuf;
 
 use crate::error::Result;
 use std::ops::Deref;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// Alignment for O_DIRECT buffers, offsets and lengths.
@@ -159,9 +159,13 @@ pub fn io_uring_available() -> bool {
     uring::available()
 }
 
-/// `dir/name` helper.
-pub fn join(dir: &Path, name: &str) -> PathBuf {
-    dir.join(name)
+/// A new temporary directory (removed when the handle drops), for scratch
+/// files such as a build's normalised vectors or the benchmark's data.
+pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(|e| crate::error::Error::io("create temporary directory", std::env::temp_dir(), e))
 }
 
 /// Peak resident set size of this process in bytes (VmHWM), if the OS tells.

@@ -59,17 +59,6 @@ pub struct SearchStats {
     pub micros: u64,
 }
 
-impl SearchStats {
-    pub fn add(&mut self, o: &SearchStats) {
-        self.sector_reads += o.sector_reads;
-        self.cache_hits += o.cache_hits;
-        self.nodes_expanded += o.nodes_expanded;
-        self.nodes_visited += o.nodes_visited;
-        self.rounds += o.rounds;
-        self.micros += o.micros;
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Candidate {
     pub dist: f32,
@@ -113,6 +102,8 @@ pub fn beam_search<G: GraphReader>(
         }
     }
     let mut batch = Vec::with_capacity(p.beam.max(1));
+    // Neighbours first seen in a round (reused across rounds).
+    let mut newly: Vec<u32> = Vec::new();
     let mut quiet_rounds = 0usize;
     loop {
         batch.clear();
@@ -139,7 +130,7 @@ pub fn beam_search<G: GraphReader>(
                          scratch: &mut G::Scratch,
                          stats: &mut SearchStats|
          -> Result<()> {
-            let mut newly = Vec::new();
+            newly.clear();
             g.fetch(nodes, scratch, stats, &mut |_, nbrs| {
                 for &nb in nbrs {
                     if vis.insert(nb) {
@@ -149,7 +140,7 @@ pub fn beam_search<G: GraphReader>(
             })?;
             stats.nodes_expanded += nodes.len() as u64;
             stats.nodes_visited += newly.len() as u64;
-            for nb in newly {
+            for &nb in newly.iter() {
                 if let Some(at) = insert(pool, approx(nb), nb) {
                     if at < k {
                         best_changed = true;
