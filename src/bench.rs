@@ -289,7 +289,25 @@ pub fn run(
         log(&format!("opening existing index {}", dir.display()));
     } else {
         log(&format!("building index in {}", dir.display()));
-        let rep = Index::create_with_progress(storage, dir, d.base.as_ref(), None, &a.config, log)?;
+        let t_build = std::time::Instant::now();
+        let rep = Index::create_with_progress(
+            storage,
+            dir,
+            d.base.as_ref(),
+            None,
+            &a.config,
+            &|p: &crate::index::Progress| {
+                if p.phase != "write" || p.done == p.total {
+                    log(&format!(
+                        "{}: {}/{} at {:.1} s",
+                        p.phase,
+                        p.done,
+                        p.total,
+                        t_build.elapsed().as_secs_f64()
+                    ))
+                }
+            },
+        )?;
         log(&format!(
             "built {} vectors in {:.2} s ({:.0} vectors/s; quantizer {:.2} s, graph {:.2} s, write {:.2} s)",
             rep.n,

@@ -24,13 +24,17 @@ pub struct Config {
     #[serde(default)]
     pub search: SearchConfig,
     #[serde(default)]
-    pub embedding_server: Option<serde_json::Value>,
+    pub embedding_server: Option<crate::embed::remote::ServerConfig>,
     #[serde(default)]
     pub incremental: Option<serde_json::Value>,
     #[serde(default)]
     pub hnsw: Option<serde_json::Value>,
     #[serde(default)]
     pub filters: Option<Filters>,
+    /// Keep zstd-compressed chunk text inside the index (for trees that move
+    /// or change); by default text is read back from the source tree.
+    #[serde(default)]
+    pub store_text: bool,
     /// Seed for sampling and k-means (builds are reproducible).
     #[serde(default)]
     pub seed: Option<u64>,
@@ -214,7 +218,15 @@ impl Complexity {
 
 impl Config {
     pub fn from_json(text: &str, origin: &str) -> Result<Config> {
-        serde_json::from_str(text).map_err(|e| Error::config(origin, format!("{e}")))
+        let c: Config =
+            serde_json::from_str(text).map_err(|e| Error::config(origin, format!("{e}")))?;
+        if let Some(s) = &c.embedding_server {
+            s.check()?;
+        }
+        if let Some(f) = &c.filters {
+            f.walk_options()?;
+        }
+        Ok(c)
     }
 
     /// Fill in defaults for a data set of `n` vectors of dimension `dim`.

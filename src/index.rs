@@ -6,7 +6,7 @@ use crate::distance::{check_vector, normalize, Metric};
 use crate::error::{Error, Result};
 use crate::format::manifest::{Manifest, SegmentEntry};
 use crate::io::{ReadMode, Storage};
-use crate::manifest;
+use crate::manifest::{self, IndexInfo};
 use crate::pq::{PqParams, Quantizer};
 use crate::segment::{self, OpenOptions, SegScratch, Segment, SegmentFiles};
 use crate::vamana::{self, BuildParams, SearchParams, SearchStats, Visited};
@@ -97,6 +97,9 @@ pub struct Hit {
     pub id: u64,
     /// Similarity for ip/cosine (higher is better), squared distance for l2.
     pub score: f32,
+    /// Where the hit lives: index into `Index::segments`, node in it.
+    pub segment: u32,
+    pub node: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -126,6 +129,55 @@ pub struct QueryContext {
     exact: Vec<f32>,
 }
 
+/// Allowed node count at or below which a filtered search scans the allowed
+/// nodes' PQ codes instead of walking the graph.
+pub const FILTER_SCAN_NODES: usize = 50_000;
+/// Longest candidate list a filtered graph search widens to.
+pub const MAX_FILTERED_LIST: usize = 2_000;
+
+/// Which nodes of each segment a search may return.
+#[derive(Clone, Debug, Default)]
+pub struct NodeFilter {
+    /// Per segment, per node.
+    pub allow: Vec<Vec<bool>>,
+    /// Per segment, allowed nodes.
+    pub counts: Vec<usize>,
+}
+
+impl NodeFilter {
+    pub fn new(allow: Vec<Vec<bool>>) -> NodeFilter {
+        let counts = allow
+            .iter()
+            .map(|a| a.iter().filter(|&&x| x).count())
+            .collect();
+        NodeFilter { allow, counts }
+    }
+}
+
+/// Progress of a build phase: `done` of `total` units.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    pub phase: &'static str,
+    pub done: u64,
+    pub total: u64,
+}
+
+impl Progress {
+    pub fn new(phase: &'static str, done: u64, total: u64) -> Progress {
+        Progress { phase, done, total }
+    }
+}
+
+/// What `Index::build` indexes besides the vectors.
+#[derive(Default)]
+pub struct BuildInput<'a> {
+    /// External ids (default 0..n).
+    pub ids: Option<&'a [u64]>,
+    /// Chunk metadata, record i for vector i.
+    pub chunks: Option<&'a mut crate::chunkstore::ChunkTable>,
+    pub info: IndexInfo,
+}
+
 /// Report of a build.
 #[derive(Clone, Debug, Default)]
 pub struct BuildReport {
@@ -138,6 +190,7 @@ pub struct BuildReport {
 }
 
 pub struct Index {
+    pub info: IndexInfo,
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub config: Config,
@@ -174,16 +227,44 @@ impl Index {
         Self::create_with_progress(storage, dir, src, ids, config, &|_| {})
     }
 
-    /// `create`, reporting progress lines ("graph: 120000/1000000 vectors")
-    /// to `progress` as phases advance.
+    /// `create`, reporting progress as phases advance.
     pub fn create_with_progress(
         storage: &dyn Storage,
         dir: &Path,
         src: &dyn VectorSource,
         ids: Option<&[u64]>,
         config: &Config,
-        progress: &(dyn Fn(&str) + Sync),
+        progress: &(dyn Fn(&Progress) + Sync),
     ) -> Result<BuildReport> {
+        Self::build(
+            storage,
+            dir,
+            src,
+            BuildInput {
+                ids,
+                chunks: None,
+                info: IndexInfo::default(),
+            },
+            config,
+            progress,
+        )
+    }
+
+    /// The general build: vectors plus, optionally, their chunk metadata
+    /// (record i describes vector i) and what the index was built from.
+    pub fn build(
+        storage: &dyn Storage,
+        dir: &Path,
+        src: &dyn VectorSource,
+        input: BuildInput<'_>,
+        config: &Config,
+        progress: &(dyn Fn(&Progress) + Sync),
+    ) -> Result<BuildReport> {
+        let BuildInput {
+            ids,
+            chunks,
+            mut info,
+        } = input;
         let t0 = Instant::now();
         check_input(src)?;
         let n = src.len();
@@ -194,6 +275,15 @@ impl Index {
             }
         }
         let r = config.resolve(n, dim)?;
+        info.chunks = chunks.is_some();
+        if let Some(c) = &chunks {
+            if c.len() != n {
+                return Err(Error::invalid(format!(
+                    "{} chunk records for {n} vectors",
+                    c.len()
+                )));
+            }
+        }
         if storage.exists(&dir.join(manifest::FILE_NAME)) {
             return Err(Error::invalid(format!(
                 "{} already holds an index (MANIFEST exists)",
@@ -242,30 +332,24 @@ impl Index {
         let (quantized, (g, graph_seconds)) = rayon::join(
             || -> Result<_> {
                 let tq = Instant::now();
+                progress(&Progress::new("anchors+pq", 0, 1));
                 let quant = Quantizer::train(src, &pq_params)?;
-                progress(&format!(
-                    "quantizer: trained in {:.1} s, encoding {n} vectors",
-                    tq.elapsed().as_secs_f64()
-                ));
+                progress(&Progress::new("anchors+pq", 1, 1));
+                progress(&Progress::new("encode", 0, n as u64));
                 let (codes, entries) = quant.encode_all(src);
-                progress(&format!(
-                    "quantizer: done in {:.1} s",
-                    tq.elapsed().as_secs_f64()
-                ));
+                progress(&Progress::new("encode", n as u64, n as u64));
                 Ok((quant, codes, entries, tq.elapsed().as_secs_f64()))
             },
             || {
                 let tg = Instant::now();
                 let step = (n / 10).max(1);
                 let next = std::sync::atomic::AtomicUsize::new(step);
+                progress(&Progress::new("graph", 0, n as u64));
                 let g = vamana::build_with_progress(src, &build_params, &|done| {
                     let due = next.load(std::sync::atomic::Ordering::Relaxed);
                     if done >= due || done == n {
                         next.store(done + step, std::sync::atomic::Ordering::Relaxed);
-                        progress(&format!(
-                            "graph: {done}/{n} vectors, {:.1} s",
-                            tg.elapsed().as_secs_f64()
-                        ));
+                        progress(&Progress::new("graph", done as u64, n as u64));
                     }
                 });
                 (g, tg.elapsed().as_secs_f64())
@@ -273,6 +357,7 @@ impl Index {
         );
         let (quant, codes, entries, quantizer_seconds) = quantized?;
         let tw = Instant::now();
+        progress(&Progress::new("write", 0, 1));
         let default_ids: Vec<u64>;
         let ids = match ids {
             Some(i) => i,
@@ -301,6 +386,7 @@ impl Index {
                     None
                 },
             },
+            chunks,
         )?;
         let config_json = serde_json::to_string(config)
             .map_err(|e| Error::invalid(format!("config does not serialise: {e}")))?;
@@ -316,8 +402,10 @@ impl Index {
                     n_vectors: n as u64,
                 }],
                 config_json,
+                info_json: info.to_json()?,
             },
         )?;
+        progress(&Progress::new("write", 1, 1));
         Ok(BuildReport {
             n,
             seconds: t0.elapsed().as_secs_f64(),
@@ -349,9 +437,11 @@ impl Index {
             .map_err(|e| Error::corrupt(&mpath, 0, format!("stored config does not parse: {e}")))?;
         let n: u64 = manifest.segments.iter().map(|s| s.n_vectors).sum();
         let resolved = config.resolve(n as usize, manifest.dim as usize)?;
+        let info = IndexInfo::from_json(&mpath, &manifest.info_json)?;
         let opts = OpenOptions {
             read_mode,
             cache_bytes: cache_bytes.unwrap_or(resolved.cache_bytes),
+            chunks: info.chunks,
         };
         let mut segments = Vec::with_capacity(manifest.segments.len());
         for s in &manifest.segments {
@@ -373,6 +463,7 @@ impl Index {
             segments.push(seg);
         }
         Ok(Index {
+            info,
             dir: dir.to_path_buf(),
             dim: manifest.dim as usize,
             manifest,
@@ -441,6 +532,32 @@ impl Index {
         exact: &dyn ExactSource,
         ctx: &mut QueryContext,
     ) -> Result<SearchOutput> {
+        self.search_with(query, p, exact, ctx, None)
+    }
+
+    /// `search` restricted to the nodes `filter` allows. The filter acts inside
+    /// the search: a selective one (few allowed nodes) is answered by a scan of
+    /// the allowed nodes' PQ codes; a broad one widens the beam search's list
+    /// by the inverse of its selectivity, and falls back to the scan when the
+    /// list still holds fewer than k allowed nodes. Either way k results come
+    /// back whenever k allowed nodes exist.
+    pub fn search_with(
+        &self,
+        query: &[f32],
+        p: &QueryParams,
+        exact: &dyn ExactSource,
+        ctx: &mut QueryContext,
+        filter: Option<&NodeFilter>,
+    ) -> Result<SearchOutput> {
+        if let Some(f) = filter {
+            if f.allow.len() != self.segments.len() {
+                return Err(Error::invalid(format!(
+                    "filter covers {} segments, the index has {}",
+                    f.allow.len(),
+                    self.segments.len()
+                )));
+            }
+        }
         let t0 = Instant::now();
         check_vector(query, self.dim, "query")?;
         if p.k == 0 {
@@ -454,7 +571,8 @@ impl Index {
         while ctx.scratch.len() < self.segments.len() {
             ctx.scratch.push(SegScratch::default());
         }
-        let mut all: Vec<(f32, u64)> = Vec::new();
+        // (distance, external id, segment index, node)
+        let mut all: Vec<(f32, u64, u32, u32)> = Vec::new();
         let vis = ctx.visited.get_or_insert_with(|| Visited::new(0));
         for (si, seg) in self.segments.iter().enumerate() {
             let scratch = &mut ctx.scratch[si];
@@ -469,9 +587,54 @@ impl Index {
                 k: p.k,
                 free_expand: p.free_expand,
             };
-            let pool = vamana::beam_search(seg, &entries, &approx, &sp, vis, scratch, &mut stats)?;
-            let take = pool.len().min(p.rerank.max(p.k));
-            let nodes: Vec<u32> = pool[..take].iter().map(|c| c.node).collect();
+            let want = p.rerank.max(p.k);
+            let nodes: Vec<u32> = match filter {
+                None => {
+                    let pool =
+                        vamana::beam_search(seg, &entries, &approx, &sp, vis, scratch, &mut stats)?;
+                    pool.iter().take(want).map(|c| c.node).collect()
+                }
+                Some(f) => {
+                    let allow = &f.allow[si];
+                    let allowed = f.counts[si];
+                    if allowed == 0 {
+                        continue;
+                    }
+                    let mut picked = Vec::new();
+                    if allowed > FILTER_SCAN_NODES {
+                        let widen = (seg.len() as f64 / allowed as f64).ceil() as usize;
+                        let sp = SearchParams {
+                            list: (sp.list * widen).min(MAX_FILTERED_LIST).max(sp.list),
+                            ..sp
+                        };
+                        let pool = vamana::beam_search(
+                            seg, &entries, &approx, &sp, vis, scratch, &mut stats,
+                        )?;
+                        picked.extend(
+                            pool.iter()
+                                .filter(|c| allow[c.node as usize])
+                                .take(want)
+                                .map(|c| c.node),
+                        );
+                    }
+                    if picked.len() < p.k.min(allowed) {
+                        // Scan the allowed nodes' codes.
+                        let mut scored: Vec<(f32, u32)> = (0..seg.len() as u32)
+                            .filter(|&i| allow[i as usize])
+                            .map(|i| (approx(i), i))
+                            .collect();
+                        stats.nodes_visited += scored.len() as u64;
+                        let take = want.min(scored.len());
+                        if take < scored.len() {
+                            scored.select_nth_unstable_by(take, |a, b| a.0.total_cmp(&b.0));
+                            scored.truncate(take);
+                        }
+                        scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+                        picked = scored.into_iter().map(|x| x.1).collect();
+                    }
+                    picked
+                }
+            };
             let ext: Vec<u64> = nodes.iter().map(|&i| seg.ids[i as usize]).collect();
             ctx.exact.clear();
             exact.vectors(seg, &nodes, &ext, scratch, &mut stats, &mut ctx.exact)?;
@@ -496,7 +659,7 @@ impl Index {
                 } else {
                     self.metric.distance(&q, v)
                 };
-                all.push((d, e));
+                all.push((d, e, si as u32, nodes[j]));
             }
         }
         all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
@@ -506,9 +669,11 @@ impl Index {
         Ok(SearchOutput {
             hits: all
                 .into_iter()
-                .map(|(d, id)| Hit {
+                .map(|(d, id, segment, node)| Hit {
                     id,
                     score: self.metric.score(d),
+                    segment,
+                    node,
                 })
                 .collect(),
             stats,

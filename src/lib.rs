@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod chunk;
+pub mod chunkstore;
 pub mod config;
 pub mod data;
 pub mod distance;
@@ -15,11 +16,13 @@ pub mod embed;
 pub mod error;
 pub mod format;
 pub mod index;
+pub mod ingest;
 pub mod io;
 pub mod kmeans;
 pub mod manifest;
 pub mod pq;
 pub mod rng;
+pub mod searcher;
 pub mod segment;
 pub mod sq8;
 pub mod synth;

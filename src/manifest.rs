@@ -17,3 +17,41 @@ pub fn load(storage: &dyn Storage, dir: &Path) -> Result<Manifest> {
 pub fn store(storage: &dyn Storage, dir: &Path, m: &Manifest) -> Result<()> {
     storage.write_atomic(&dir.join(FILE_NAME), &manifest::encode(m))
 }
+
+/// What an index was built from (the manifest's info JSON, SPEC.md
+/// "Manifest"). Empty for indexes built from bare vectors.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexInfo {
+    /// Model id of the embedder that made the vectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// How to load that embedder again (see `embed::EmbedderSpec`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedder: Option<crate::embed::EmbedderSpec>,
+    /// Absolute path of the indexed tree; chunk paths are relative to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_root: Option<String>,
+    /// Every segment has a `seg-S.chunks` file.
+    #[serde(default)]
+    pub chunks: bool,
+}
+
+impl IndexInfo {
+    pub fn to_json(&self) -> crate::Result<String> {
+        if *self == IndexInfo::default() {
+            return Ok(String::new());
+        }
+        serde_json::to_string(self)
+            .map_err(|e| crate::Error::invalid(format!("index info does not serialise: {e}")))
+    }
+
+    pub fn from_json(path: &Path, s: &str) -> crate::Result<IndexInfo> {
+        if s.is_empty() {
+            return Ok(IndexInfo::default());
+        }
+        serde_json::from_str(s).map_err(|e| {
+            crate::Error::corrupt(path, 0, format!("stored index info does not parse: {e}"))
+        })
+    }
+}

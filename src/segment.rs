@@ -45,11 +45,12 @@ pub struct SegmentFiles {
     pub pq: u64,
     pub codes: u64,
     pub ids: u64,
+    pub chunks: u64,
 }
 
 impl SegmentFiles {
     pub fn total(&self) -> u64 {
-        self.graph + self.pq + self.codes + self.ids
+        self.graph + self.pq + self.codes + self.ids + self.chunks
     }
 }
 
@@ -63,7 +64,13 @@ fn layout_order(codes: &CodesFile) -> Vec<u32> {
 }
 
 /// Write a segment's four files durably (each: temp, fsync, rename, fsync dir).
-pub fn write(storage: &dyn Storage, dir: &Path, d: &SegmentData<'_>) -> Result<SegmentFiles> {
+/// With `chunks`, also `seg-S.chunks`, its records in the same node order.
+pub fn write(
+    storage: &dyn Storage,
+    dir: &Path,
+    d: &SegmentData<'_>,
+    chunks: Option<&mut crate::chunkstore::ChunkTable>,
+) -> Result<SegmentFiles> {
     let n = d.adj.len();
     let order = layout_order(d.codes);
     let mut new_of = vec![0u32; n];
@@ -136,11 +143,24 @@ pub fn write(storage: &dyn Storage, dir: &Path, d: &SegmentData<'_>) -> Result<S
     storage.write_atomic(&dir.join(file_name(d.id, "pq")), &pq_bytes)?;
     storage.write_atomic(&dir.join(file_name(d.id, "codes")), &codes_bytes)?;
     storage.write_atomic(&dir.join(file_name(d.id, "ids")), &ids_bytes)?;
+    let chunk_bytes = match chunks {
+        Some(t) => {
+            if t.len() != n {
+                return Err(Error::invalid(format!(
+                    "{} chunk records for {n} vectors",
+                    t.len()
+                )));
+            }
+            t.write(storage, &dir.join(file_name(d.id, "chunks")), &order)?
+        }
+        None => 0,
+    };
     Ok(SegmentFiles {
         graph: meta.file_bytes(),
         pq: pq_bytes.len() as u64,
         codes: codes_bytes.len() as u64,
         ids: ids_bytes.len() as u64,
+        chunks: chunk_bytes,
     })
 }
 
@@ -174,6 +194,8 @@ pub struct OpenOptions {
     pub read_mode: ReadMode,
     /// Byte budget of the node cache (0 = none).
     pub cache_bytes: usize,
+    /// Open `seg-S.chunks` too (the manifest's info says segments have one).
+    pub chunks: bool,
 }
 
 /// An open segment.
@@ -190,6 +212,8 @@ pub struct Segment {
     pub entries: Vec<u32>,
     cache: NodeCache,
     pub files: SegmentFiles,
+    /// Chunk metadata, for indexes built from a source tree.
+    pub chunks: Option<crate::chunkstore::ChunkStore>,
 }
 
 /// Per-query scratch: the sectors read so far in this query.
@@ -315,11 +339,25 @@ impl Segment {
                 format!("{} ids for {} nodes", ids.len(), meta.n_nodes),
             ));
         }
+        let chunks = if o.chunks {
+            let cpath = dir.join(file_name(id, "chunks"));
+            let store = crate::chunkstore::ChunkStore::open(storage, &cpath)?;
+            if store.len() as u64 != meta.n_nodes {
+                return Err(bad(
+                    &cpath,
+                    format!("{} chunk records for {} nodes", store.len(), meta.n_nodes),
+                ));
+            }
+            Some(store)
+        } else {
+            None
+        };
         let files = SegmentFiles {
             graph: file.len(),
             pq: pq_bytes.len() as u64,
             codes: codes_bytes.len() as u64,
             ids: ids_bytes.len() as u64,
+            chunks: chunks.as_ref().map_or(0, |c| c.file_bytes()),
         };
         let quant = Quantizer::from_file(&pqf, metric);
         let mut seg = Segment {
@@ -334,6 +372,7 @@ impl Segment {
             entries: pqf.entries,
             cache: NodeCache::default(),
             files,
+            chunks,
         };
         if o.cache_bytes > 0 {
             seg.fill_cache(o.cache_bytes)?;

@@ -1,5 +1,6 @@
 //! Whole-index verification: decode every file (the decoders check every block
-//! checksum) and read and check every graph sector and node record.
+//! checksum) and read and check every graph sector and node record, and every
+//! stored chunk text.
 
 use crate::error::Result;
 use crate::index::Index;
@@ -22,6 +23,14 @@ pub fn verify(idx: &Index) -> Result<u64> {
             first = first.saturating_add(step);
         }
         sectors += stats.sector_reads;
+        if let Some(store) = &seg.chunks {
+            // Every text entry's checksum, and that it decompresses.
+            if store.has_text() {
+                for i in 0..store.len() as u32 {
+                    store.text(i)?;
+                }
+            }
+        }
     }
     Ok(sectors)
 }

@@ -14,14 +14,54 @@ use leann::io::{ReadMode, Storage};
 use leann::Error;
 use std::path::{Path, PathBuf};
 
-fn small_index(st: &MemStorage, dir: &Path, full: bool) {
+/// The shapes of index the corruption tests damage: bare vectors, with full
+/// vectors in the graph, and with chunk metadata and stored text.
+const SHAPES: [(bool, bool); 3] = [(false, false), (true, false), (false, true)];
+
+fn small_index(st: &MemStorage, dir: &Path, full: bool, chunks: bool) {
     let base = clustered(600, 16, 4, 1);
     let cfg = Config::from_json(
         &format!(r#"{{"seed":1,"graph":{{"storeFullVectors":{full}}}}}"#),
         "test",
     )
     .unwrap();
-    Index::create(st, dir, &base, None, &cfg).unwrap();
+    let mut table = chunks.then(|| fake_chunks(base.len()));
+    leann::index::Index::build(
+        st,
+        dir,
+        &base,
+        leann::index::BuildInput {
+            ids: None,
+            chunks: table.as_mut(),
+            info: Default::default(),
+        },
+        &cfg,
+        &|_| {},
+    )
+    .unwrap();
+}
+
+/// Chunk metadata with stored text for `n` vectors.
+fn fake_chunks(n: usize) -> leann::chunkstore::ChunkTable {
+    let mut t = leann::chunkstore::ChunkTable::new(true).unwrap();
+    for i in 0..n {
+        let text = format!("fn f{i}() {{ println!(\"{i}\"); }}\n");
+        let z = leann::chunkstore::compress_text(&text).unwrap();
+        let sym = format!("f{i}");
+        t.push(&leann::chunkstore::NewChunk {
+            path: &format!("src/m{}.rs", i % 7),
+            language: leann::chunk::Language::Rust,
+            start_line: 1 + i as u32,
+            end_line: 1 + i as u32,
+            start_byte: 40 * i,
+            end_byte: 40 * i + text.len(),
+            symbol: (i % 3 != 0).then_some(sym.as_str()),
+            hash: leann::chunk::split::content_hash(&text),
+            compressed: Some(&z),
+        })
+        .unwrap();
+    }
+    t
 }
 
 /// Open and fully verify; the error, if any.
@@ -60,10 +100,10 @@ fn files(st: &MemStorage, dir: &Path) -> Vec<PathBuf> {
 /// F-1: truncation anywhere is an error naming the file.
 #[test]
 fn truncated_files_are_rejected() {
-    for full in [false, true] {
+    for (full, chunks) in SHAPES {
         let st = MemStorage::default();
         let dir = Path::new("/idx");
-        small_index(&st, dir, full);
+        small_index(&st, dir, full, chunks);
         assert!(check(&st, dir).is_none());
         for f in files(&st, dir) {
             let orig = st.read_all(&f).unwrap();
@@ -96,10 +136,10 @@ fn truncated_files_are_rejected() {
 /// F-2: any single flipped bit is an error naming the file.
 #[test]
 fn bit_flips_are_rejected() {
-    for full in [false, true] {
+    for (full, chunks) in SHAPES {
         let st = MemStorage::default();
         let dir = Path::new("/idx");
-        small_index(&st, dir, full);
+        small_index(&st, dir, full, chunks);
         for f in files(&st, dir) {
             let orig = st.read_all(&f).unwrap();
             let step = (orig.len() / 1500).max(1);
@@ -128,7 +168,7 @@ fn bit_flips_are_rejected() {
 fn newer_major_version_is_refused() {
     let st = MemStorage::default();
     let dir = Path::new("/idx");
-    small_index(&st, dir, false);
+    small_index(&st, dir, false, true);
     for f in files(&st, dir) {
         let orig = st.read_all(&f).unwrap();
         let mut b = orig.clone();
@@ -156,7 +196,7 @@ fn newer_major_version_is_refused() {
 /// F-4: random garbage never panics a decoder.
 #[test]
 fn garbage_never_panics() {
-    use leann::format::{codes, graph, idmap, manifest, pq};
+    use leann::format::{chunks, codes, graph, idmap, manifest, pq};
     let p = Path::new("garbage");
     let mut r = leann::rng::Rng::new(77);
     for len in [0usize, 1, 7, 32, 33, 64, 200, 4096, 5000] {
@@ -166,6 +206,7 @@ fn garbage_never_panics() {
             assert!(codes::decode(p, &b).is_err());
             assert!(idmap::decode(p, &b).is_err());
             assert!(manifest::decode(p, &b).is_err());
+            assert!(chunks::decode_head(p, &b).is_err());
             assert!(graph::decode_header_sector(p, &b, len as u64).is_err());
             // Valid header, garbage metadata lengths.
             if len >= 32 {
@@ -174,6 +215,7 @@ fn garbage_never_panics() {
                     leann::format::header::CODES,
                     leann::format::header::IDMAP,
                     leann::format::header::MANIFEST,
+                    leann::format::header::CHUNKS,
                 ] {
                     let meta: Vec<u8> = b[32..].to_vec();
                     let enc = leann::format::header::encode(kind, 0, &meta);
@@ -182,6 +224,7 @@ fn garbage_never_panics() {
                     let _ = codes::decode(p, &b);
                     let _ = idmap::decode(p, &b);
                     let _ = manifest::decode(p, &b);
+                    let _ = chunks::decode_head(p, &b);
                 }
             }
         }
@@ -189,10 +232,14 @@ fn garbage_never_panics() {
 }
 
 fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.0")
 }
 
-/// The base vectors the v1 fixture was built from.
+fn fixture11_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.1")
+}
+
+/// The base vectors the v1.0 fixture was built from.
 fn fixture_base() -> leann::data::VecVectors {
     clustered(600, 16, 4, 1)
 }
@@ -214,44 +261,112 @@ fn fixture_results(idx: &Index) -> Vec<Vec<u64>> {
         .collect()
 }
 
-/// F-5: the golden v1 fixture opens, verifies, re-encodes byte for byte and
-/// answers the recorded queries with the recorded ids.
-#[test]
-fn golden_v1_fixture_still_reads() {
-    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    let dir = fixture_dir().join("index");
-    let idx = Index::open(st.as_ref(), &dir, ReadMode::Buffered, Some(0)).unwrap();
-    leann::verify::verify(&idx).unwrap();
-    // Decoding and re-encoding gives the same bytes.
-    use leann::format::{codes, idmap, manifest, pq};
-    for name in st.list_dir(&dir).unwrap() {
+/// Decode and re-encode every file of `dir`; each must give its own bytes.
+fn assert_reencodes(st: &dyn Storage, dir: &Path, n_anchors: usize) {
+    use leann::format::{chunks, codes, idmap, manifest, pq};
+    for name in st.list_dir(dir).unwrap() {
         let p = dir.join(&name);
         let b = st.read_all(&p).unwrap();
         let again = if name.ends_with(".pq") {
             pq::encode(&pq::decode(&p, &b).unwrap())
         } else if name.ends_with(".codes") {
-            let c = codes::decode(&p, &b).unwrap();
-            codes::encode(&c, idx.segments[0].quant.anchors.k)
+            codes::encode(&codes::decode(&p, &b).unwrap(), n_anchors)
         } else if name.ends_with(".ids") {
             idmap::encode(&idmap::decode(&p, &b).unwrap())
         } else if name == "MANIFEST" {
             manifest::encode(&manifest::decode(&p, &b).unwrap())
+        } else if name.ends_with(".chunks") {
+            let h = chunks::decode_head(&p, &b).unwrap();
+            let mut out =
+                chunks::encode_head(&h.paths, &h.symbols, &h.records, h.has_text, h.text_bytes);
+            out.extend_from_slice(&b[h.text_start as usize..]);
+            out
         } else {
             continue;
         };
         assert_eq!(again, b, "{name} does not re-encode identically");
     }
+}
+
+/// F-5: the golden v1.0 fixture (written before chunk files and manifest
+/// info existed) still opens, verifies, and answers the recorded queries with
+/// the recorded ids; its manifest reads as one with empty info.
+#[test]
+fn golden_v1_0_fixture_still_reads() {
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let dir = fixture_dir().join("index");
+    let idx = Index::open(st.as_ref(), &dir, ReadMode::Buffered, Some(0)).unwrap();
+    leann::verify::verify(&idx).unwrap();
+    assert!(idx.manifest.info_json.is_empty());
+    assert_eq!(idx.info, leann::manifest::IndexInfo::default());
+    // Files other than the manifest did not change between 1.0 and 1.1 but
+    // for the minor version in the header; re-encoding them writes 1.1.
+    let m = dir.join("MANIFEST");
+    let b = st.read_all(&m).unwrap();
+    assert_eq!(u16::from_le_bytes([b[10], b[11]]), 0, "fixture is not 1.0");
+    let again = leann::format::manifest::encode(&leann::format::manifest::decode(&m, &b).unwrap());
+    assert_eq!(
+        leann::format::manifest::decode(&m, &again).unwrap(),
+        leann::format::manifest::decode(&m, &b).unwrap()
+    );
     let expected: Vec<Vec<u64>> =
         serde_json::from_slice(&st.read_all(&fixture_dir().join("expected.json")).unwrap())
             .unwrap();
     assert_eq!(fixture_results(&idx), expected);
 }
 
-/// Regenerates format/v1 (run by hand after a deliberate format change:
+/// The queries of the v1.1 fixture.
+const FIXTURE11_QUERIES: [&str; 3] = [
+    "evict the entry that was used longest ago",
+    "zip a folder into a file named with the date",
+    "what is in this fixture",
+];
+
+fn fixture11_results(s: &leann::searcher::Searcher) -> Vec<Vec<(String, u32)>> {
+    let mut ctx = QueryContext::default();
+    let o = leann::searcher::QueryOptions {
+        k: 3,
+        ..Default::default()
+    };
+    FIXTURE11_QUERIES
+        .iter()
+        .map(|q| {
+            s.query(q, &o, &mut ctx)
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.path, r.start_line))
+                .collect()
+        })
+        .collect()
+}
+
+/// F-5: the golden v1.1 fixture (an index of format/v1.1/tree with chunk
+/// metadata and stored text) opens, verifies, re-encodes byte for byte, and
+/// answers its text queries as recorded.
+#[test]
+fn golden_v1_1_fixture_still_reads() {
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let dir = fixture11_dir().join("index");
+    let s = leann::searcher::Searcher::open(
+        st.clone(),
+        &dir,
+        Some(&fixture11_dir().join("tree")),
+        None,
+    )
+    .unwrap();
+    leann::verify::verify(&s.index).unwrap();
+    assert_reencodes(st.as_ref(), &dir, s.index.segments[0].quant.anchors.k);
+    let expected: Vec<Vec<(String, u32)>> =
+        serde_json::from_slice(&st.read_all(&fixture11_dir().join("expected.json")).unwrap())
+            .unwrap();
+    assert_eq!(fixture11_results(&s), expected);
+}
+
+/// Regenerates format/v1.0 (run by hand after a deliberate format change:
 /// `cargo test --release --test format -- --ignored regenerate`).
 #[test]
 #[ignore]
-fn regenerate_v1_fixture() {
+fn regenerate_v1_0_fixture() {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let dir = fixture_dir().join("index");
     let _ = std::fs::remove_dir_all(&dir);
@@ -262,6 +377,35 @@ fn regenerate_v1_fixture() {
     st.write_atomic(
         &fixture_dir().join("expected.json"),
         serde_json::to_string(&res).unwrap().as_bytes(),
+    )
+    .unwrap();
+}
+
+/// Regenerates format/v1.1.
+#[test]
+#[ignore]
+fn regenerate_v1_1_fixture() {
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let dir = fixture11_dir().join("index");
+    let _ = std::fs::remove_dir_all(&dir);
+    let cfg = Config::from_json(r#"{"seed":1,"storeText":true}"#, "fixture").unwrap();
+    let emb = leann::embed::static_model::StaticModel::builtin().unwrap();
+    leann::ingest::create_from_tree(
+        st.as_ref(),
+        &fixture11_dir().join("tree"),
+        &dir,
+        &cfg,
+        &emb,
+        leann::embed::EmbedderSpec::Builtin,
+        &|_| {},
+    )
+    .unwrap();
+    let s = leann::searcher::Searcher::open(st.clone(), &dir, None, None).unwrap();
+    st.write_atomic(
+        &fixture11_dir().join("expected.json"),
+        serde_json::to_string(&fixture11_results(&s))
+            .unwrap()
+            .as_bytes(),
     )
     .unwrap();
 }

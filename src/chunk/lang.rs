@@ -76,6 +76,17 @@ impl Language {
         ]
     };
 
+    /// Stable code stored in index files (SPEC.md, "Language codes"): the
+    /// position in `ALL`.
+    pub fn code(self) -> u8 {
+        // ALL holds every variant exactly once (25 < 256).
+        Language::ALL.iter().position(|&l| l == self).unwrap_or(0) as u8
+    }
+
+    pub fn from_code(c: u8) -> Option<Language> {
+        Language::ALL.get(c as usize).copied()
+    }
+
     /// Parse a filter name; a few common aliases are accepted.
     pub fn from_name(s: &str) -> Option<Language> {
         let s = s.to_ascii_lowercase();

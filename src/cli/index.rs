@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Subcommand)]
 pub enum IndexCmd {
-    /// Index a source tree. Until the embedder lands (issue 3), only
-    /// --dry-run is available: it lists what would be indexed.
+    /// Index a source tree: walk it (gitignore-aware), chunk, embed, build.
     Create {
         /// Source tree to index.
         #[arg(long)]
@@ -24,6 +23,15 @@ pub enum IndexCmd {
         /// List every file (and every skipped file with its reason).
         #[arg(long)]
         verbose: bool,
+        /// Show progress bars even when stderr is not a terminal.
+        #[arg(long)]
+        progress: bool,
+        /// Embedding model: `builtin`, or a model directory (a static model
+        /// from `leann model distill`, or a sentence-transformers BERT
+        /// directory). Default: the config's embeddingServer if it has one,
+        /// else builtin.
+        #[arg(long)]
+        model: Option<String>,
     },
     /// Verify every checksum of an index and print what it holds.
     Validate {
@@ -49,16 +57,18 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             config,
             dry_run,
             verbose,
+            progress,
+            model,
         } => {
             let st = super::storage("auto")?;
             let cfg = super::load_config(config.as_deref(), st.as_ref())?;
-            if !dry_run {
-                let out = output.map(|p| p.display().to_string()).unwrap_or_default();
-                return Err(leann::Error::invalid(format!(
-                    "index create {out}: this build has no embedder yet (issue 3 in progress); run with --dry-run to see what would be indexed"
-                )));
+            if dry_run {
+                return dry_run_report(st.as_ref(), &input, &cfg, verbose);
             }
-            dry_run_report(st.as_ref(), &input, &cfg, verbose)
+            let output = output.ok_or_else(|| {
+                leann::Error::invalid("index create needs --output PATH (or --dry-run)")
+            })?;
+            create(st.as_ref(), &input, &output, &cfg, verbose, progress, model)
         }
         IndexCmd::Validate { index, io } => {
             let st = super::storage(&io)?;
@@ -113,6 +123,78 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             Ok(0)
         }
     }
+}
+
+fn create(
+    st: &dyn leann::io::Storage,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    cfg: &leann::config::Config,
+    verbose: bool,
+    progress: bool,
+    model: Option<String>,
+) -> leann::Result<i32> {
+    use leann::embed::EmbedderSpec;
+    let spec = match (model, &cfg.embedding_server) {
+        (Some(m), _) => EmbedderSpec::parse(&m)?,
+        (None, Some(s)) => EmbedderSpec::Server(s.clone()),
+        (None, None) => EmbedderSpec::Builtin,
+    };
+    let embedder = spec.load(st)?;
+    let bars = super::progress::Bars::new(progress);
+    let rep = leann::ingest::create_from_tree(
+        st,
+        input,
+        output,
+        cfg,
+        embedder.as_ref(),
+        spec.clone(),
+        &|p| bars.update(p),
+    );
+    bars.finish();
+    let rep = rep?;
+    let bytes = rep.build.files.total();
+    if verbose {
+        for (reason, paths) in &rep.skips.by_reason {
+            for p in paths {
+                println!("skipped ({}): {}", reason.label(), p.display());
+            }
+        }
+    }
+    for (lang, (nf, nc, nb)) in &rep.per_language {
+        println!("{lang:<12} {nf:>8} files {nc:>9} chunks {nb:>12} bytes");
+    }
+    println!(
+        "indexed {} files, {} chunks in {:.2} s ({:.0} chunks/s): scan {:.2} s, chunk {:.2} s, embed {:.2} s, build {:.2} s",
+        rep.files,
+        rep.chunks,
+        rep.seconds,
+        rep.chunks as f64 / rep.seconds.max(1e-9),
+        rep.scan_seconds,
+        rep.chunk_seconds,
+        rep.embed_seconds,
+        rep.build.seconds
+    );
+    println!(
+        "model {} ({}), dim {}; index {} bytes ({:.1} bytes/chunk) in {}",
+        embedder.model_id(),
+        spec.describe(),
+        embedder.dim(),
+        bytes,
+        bytes as f64 / rep.chunks.max(1) as f64,
+        output.display()
+    );
+    println!(
+        "skipped {} files{}; peak RSS {:.0} MB",
+        rep.skips.total(),
+        if rep.skips.total() > 0 {
+            format!(" ({})", rep.skips.summary())
+        } else {
+            String::new()
+        },
+        leann::io::peak_rss_bytes().unwrap_or(0) as f64 / 1e6
+    );
+    Ok(0)
 }
 
 /// `index create --dry-run`: walk, read and chunk, report per language.

@@ -4,6 +4,9 @@
 mod bench;
 mod index;
 mod model;
+mod progress;
+mod query;
+mod serve;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +31,10 @@ enum Cmd {
     /// Embedding models.
     #[command(subcommand)]
     Model(model::ModelCmd),
+    /// Search an index built from a source tree.
+    Query(Box<query::QueryCmd>),
+    /// Serve an embedding model over ZeroMQ (protocol in SPEC.md).
+    EmbedServer(serve::EmbedServerCmd),
 }
 
 pub fn main() -> i32 {
@@ -36,6 +43,8 @@ pub fn main() -> i32 {
         Cmd::Bench(c) => bench::run(*c),
         Cmd::Index(c) => index::run(c),
         Cmd::Model(c) => model::run(c),
+        Cmd::Query(c) => query::run(*c),
+        Cmd::EmbedServer(c) => serve::run(c),
     };
     match r {
         Ok(code) => code,

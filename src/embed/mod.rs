@@ -7,13 +7,20 @@
 //! - `distill`: `leann model distill`, making such a table from a
 //!   sentence-transformer with candle.
 //! - `pca`: principal components for the distillation.
+//! - `bert`: the transformer embedder (candle BERT, mean pooling).
+//! - `remote`: the ZeroMQ embedding-server protocol, server and client.
 
+pub mod bert;
 pub mod distill;
 pub mod pca;
+pub mod remote;
 pub mod static_model;
 pub mod wordpiece;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::io::Storage;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 pub trait Embedder: Send + Sync {
     /// Identifies the model; stored in the index.
@@ -22,4 +29,68 @@ pub trait Embedder: Send + Sync {
     /// Embed `texts`: `texts.len() * dim` floats, row-major, each row unit
     /// length (all-zero when a text has no known token).
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>>;
+}
+
+/// Which embedder made an index's vectors, and how to load it again. Stored
+/// in the manifest's info.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum EmbedderSpec {
+    /// The static model compiled into leann.
+    Builtin,
+    /// A static model directory (tokenizer.json + model.safetensors with an
+    /// `embeddings` tensor), as `leann model distill` writes.
+    Static { dir: String },
+    /// A sentence-transformers BERT directory (config.json + tokenizer.json +
+    /// model.safetensors).
+    Transformer { dir: String },
+    /// An embedding server (config `embeddingServer`).
+    Server(remote::ServerConfig),
+}
+
+impl EmbedderSpec {
+    /// Parse a `--model` value: `builtin` or a model directory (static or
+    /// transformer, told apart by its files). Directories are made absolute.
+    pub fn parse(s: &str) -> Result<EmbedderSpec> {
+        if s == "builtin" {
+            return Ok(EmbedderSpec::Builtin);
+        }
+        let p = PathBuf::from(s);
+        let abs =
+            std::fs::canonicalize(&p).map_err(|e| Error::io("open model directory", &p, e))?;
+        let dir = abs.display().to_string();
+        if abs.join("config.json").exists() {
+            Ok(EmbedderSpec::Transformer { dir })
+        } else if abs.join("model.safetensors").exists() {
+            Ok(EmbedderSpec::Static { dir })
+        } else {
+            Err(Error::invalid(format!(
+                "{}: not a model directory (no config.json for a transformer, no model.safetensors for a static model)",
+                abs.display()
+            )))
+        }
+    }
+
+    pub fn load(&self, storage: &dyn Storage) -> Result<Box<dyn Embedder>> {
+        Ok(match self {
+            EmbedderSpec::Builtin => Box::new(static_model::StaticModel::builtin()?),
+            EmbedderSpec::Static { dir } => Box::new(static_model::StaticModel::load_dir(
+                storage,
+                Path::new(dir),
+            )?),
+            EmbedderSpec::Transformer { dir } => {
+                Box::new(bert::BertEmbedder::load(storage, Path::new(dir))?)
+            }
+            EmbedderSpec::Server(cfg) => Box::new(remote::RemoteEmbedder::connect(cfg)?),
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            EmbedderSpec::Builtin => "built-in static model".into(),
+            EmbedderSpec::Static { dir } => format!("static model {dir}"),
+            EmbedderSpec::Transformer { dir } => format!("transformer {dir}"),
+            EmbedderSpec::Server(c) => format!("embedding server {}", c.endpoint),
+        }
+    }
 }

@@ -20,6 +20,10 @@ pub struct Manifest {
     pub segments: Vec<SegmentEntry>,
     /// The index configuration as JSON (UTF-8).
     pub config_json: String,
+    /// What the index was built from, as JSON (UTF-8): the embedder's model id
+    /// and dimension, the source root, whether segments carry chunk files.
+    /// Empty in version 1.0 manifests. Since 1.1.
+    pub info_json: String,
 }
 
 pub fn encode(m: &Manifest) -> Vec<u8> {
@@ -29,6 +33,7 @@ pub fn encode(m: &Manifest) -> Vec<u8> {
     put_u32(&mut meta, m.metric);
     put_u32(&mut meta, m.segments.len() as u32);
     put_u32(&mut meta, m.config_json.len() as u32);
+    put_u32(&mut meta, m.info_json.len() as u32);
     let mut out = header::encode(MANIFEST, 0, &meta);
     let mut body = Vec::new();
     for s in &m.segments {
@@ -36,6 +41,7 @@ pub fn encode(m: &Manifest) -> Vec<u8> {
         put_u64(&mut body, s.n_vectors);
     }
     body.extend_from_slice(m.config_json.as_bytes());
+    body.extend_from_slice(m.info_json.as_bytes());
     put_blocks(&mut out, &body);
     out
 }
@@ -49,7 +55,13 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<Manifest> {
     let metric = mc.u32("metric")?;
     let n_seg = mc.u32("n_segments")? as u64;
     let cfg_len = mc.u32("config_len")? as u64;
-    let len = n_seg * 16 + cfg_len;
+    // Version 1.0 metadata ends here; 1.1 adds info_len.
+    let info_len = if mc.remaining() >= 4 {
+        mc.u32("info_len")? as u64
+    } else {
+        0
+    };
+    let len = n_seg * 16 + cfg_len + info_len;
     if len > c.remaining() as u64 {
         return Err(c.err(format!("truncated: body of {len} bytes declared")));
     }
@@ -65,11 +77,14 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<Manifest> {
     }
     let config_json = String::from_utf8(b.bytes(cfg_len as usize, "config")?.to_vec())
         .map_err(|_| Error::corrupt(path, body_off + n_seg * 16, "config is not UTF-8"))?;
+    let info_json = String::from_utf8(b.bytes(info_len as usize, "info")?.to_vec())
+        .map_err(|_| Error::corrupt(path, body_off + n_seg * 16 + cfg_len, "info is not UTF-8"))?;
     Ok(Manifest {
         generation,
         dim,
         metric,
         segments,
         config_json,
+        info_json,
     })
 }

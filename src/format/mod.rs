@@ -3,6 +3,7 @@
 //! `Error::Corrupt { path, offset, .. }` on bad bytes; none of them panics.
 
 pub mod bitpack;
+pub mod chunks;
 pub mod codes;
 pub mod graph;
 pub mod header;

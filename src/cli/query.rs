@@ -1,0 +1,257 @@
+//! `leann query`: text or JSON results in the manner of ripgrep; exit code 0
+//! with results, 1 with none, 2 on error.
+
+use leann::index::QueryContext;
+use leann::searcher::{Mode, QueryOptions, QueryResult, Searcher};
+use serde::Deserialize;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct QueryCmd {
+    /// Index directory (from `leann index create`).
+    #[arg(long)]
+    index: PathBuf,
+    /// What to look for, in words.
+    #[arg(long, required_unless_present = "batch", conflicts_with = "batch")]
+    query: Option<String>,
+    /// A file of JSON lines {"id": ..., "query": ..., "top_k"?: n,
+    /// "filters"?: {"languages": [...], "paths": [...]}}; `-` reads stdin.
+    /// Writes one JSON line per query: {"id": ..., "results": [...]}.
+    #[arg(long)]
+    batch: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    top_k: usize,
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Only chunks in this language (repeatable).
+    #[arg(long = "lang")]
+    langs: Vec<String>,
+    /// Only chunks whose path matches this glob (repeatable); a plain
+    /// directory name matches everything below it.
+    #[arg(long = "path")]
+    paths: Vec<String>,
+    #[arg(long, value_enum, default_value = "retrieve")]
+    mode: ModeArg,
+    /// Sentence-transformers model directory for --mode rerank.
+    #[arg(long)]
+    rerank_model: Option<PathBuf>,
+    /// Candidates rescored in rerank mode.
+    #[arg(long)]
+    rerank_candidates: Option<usize>,
+    /// Where the indexed tree is now, if it moved.
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Run the query N times and report latency on stderr.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+    #[arg(long, value_enum, default_value = "auto")]
+    color: Color,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum, PartialEq)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ModeArg {
+    Retrieve,
+    Rerank,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum, PartialEq)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchLine {
+    id: serde_json::Value,
+    query: String,
+    #[serde(default)]
+    top_k: Option<usize>,
+    #[serde(default)]
+    filters: Option<BatchFilters>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BatchFilters {
+    #[serde(default)]
+    languages: Vec<String>,
+    #[serde(default)]
+    paths: Vec<String>,
+}
+
+pub fn run(c: QueryCmd) -> leann::Result<i32> {
+    let st = super::storage("auto")?;
+    let mut searcher = Searcher::open(st.clone(), &c.index, c.root.as_deref(), None)?;
+    let mode = match c.mode {
+        ModeArg::Retrieve => Mode::Retrieve,
+        ModeArg::Rerank => Mode::Rerank,
+    };
+    if mode == Mode::Rerank {
+        let dir = c.rerank_model.as_ref().ok_or_else(|| {
+            leann::Error::invalid(
+                "--mode rerank needs --rerank-model DIR (a sentence-transformers model directory)",
+            )
+        })?;
+        searcher.set_reranker(Box::new(leann::embed::bert::BertEmbedder::load(
+            st.as_ref(),
+            dir,
+        )?));
+    }
+    let languages = leann::ingest::parse_languages(&c.langs, "--lang")?;
+    let opts = QueryOptions {
+        k: c.top_k,
+        languages,
+        paths: c.paths.clone(),
+        mode,
+        rerank_candidates: c.rerank_candidates,
+    };
+    let mut ctx = QueryContext::default();
+    if let Some(batch) = &c.batch {
+        return run_batch(&searcher, batch, &opts, &mut ctx);
+    }
+    // clap guarantees --query without --batch.
+    let q = c.query.clone().unwrap_or_default();
+    let mut results = Vec::new();
+    let mut times = Vec::with_capacity(c.repeat.max(1));
+    for _ in 0..c.repeat.max(1) {
+        let t = std::time::Instant::now();
+        results = searcher.query(&q, &opts, &mut ctx)?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    if c.repeat > 1 {
+        times.sort_by(f64::total_cmp);
+        let pct = |p: f64| times[((times.len() - 1) as f64 * p).round() as usize];
+        eprintln!(
+            "{} runs: p50 {:.2} ms, p90 {:.2} ms, min {:.2} ms, max {:.2} ms",
+            times.len(),
+            pct(0.5),
+            pct(0.9),
+            times[0],
+            times[times.len() - 1]
+        );
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let w = |e: std::io::Error| leann::Error::io("write results", "<stdout>", e);
+    match c.format {
+        Format::Json => {
+            let v = serde_json::json!({"query": q, "results": results});
+            writeln!(out, "{v}").map_err(w)?;
+        }
+        Format::Text => {
+            let color = match c.color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => {
+                    std::io::stdout().is_terminal()
+                        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                }
+            };
+            // NO_COLOR wins over everything but an explicit --color always.
+            print_text(&mut out, &results, color).map_err(w)?;
+        }
+    }
+    out.flush().map_err(w)?;
+    Ok(if results.is_empty() { 1 } else { 0 })
+}
+
+fn print_text(out: &mut impl Write, results: &[QueryResult], color: bool) -> std::io::Result<()> {
+    let (path_c, line_c, sym_c, dim_c, reset) = if color {
+        ("\x1b[35m", "\x1b[32m", "\x1b[33m", "\x1b[2m", "\x1b[0m")
+    } else {
+        ("", "", "", "", "")
+    };
+    for (i, r) in results.iter().enumerate() {
+        if i > 0 {
+            writeln!(out)?;
+        }
+        write!(
+            out,
+            "{path_c}{}{reset}:{line_c}{}-{}{reset}  {dim_c}{:.3}  {}{reset}",
+            r.path, r.start_line, r.end_line, r.score, r.language
+        )?;
+        if let Some(s) = &r.symbol {
+            write!(out, "  {sym_c}{s}{reset}")?;
+        }
+        if r.stale {
+            write!(out, "  [stale: the file changed since indexing]")?;
+        }
+        writeln!(out)?;
+        for (j, line) in r.preview.lines().enumerate() {
+            writeln!(out, "{line_c}{}{reset}: {line}", r.start_line as usize + j)?;
+        }
+    }
+    Ok(())
+}
+
+fn run_batch(
+    searcher: &Searcher,
+    file: &std::path::Path,
+    base: &QueryOptions,
+    ctx: &mut QueryContext,
+) -> leann::Result<i32> {
+    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(file).map_err(|e| leann::Error::io("open", file, e))?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let w = |e: std::io::Error| leann::Error::io("write results", "<stdout>", e);
+    let (mut any, mut errors) = (false, 0usize);
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| leann::Error::io("read", file, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let lineno = n + 1;
+        let answer = (|| -> leann::Result<(serde_json::Value, Vec<QueryResult>)> {
+            let b: BatchLine = serde_json::from_str(&line)
+                .map_err(|e| leann::Error::invalid(format!("{}:{lineno}: {e}", file.display())))?;
+            let mut o = base.clone();
+            if let Some(k) = b.top_k {
+                o.k = k;
+            }
+            if let Some(f) = b.filters {
+                o.languages = leann::ingest::parse_languages(&f.languages, "filters.languages")?;
+                o.paths = f.paths;
+            }
+            let r = searcher.query(&b.query, &o, ctx)?;
+            Ok((b.id, r))
+        })();
+        let v = match answer {
+            Ok((id, results)) => {
+                any |= !results.is_empty();
+                serde_json::json!({"id": id, "results": results})
+            }
+            Err(e) => {
+                errors += 1;
+                let id = serde_json::from_str::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|v| v.get("id").cloned())
+                    .unwrap_or(serde_json::Value::Null);
+                eprintln!("leann: error: {e}");
+                serde_json::json!({"id": id, "line": lineno, "error": e.to_string()})
+            }
+        };
+        writeln!(out, "{v}").map_err(w)?;
+    }
+    out.flush().map_err(w)?;
+    Ok(if errors > 0 {
+        2
+    } else if any {
+        0
+    } else {
+        1
+    })
+}

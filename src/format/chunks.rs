@@ -1,0 +1,297 @@
+//! Chunk metadata file (SPEC.md, "Chunk metadata file"): per node of a segment,
+//! where its chunk lives in the source tree (path, lines, bytes), its symbol,
+//! its content hash and, with FLAG_TEXT, its zstd-compressed text.
+//!
+//! Records are in the segment's node order, so node `i` of the graph is record
+//! `i` here. Paths and symbols live in two string tables loaded at open; text
+//! entries are read one at a time, each with its own CRC.
+
+use super::header::{self, CHUNKS};
+use super::{put_blocks, put_u16, put_u32, put_u64, take_blocks, Cursor};
+use crate::chunk::Language;
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Header flag: the file ends with a text section.
+pub const FLAG_TEXT: u32 = 1;
+/// Bytes of a record without / with text fields.
+pub const RECORD_BYTES: usize = 44;
+pub const RECORD_TEXT_BYTES: usize = 56;
+/// Symbol offset meaning "no symbol".
+pub const NO_SYMBOL: u32 = u32::MAX;
+/// Longest path or symbol stored (longer symbols are cut at a char boundary).
+pub const MAX_STRING_BYTES: usize = u16::MAX as usize;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChunkRecord {
+    /// Index into the path table.
+    pub path: u32,
+    /// First line, 1-based.
+    pub start_line: u32,
+    /// Last line, 1-based, inclusive.
+    pub end_line: u32,
+    pub start_byte: u32,
+    pub byte_len: u32,
+    /// Offset into the symbol table, NO_SYMBOL when none.
+    pub symbol_off: u32,
+    pub symbol_len: u16,
+    pub hash: [u8; 16],
+    /// Offset of the text entry from the start of the text section.
+    pub text_off: u64,
+    /// Bytes of compressed text (the entry is 4 more: its CRC).
+    pub text_len: u32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChunksHead {
+    pub paths: Vec<(Language, String)>,
+    pub symbols: String,
+    pub records: Vec<ChunkRecord>,
+    pub has_text: bool,
+    /// File offset of the text section.
+    pub text_start: u64,
+    pub text_bytes: u64,
+}
+
+impl ChunksHead {
+    pub fn symbol(&self, r: &ChunkRecord) -> Option<&str> {
+        if r.symbol_off == NO_SYMBOL {
+            return None;
+        }
+        // Bounds and char boundaries were checked by decode.
+        self.symbols
+            .get(r.symbol_off as usize..r.symbol_off as usize + r.symbol_len as usize)
+    }
+}
+
+fn put_record(out: &mut Vec<u8>, r: &ChunkRecord, text: bool) {
+    put_u32(out, r.path);
+    put_u32(out, r.start_line);
+    put_u32(out, r.end_line);
+    put_u32(out, r.start_byte);
+    put_u32(out, r.byte_len);
+    put_u32(out, r.symbol_off);
+    put_u16(out, r.symbol_len);
+    put_u16(out, 0);
+    out.extend_from_slice(&r.hash);
+    if text {
+        put_u64(out, r.text_off);
+        put_u32(out, r.text_len);
+    }
+}
+
+/// Everything before the text section. `text_bytes` is the size of the text
+/// section that the caller appends (0 without text).
+pub fn encode_head(
+    paths: &[(Language, String)],
+    symbols: &str,
+    records: &[ChunkRecord],
+    has_text: bool,
+    text_bytes: u64,
+) -> Vec<u8> {
+    let mut ptab = Vec::new();
+    for (lang, p) in paths {
+        ptab.push(lang.code());
+        put_u16(&mut ptab, p.len() as u16);
+        ptab.extend_from_slice(p.as_bytes());
+    }
+    let rb = if has_text {
+        RECORD_TEXT_BYTES
+    } else {
+        RECORD_BYTES
+    };
+    let mut recs = Vec::with_capacity(records.len() * rb);
+    for r in records {
+        put_record(&mut recs, r, has_text);
+    }
+    let mut meta = Vec::new();
+    put_u64(&mut meta, records.len() as u64);
+    put_u32(&mut meta, paths.len() as u32);
+    put_u32(&mut meta, rb as u32);
+    put_u64(&mut meta, ptab.len() as u64);
+    put_u64(&mut meta, symbols.len() as u64);
+    put_u64(&mut meta, text_bytes);
+    let mut out = header::encode(CHUNKS, if has_text { FLAG_TEXT } else { 0 }, &meta);
+    put_blocks(&mut out, &ptab);
+    put_blocks(&mut out, symbols.as_bytes());
+    put_blocks(&mut out, &recs);
+    out
+}
+
+/// A text entry: CRC-32 of the compressed bytes, then the bytes.
+pub fn put_text_entry(out: &mut Vec<u8>, compressed: &[u8]) {
+    put_u32(out, crc32fast::hash(compressed));
+    out.extend_from_slice(compressed);
+}
+
+/// Decode everything but the text section, verifying every block. `buf` is
+/// the whole file.
+pub fn decode_head(path: &Path, buf: &[u8]) -> Result<ChunksHead> {
+    let mut c = Cursor::new(path, buf, 0);
+    let (h, meta) = header::decode(CHUNKS, &mut c)?;
+    let has_text = h.flags & FLAG_TEXT != 0;
+    let mut mc = Cursor::new(path, meta, header::HEADER_BYTES as u64);
+    let n = mc.u64("n_chunks")?;
+    let n_paths = mc.u32("n_paths")? as u64;
+    let rb = mc.u32("record_bytes")? as usize;
+    let ptab_len = mc.u64("paths_bytes")?;
+    let sym_len = mc.u64("symbols_bytes")?;
+    let text_bytes = mc.u64("text_bytes")?;
+    let want_rb = if has_text {
+        RECORD_TEXT_BYTES
+    } else {
+        RECORD_BYTES
+    };
+    if rb != want_rb {
+        return Err(Error::corrupt(
+            path,
+            header::HEADER_BYTES as u64 + 12,
+            format!("record size {rb}, expected {want_rb}"),
+        ));
+    }
+    let rem = c.remaining() as u128;
+    for (what, len) in [
+        ("path table", ptab_len as u128),
+        ("symbol table", sym_len as u128),
+        ("records", n as u128 * rb as u128),
+    ] {
+        if len > rem {
+            return Err(c.err(format!("truncated: {what} of {len} bytes declared")));
+        }
+    }
+    let p_off = c.offset();
+    let ptab = take_blocks(&mut c, ptab_len as usize, "path table")?;
+    let s_off = c.offset();
+    let sym = take_blocks(&mut c, sym_len as usize, "symbol table")?;
+    let r_off = c.offset();
+    let recs = take_blocks(&mut c, n as usize * rb, "chunk records")?;
+    let text_start = c.offset();
+    if c.remaining() as u64 != text_bytes {
+        return Err(c.err(format!(
+            "text section is {} bytes, the metadata says {text_bytes}",
+            c.remaining()
+        )));
+    }
+    if !has_text && text_bytes != 0 {
+        return Err(c.err("text bytes without the text flag"));
+    }
+    let symbols = String::from_utf8(sym).map_err(|e| {
+        Error::corrupt(
+            path,
+            s_off + e.utf8_error().valid_up_to() as u64,
+            "symbol table is not UTF-8",
+        )
+    })?;
+    let mut pc = Cursor::new(path, &ptab, p_off);
+    let mut paths = Vec::with_capacity(n_paths.min(1 << 20) as usize);
+    for _ in 0..n_paths {
+        let at = pc.offset();
+        let code = pc.bytes(1, "path language")?[0];
+        let lang = Language::from_code(code)
+            .ok_or_else(|| Error::corrupt(path, at, format!("unknown language code {code}")))?;
+        let len = pc.u16("path length")? as usize;
+        let b = pc.bytes(len, "path")?;
+        let s = std::str::from_utf8(b)
+            .map_err(|_| Error::corrupt(path, at + 3, "path is not UTF-8"))?;
+        paths.push((lang, s.to_string()));
+    }
+    if pc.remaining() != 0 {
+        return Err(pc.err("trailing bytes in the path table"));
+    }
+    let mut rc = Cursor::new(path, &recs, r_off);
+    let mut records = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let at = rc.offset();
+        let mut r = ChunkRecord {
+            path: rc.u32("path")?,
+            start_line: rc.u32("start_line")?,
+            end_line: rc.u32("end_line")?,
+            start_byte: rc.u32("start_byte")?,
+            byte_len: rc.u32("byte_len")?,
+            symbol_off: rc.u32("symbol_off")?,
+            symbol_len: rc.u16("symbol_len")?,
+            ..ChunkRecord::default()
+        };
+        rc.u16("reserved")?;
+        r.hash.copy_from_slice(rc.bytes(16, "hash")?);
+        if has_text {
+            r.text_off = rc.u64("text_off")?;
+            r.text_len = rc.u32("text_len")?;
+            if r.text_off as u128 + 4 + r.text_len as u128 > text_bytes as u128 {
+                return Err(Error::corrupt(
+                    path,
+                    at,
+                    format!("record {i}: text entry past the end of the text section"),
+                ));
+            }
+        }
+        if r.path as u64 >= n_paths {
+            return Err(Error::corrupt(
+                path,
+                at,
+                format!("record {i}: path {} >= {n_paths}", r.path),
+            ));
+        }
+        if r.end_line < r.start_line {
+            return Err(Error::corrupt(
+                path,
+                at,
+                format!("record {i}: end line before start line"),
+            ));
+        }
+        if r.symbol_off != NO_SYMBOL {
+            let end = r.symbol_off as usize + r.symbol_len as usize;
+            if end > symbols.len()
+                || !symbols.is_char_boundary(r.symbol_off as usize)
+                || !symbols.is_char_boundary(end)
+            {
+                return Err(Error::corrupt(
+                    path,
+                    at,
+                    format!("record {i}: symbol out of range"),
+                ));
+            }
+        }
+        records.push(r);
+    }
+    Ok(ChunksHead {
+        paths,
+        symbols,
+        records,
+        has_text,
+        text_start,
+        text_bytes,
+    })
+}
+
+/// The compressed text of `r`, its CRC verified. `buf` is the whole file.
+pub fn text_entry<'a>(
+    path: &Path,
+    buf: &'a [u8],
+    head: &ChunksHead,
+    r: &ChunkRecord,
+) -> Result<&'a [u8]> {
+    if !head.has_text {
+        return Err(Error::invalid(format!("{} stores no text", path.display())));
+    }
+    let at = head.text_start + r.text_off;
+    let end = at as u128 + 4 + r.text_len as u128;
+    if end > buf.len() as u128 {
+        return Err(Error::corrupt(
+            path,
+            at,
+            "text entry past the end of the file",
+        ));
+    }
+    let at_us = at as usize;
+    let crc = u32::from_le_bytes([buf[at_us], buf[at_us + 1], buf[at_us + 2], buf[at_us + 3]]);
+    let bytes = &buf[at_us + 4..at_us + 4 + r.text_len as usize];
+    if crc32fast::hash(bytes) != crc {
+        return Err(Error::corrupt(
+            path,
+            at,
+            "checksum mismatch in a text entry",
+        ));
+    }
+    Ok(bytes)
+}

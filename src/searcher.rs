@@ -1,0 +1,376 @@
+//! Text queries against an index built from a source tree: embed the query,
+//! search the segments with language/path filters inside the search,
+//! recompute the final candidates' exact vectors from their text (read back
+//! from the source tree and checked against the chunk hash, or from the
+//! stored text), and hand back results with a preview and a stale flag.
+
+use crate::chunk::split::content_hash;
+use crate::chunk::Language;
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
+use crate::index::{ExactSource, Index, NodeFilter, QueryContext};
+use crate::io::{ReadMode, Storage};
+use crate::segment::{SegScratch, Segment};
+use crate::vamana::SearchStats;
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// Preview lines per result.
+pub const PREVIEW_LINES: usize = 4;
+/// Characters kept of a preview line.
+pub const PREVIEW_LINE_CHARS: usize = 200;
+/// Candidates rescored by the transformer in `--mode rerank` (at least k).
+pub const DEFAULT_RERANK_CANDIDATES: usize = 30;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    #[default]
+    Retrieve,
+    Rerank,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct QueryOptions {
+    pub k: usize,
+    pub languages: Vec<Language>,
+    /// Globs over the chunk path (relative to the indexed root).
+    pub paths: Vec<String>,
+    pub mode: Mode,
+    /// Candidates rescored in rerank mode (default DEFAULT_RERANK_CANDIDATES).
+    pub rerank_candidates: Option<usize>,
+}
+
+/// One result (the JSON schema of `leann query --format json`, README.md).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct QueryResult {
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub language: &'static str,
+    pub symbol: Option<String>,
+    pub score: f32,
+    pub preview: String,
+    /// The source no longer holds this chunk's text (changed or removed file).
+    pub stale: bool,
+}
+
+/// The last filter built: its languages, its path globs, the node filter.
+type CachedFilter = (Vec<Language>, Vec<String>, Arc<NodeFilter>);
+
+/// An open tree index with its embedder.
+pub struct Searcher {
+    pub index: Index,
+    embedder: Box<dyn Embedder>,
+    reranker: Option<Box<dyn Embedder>>,
+    root: Option<PathBuf>,
+    storage: Arc<dyn Storage>,
+    filter_cache: Mutex<Option<CachedFilter>>,
+}
+
+/// Text of a chunk and whether it is stale.
+#[derive(Clone, Debug)]
+struct ChunkText {
+    text: String,
+    stale: bool,
+}
+
+fn build_globs(paths: &[String]) -> Result<Option<GlobSet>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for (i, p) in paths.iter().enumerate() {
+        // A bare directory-ish pattern also matches everything below it.
+        let pats = if p.contains('*') || p.contains('?') || p.contains('[') {
+            vec![p.clone()]
+        } else {
+            let t = p.trim_end_matches('/');
+            vec![t.to_string(), format!("{t}/**")]
+        };
+        for pat in pats {
+            b.add(Glob::new(&pat).map_err(|e| {
+                Error::config(format!("--path[{i}]"), format!("bad glob `{p}`: {e}"))
+            })?);
+        }
+    }
+    b.build()
+        .map(Some)
+        .map_err(|e| Error::config("--path", format!("{e}")))
+}
+
+impl Searcher {
+    /// Open an index built by `leann index create`. `root` overrides the
+    /// recorded source root (for a tree that moved); `embedder` overrides the
+    /// recorded embedder (its model id must still match).
+    pub fn open(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        root: Option<&Path>,
+        embedder: Option<Box<dyn Embedder>>,
+    ) -> Result<Searcher> {
+        let index = Index::open(storage.as_ref(), dir, ReadMode::Buffered, None)?;
+        if !index.info.chunks {
+            return Err(Error::invalid(format!(
+                "{}: this index holds bare vectors (built by `leann bench` or the library), not chunks of a source tree",
+                dir.display()
+            )));
+        }
+        let model = index.info.model.clone().unwrap_or_default();
+        let embedder = match embedder {
+            Some(e) => e,
+            None => {
+                let spec = index.info.embedder.clone().ok_or_else(|| {
+                    Error::corrupt(
+                        dir.join("MANIFEST"),
+                        0,
+                        "no embedder recorded for a chunk index",
+                    )
+                })?;
+                spec.load(storage.as_ref())?
+            }
+        };
+        if embedder.model_id() != model || embedder.dim() != index.dim {
+            return Err(Error::invalid(format!(
+                "{}: the index was built with model `{model}` (dimension {}); the embedder here is `{}` (dimension {}). Query with the same model, or rebuild the index",
+                dir.display(),
+                index.dim,
+                embedder.model_id(),
+                embedder.dim()
+            )));
+        }
+        let root = match root {
+            Some(r) => Some(r.to_path_buf()),
+            None => index.info.source_root.as_ref().map(PathBuf::from),
+        };
+        Ok(Searcher {
+            index,
+            embedder,
+            reranker: None,
+            root,
+            storage,
+            filter_cache: Mutex::new(None),
+        })
+    }
+
+    /// The transformer used by `Mode::Rerank`.
+    pub fn set_reranker(&mut self, r: Box<dyn Embedder>) {
+        self.reranker = Some(r);
+    }
+
+    pub fn embedder(&self) -> &dyn Embedder {
+        self.embedder.as_ref()
+    }
+
+    fn filter(&self, o: &QueryOptions) -> Result<Option<Arc<NodeFilter>>> {
+        if o.languages.is_empty() && o.paths.is_empty() {
+            return Ok(None);
+        }
+        let mut cache = self
+            .filter_cache
+            .lock()
+            .map_err(|_| Error::invalid("filter cache poisoned"))?;
+        if let Some((l, p, f)) = cache.as_ref() {
+            if *l == o.languages && *p == o.paths {
+                return Ok(Some(f.clone()));
+            }
+        }
+        let globs = build_globs(&o.paths)?;
+        let mut allow = Vec::with_capacity(self.index.segments.len());
+        for seg in &self.index.segments {
+            let store = seg
+                .chunks
+                .as_ref()
+                .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+            let per_path: Vec<bool> = store
+                .head
+                .paths
+                .iter()
+                .map(|(lang, path)| {
+                    (o.languages.is_empty() || o.languages.contains(lang))
+                        && globs.as_ref().is_none_or(|g| g.is_match(path))
+                })
+                .collect();
+            allow.push(
+                (0..store.len() as u32)
+                    .map(|i| per_path[store.path_of(i) as usize])
+                    .collect(),
+            );
+        }
+        let f = Arc::new(NodeFilter::new(allow));
+        *cache = Some((o.languages.clone(), o.paths.clone(), f.clone()));
+        Ok(Some(f))
+    }
+
+    /// The text of node `node` of `seg`: stored text, or the source file's
+    /// bytes at the chunk's range, checked against its hash.
+    fn chunk_text(
+        &self,
+        seg: &Segment,
+        node: u32,
+        files: &mut HashMap<u32, Option<Vec<u8>>>,
+    ) -> Result<ChunkText> {
+        let store = seg
+            .chunks
+            .as_ref()
+            .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+        let info = store.info(node);
+        if store.has_text() {
+            let text = store.text(node)?;
+            return Ok(ChunkText { text, stale: false });
+        }
+        let pidx = store.path_of(node);
+        let bytes = files.entry(pidx).or_insert_with(|| {
+            let root = self.root.as_ref()?;
+            self.storage.read_all(&root.join(info.path)).ok()
+        });
+        let Some(bytes) = bytes else {
+            return Ok(ChunkText {
+                text: String::new(),
+                stale: true,
+            });
+        };
+        let a = (info.start_byte as usize).min(bytes.len());
+        let b = (info.start_byte as usize + info.byte_len as usize).min(bytes.len());
+        let text = String::from_utf8_lossy(&bytes[a..b]).into_owned();
+        let stale = b - a != info.byte_len as usize || content_hash(&text) != info.hash;
+        Ok(ChunkText { text, stale })
+    }
+
+    /// Run one query.
+    pub fn query(
+        &self,
+        query: &str,
+        o: &QueryOptions,
+        ctx: &mut QueryContext,
+    ) -> Result<Vec<QueryResult>> {
+        if o.k == 0 {
+            return Err(Error::invalid("--top-k must be at least 1"));
+        }
+        let q = self.embedder.embed(&[query])?;
+        let filter = self.filter(o)?;
+        let retrieve_k = match o.mode {
+            Mode::Retrieve => o.k,
+            Mode::Rerank => o
+                .rerank_candidates
+                .unwrap_or(DEFAULT_RERANK_CANDIDATES)
+                .max(o.k),
+        };
+        let params = self.index.default_params(retrieve_k);
+        let exact = TreeExact {
+            searcher: self,
+            texts: Mutex::new(HashMap::new()),
+        };
+        let out = self
+            .index
+            .search_with(&q, &params, &exact, ctx, filter.as_deref())?;
+        let mut texts = exact
+            .texts
+            .into_inner()
+            .map_err(|_| Error::invalid("text cache poisoned"))?;
+        let mut results = Vec::with_capacity(out.hits.len());
+        let mut files = HashMap::new();
+        let mut bodies = Vec::with_capacity(out.hits.len());
+        for h in &out.hits {
+            let (si, node) = (h.segment as usize, h.node);
+            let seg = &self.index.segments[si];
+            let ct = match texts.remove(&(si, node)) {
+                Some(t) => t,
+                None => self.chunk_text(seg, node, &mut files)?,
+            };
+            let store = seg
+                .chunks
+                .as_ref()
+                .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+            let info = store.info(node);
+            results.push(QueryResult {
+                path: info.path.to_string(),
+                start_line: info.start_line,
+                end_line: info.end_line,
+                language: info.language.name(),
+                symbol: info.symbol.map(str::to_string),
+                score: h.score,
+                preview: preview(&ct.text),
+                stale: ct.stale,
+            });
+            bodies.push(ct.text);
+        }
+        if o.mode == Mode::Rerank {
+            let r = self.reranker.as_ref().ok_or_else(|| {
+                Error::invalid(
+                    "--mode rerank needs a transformer model: pass --rerank-model DIR (a sentence-transformers directory)",
+                )
+            })?;
+            let qv = r.embed(&[query])?;
+            let refs: Vec<&str> = bodies.iter().map(|s| s.as_str()).collect();
+            let dv = r.embed(&refs)?;
+            let d = r.dim();
+            for (i, res) in results.iter_mut().enumerate() {
+                res.score = crate::distance::dot(&qv, &dv[i * d..(i + 1) * d]);
+            }
+            results.sort_by(|a, b| b.score.total_cmp(&a.score));
+            results.truncate(o.k);
+        }
+        Ok(results)
+    }
+}
+
+fn preview(text: &str) -> String {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if out.len() == PREVIEW_LINES {
+            break;
+        }
+        let l = line.trim_end();
+        let cut = match l.char_indices().nth(PREVIEW_LINE_CHARS) {
+            Some((i, _)) => &l[..i],
+            None => l,
+        };
+        out.push(cut.to_string());
+    }
+    out.join("\n")
+}
+
+/// Exact vectors of final candidates, recomputed from their text; the texts
+/// are kept for the results' previews.
+struct TreeExact<'a> {
+    searcher: &'a Searcher,
+    texts: Mutex<HashMap<(usize, u32), ChunkText>>,
+}
+
+impl ExactSource for TreeExact<'_> {
+    fn vectors(
+        &self,
+        seg: &Segment,
+        nodes: &[u32],
+        _ext: &[u64],
+        _scratch: &mut SegScratch,
+        _stats: &mut SearchStats,
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let si = self
+            .searcher
+            .index
+            .segments
+            .iter()
+            .position(|s| s.id == seg.id)
+            .ok_or_else(|| Error::invalid("unknown segment"))?;
+        let mut files = HashMap::new();
+        let mut got = Vec::with_capacity(nodes.len());
+        for &n in nodes {
+            got.push(self.searcher.chunk_text(seg, n, &mut files)?);
+        }
+        let refs: Vec<&str> = got.iter().map(|t| t.text.as_str()).collect();
+        out.extend_from_slice(&self.searcher.embedder.embed(&refs)?);
+        let mut texts = self
+            .texts
+            .lock()
+            .map_err(|_| Error::invalid("text cache poisoned"))?;
+        for (&n, t) in nodes.iter().zip(got) {
+            texts.insert((si, n), t);
+        }
+        Ok(())
+    }
+}
