@@ -218,8 +218,18 @@ impl Complexity {
 
 impl Config {
     pub fn from_json(text: &str, origin: &str) -> Result<Config> {
-        let c: Config =
-            serde_json::from_str(text).map_err(|e| Error::config(origin, format!("{e}")))?;
+        // serde_path_to_error names the field that failed (`complexity`,
+        // `embeddingServer.batchSize`), not just the line and column.
+        let de = &mut serde_json::Deserializer::from_str(text);
+        let c: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                origin.to_string()
+            } else {
+                format!("{origin}: {path}")
+            };
+            Error::config(field, e.inner().to_string())
+        })?;
         if let Some(s) = &c.embedding_server {
             s.check()?;
         }

@@ -119,6 +119,9 @@ pub struct QueryParams {
     /// Candidates reranked exactly (>= k).
     pub rerank: usize,
     pub free_expand: bool,
+    /// A filtered search scans the allowed nodes' codes when a segment allows
+    /// at most this many (default FILTER_SCAN_NODES).
+    pub filter_scan_nodes: usize,
 }
 
 /// Per-thread query state, reused across queries.
@@ -493,6 +496,7 @@ impl Index {
             patience: r.patience,
             rerank: r.rerank.unwrap_or(list).max(k),
             free_expand: true,
+            filter_scan_nodes: FILTER_SCAN_NODES,
         }
     }
 
@@ -601,7 +605,7 @@ impl Index {
                         continue;
                     }
                     let mut picked = Vec::new();
-                    if allowed > FILTER_SCAN_NODES {
+                    if allowed > p.filter_scan_nodes {
                         let widen = (seg.len() as f64 / allowed as f64).ceil() as usize;
                         let sp = SearchParams {
                             list: (sp.list * widen).min(MAX_FILTERED_LIST).max(sp.list),

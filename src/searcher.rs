@@ -362,7 +362,19 @@ impl ExactSource for TreeExact<'_> {
         for &n in nodes {
             got.push(self.searcher.chunk_text(seg, n, &mut files)?);
         }
-        let refs: Vec<&str> = got.iter().map(|t| t.text.as_str()).collect();
+        let store = seg
+            .chunks
+            .as_ref()
+            .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+        let owned: Vec<String> = nodes
+            .iter()
+            .zip(&got)
+            .map(|(&n, t)| {
+                let info = store.info(n);
+                crate::ingest::embed_input(info.path, info.symbol, &t.text)
+            })
+            .collect();
+        let refs: Vec<&str> = owned.iter().map(|s| s.as_str()).collect();
         out.extend_from_slice(&self.searcher.embedder.embed(&refs)?);
         let mut texts = self
             .texts

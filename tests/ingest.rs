@@ -312,16 +312,61 @@ fn dry_run_reports_files_chunks_and_skips() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("langauges"));
+}
 
-    // Without --dry-run the command says plainly that it cannot embed yet.
-    let out = leann(&[
-        "index",
-        "create",
-        "--input",
-        root,
-        "--output",
-        r.join("idx").to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--dry-run"));
+/// Config errors name the field (issue 3, item 5), for every part of the
+/// schema: enums, nested objects, the embedding server, filters.
+#[test]
+fn config_errors_name_the_field() {
+    use leann::config::Config;
+    let cases = [
+        (r#"{"complexity":"extreme"}"#, "complexity"),
+        (r#"{"backnd":"hnsw"}"#, "backnd"),
+        (
+            r#"{"quantization":{"subVectors":"a"}}"#,
+            "quantization.subVectors",
+        ),
+        (
+            r#"{"embeddingServer":{"endpoint":"tcp://h:1","batchsize":3}}"#,
+            "embeddingServer.batchsize",
+        ),
+        (
+            r#"{"embeddingServer":{"endpoint":"tcp://h:1","batchSize":0}}"#,
+            "embeddingServer.batchSize",
+        ),
+        (
+            r#"{"embeddingServer":{"endpoint":"localhost"}}"#,
+            "embeddingServer.endpoint",
+        ),
+        (r#"{"embeddingServer":{"model":"m"}}"#, "embeddingServer"),
+        (
+            r#"{"filters":{"languages":["rust","cobol"]}}"#,
+            "filters.languages[1]",
+        ),
+        (
+            r#"{"anchorSelection":{"type":"spiral"}}"#,
+            "anchorSelection.type",
+        ),
+        (r#"{"storeText":"yes"}"#, "storeText"),
+    ];
+    for (json, field) in cases {
+        let e = Config::from_json(json, "cfg.json").expect_err(json);
+        match &e {
+            leann::Error::Config { field: f, .. } => {
+                assert!(
+                    f.contains(field),
+                    "{json}: error names `{f}`, expected `{field}`: {e}"
+                )
+            }
+            other => panic!("{json}: not a config error: {other}"),
+        }
+    }
+    // The brief's example configuration is accepted as written.
+    let brief = r#"{"backend":"hnsw","complexity":"medium",
+        "anchorSelection":{"type":"kmeans","clusters":300,"samples":5000},
+        "quantization":{"subVectors":96,"codebookSize":256},
+        "embeddingServer":{"endpoint":"tcp://localhost:5555",
+            "model":"sentence-transformers/all-MiniLM-L6-v2","batchSize":128,"timeout":30000}}"#;
+    let c = Config::from_json(brief, "brief").unwrap();
+    assert_eq!(c.embedding_server.unwrap().batch_size, Some(128));
 }

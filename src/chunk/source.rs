@@ -28,6 +28,8 @@ pub enum SkipReason {
     Unreadable,
     /// A symbolic link that loops.
     SymlinkLoop,
+    /// A FIFO, socket or device: reading it could block or never end.
+    NotRegular,
 }
 
 impl SkipReason {
@@ -43,6 +45,7 @@ impl SkipReason {
             SkipReason::InvalidUtf8 => "invalid UTF-8",
             SkipReason::Unreadable => "unreadable",
             SkipReason::SymlinkLoop => "symlink loop",
+            SkipReason::NotRegular => "not a regular file",
         }
     }
 }

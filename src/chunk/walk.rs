@@ -145,7 +145,21 @@ pub fn walk(root: &Path, o: &WalkOptions) -> Result<(Vec<FileEntry>, Skips)> {
             skips.add(SkipReason::Excluded, shown.into());
             continue;
         }
-        if is_dir || entry.file_type().is_none() {
+        let Some(ft) = entry.file_type() else {
+            continue;
+        };
+        if is_dir {
+            continue;
+        }
+        if !ft.is_file() {
+            // With links followed, a file type that is neither directory nor
+            // regular file is a FIFO, socket or device (or a dangling link).
+            let reason = if ft.is_symlink() {
+                SkipReason::Unreadable
+            } else {
+                SkipReason::NotRegular
+            };
+            skips.add(reason, rel.into());
             continue;
         }
         let Some(language) = Language::detect(path) else {
