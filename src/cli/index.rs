@@ -26,6 +26,10 @@ pub enum IndexCmd {
         /// Show progress bars even when stderr is not a terminal.
         #[arg(long)]
         progress: bool,
+        /// Replace an existing index at --output (only a directory that holds
+        /// a leann MANIFEST is removed).
+        #[arg(long)]
+        force: bool,
         /// Embedding model: `builtin`, or a model directory (a static model
         /// from `leann model distill`, or a sentence-transformers BERT
         /// directory). Default: the config's embeddingServer if it has one,
@@ -58,6 +62,7 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             dry_run,
             verbose,
             progress,
+            force,
             model,
         } => {
             let st = super::storage("auto")?;
@@ -68,6 +73,10 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             let output = output.ok_or_else(|| {
                 leann::Error::invalid("index create needs --output PATH (or --dry-run)")
             })?;
+            if force && output.join(leann::manifest::FILE_NAME).exists() {
+                std::fs::remove_dir_all(&output)
+                    .map_err(|e| leann::Error::io("remove old index", &output, e))?;
+            }
             create(st.as_ref(), &input, &output, &cfg, verbose, progress, model)
         }
         IndexCmd::Validate { index, io } => {

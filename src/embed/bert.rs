@@ -91,6 +91,18 @@ impl BertEmbedder {
         self.max_tokens
     }
 
+    /// Cut texts at `n` tokens (the model directory's max_seq_length by default).
+    pub fn set_max_tokens(&mut self, n: usize) -> Result<()> {
+        self.tokenizer
+            .with_truncation(Some(tokenizers::TruncationParams {
+                max_length: n.max(2),
+                ..Default::default()
+            }))
+            .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+        self.max_tokens = n.max(2);
+        Ok(())
+    }
+
     fn embed_batch(&self, texts: &[&str], out: &mut Vec<f32>) -> Result<()> {
         let enc = self
             .tokenizer
