@@ -510,11 +510,15 @@ impl Index {
             f.pq += s.files.pq;
             f.codes += s.files.codes;
             f.ids += s.files.ids;
+            f.chunks += s.files.chunks;
         }
         out.push(("graph".to_string(), f.graph));
         out.push(("anchors+pq".to_string(), f.pq));
         out.push(("codes".to_string(), f.codes));
         out.push(("ids".to_string(), f.ids));
+        if f.chunks > 0 {
+            out.push(("chunks".to_string(), f.chunks));
+        }
         out
     }
 

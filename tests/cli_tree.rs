@@ -446,3 +446,38 @@ fn empty_tree_is_a_clear_error() {
         "{err}"
     );
 }
+
+/// The model id is recorded: opening the index with another embedder is a
+/// clear error naming both models; `index stats` counts the chunk file.
+#[test]
+fn another_model_is_refused() {
+    let d = common::tempdir();
+    let tree = d.path().join("tree");
+    write(&tree, "src/pool.rs", POOL_RS.as_bytes());
+    let idx = d.path().join("idx");
+    ok(&leann(&[
+        "index",
+        "create",
+        "--input",
+        tree.to_str().unwrap(),
+        "--output",
+        idx.to_str().unwrap(),
+    ]));
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    // The same table under another id (a static model directory).
+    let other = leann::embed::static_model::StaticModel::load_dir(
+        st.as_ref(),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/builtin"),
+    )
+    .unwrap();
+    let err = match leann::searcher::Searcher::open(st.clone(), &idx, None, Some(Box::new(other))) {
+        Ok(_) => panic!("opened with another model"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(leann::embed::static_model::BUILTIN_ID) && err.contains("static:builtin"),
+        "{err}"
+    );
+    let out = ok(&leann(&["index", "stats", idx.to_str().unwrap()]));
+    assert!(out.contains("chunks"), "{out}");
+}
