@@ -28,5 +28,6 @@ pub mod sq8;
 pub mod synth;
 pub mod vamana;
 pub mod verify;
+pub mod wal;
 
 pub use error::{Error, Result};

@@ -56,6 +56,11 @@ pub const CHUNKS: FileKind = FileKind {
     name: "chunk metadata",
     known_flags: super::chunks::FLAG_TEXT,
 };
+pub const WAL: FileKind = FileKind {
+    magic: *b"LEANNWAL",
+    name: "write-ahead log",
+    known_flags: 0,
+};
 pub const MANIFEST: FileKind = FileKind {
     magic: *b"LEANNMAN",
     name: "manifest",

@@ -1,7 +1,9 @@
 //! In-memory storage: a map from path to bytes. Used by tests and as the base
 //! of fault injection. Directories are implicit except where created.
 
-use super::{os::check_bounds, Mapped, ReadFile, ReadMode, ReadReq, Storage, WriteFile};
+use super::{
+    os::check_bounds, AppendFile, Mapped, ReadFile, ReadMode, ReadReq, Storage, WriteFile,
+};
 use crate::error::{Error, Result};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -80,6 +82,41 @@ impl WriteFile for MemWriter {
     }
 }
 
+struct MemAppend {
+    store: MemStorage,
+    path: PathBuf,
+}
+
+impl AppendFile for MemAppend {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn len(&self) -> u64 {
+        self.store.get(&self.path).map_or(0, |d| d.len() as u64)
+    }
+    fn append(&self, data: &[u8]) -> Result<()> {
+        let mut st = self.store.lock();
+        let f = st
+            .files
+            .get_mut(&self.path)
+            .ok_or_else(|| not_found("append", &self.path))?;
+        Arc::make_mut(f).extend_from_slice(data);
+        Ok(())
+    }
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
+    fn truncate(&self, len: u64) -> Result<()> {
+        let mut st = self.store.lock();
+        let f = st
+            .files
+            .get_mut(&self.path)
+            .ok_or_else(|| not_found("truncate", &self.path))?;
+        Arc::make_mut(f).truncate(len as usize);
+        Ok(())
+    }
+}
+
 impl Storage for MemStorage {
     fn name(&self) -> &'static str {
         "memory"
@@ -98,6 +135,16 @@ impl Storage for MemStorage {
             store: self.clone(),
             dest: path.to_path_buf(),
             data: Vec::new(),
+        }))
+    }
+    fn open_append(&self, path: &Path) -> Result<Arc<dyn AppendFile>> {
+        self.lock()
+            .files
+            .entry(path.to_path_buf())
+            .or_insert_with(|| Arc::new(Vec::new()));
+        Ok(Arc::new(MemAppend {
+            store: self.clone(),
+            path: path.to_path_buf(),
         }))
     }
     fn create_dir_all(&self, path: &Path) -> Result<()> {

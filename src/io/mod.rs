@@ -6,6 +6,7 @@
 //! conformance suite (tests/io_conformance.rs) runs against each.
 
 mod aligned;
+pub mod fault;
 pub mod memory;
 pub mod os;
 mod uring;
@@ -55,6 +56,24 @@ pub trait WriteFile: Send {
     fn finish(self: Box<Self>) -> Result<()>;
 }
 
+/// A file that grows at its end (the write-ahead log). Appends are not
+/// durable until `sync` returns; `truncate` cuts and syncs. Shared between
+/// threads: appends are serialised by the caller, a sync may run beside them
+/// (group commit).
+pub trait AppendFile: Send + Sync {
+    fn path(&self) -> &Path;
+    /// Bytes appended so far (durable or not).
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn append(&self, data: &[u8]) -> Result<()>;
+    /// Make every byte appended before this call durable (fdatasync).
+    fn sync(&self) -> Result<()>;
+    /// Cut the file to `len` bytes and make that durable.
+    fn truncate(&self, len: u64) -> Result<()>;
+}
+
 /// Read-only bytes of a whole file (a memory map for OS files).
 pub enum Mapped {
     Mmap(memmap2::Mmap),
@@ -96,6 +115,9 @@ pub trait Storage: Send + Sync {
         w.write_all(data)?;
         w.finish()
     }
+    /// Open `path` for appending, creating it (durably: the directory is
+    /// synced) when missing.
+    fn open_append(&self, path: &Path) -> Result<Arc<dyn AppendFile>>;
     fn create_dir_all(&self, path: &Path) -> Result<()>;
     /// File names (not paths) in a directory, sorted.
     fn list_dir(&self, path: &Path) -> Result<Vec<String>>;

@@ -153,6 +153,45 @@ impl Drop for OsWriter {
     }
 }
 
+struct OsAppendFile {
+    path: PathBuf,
+    file: File,
+    len: std::sync::atomic::AtomicU64,
+}
+
+impl super::AppendFile for OsAppendFile {
+    fn path(&self) -> &Path {
+        &self.path
+    }
+    fn len(&self) -> u64 {
+        self.len.load(std::sync::atomic::Ordering::Acquire)
+    }
+    fn append(&self, data: &[u8]) -> Result<()> {
+        use std::io::Write as _;
+        (&self.file)
+            .write_all(data)
+            .map_err(|e| Error::io("append", &self.path, e))?;
+        self.len
+            .fetch_add(data.len() as u64, std::sync::atomic::Ordering::AcqRel);
+        Ok(())
+    }
+    fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| Error::io("fsync", &self.path, e))
+    }
+    fn truncate(&self, len: u64) -> Result<()> {
+        self.file
+            .set_len(len)
+            .map_err(|e| Error::io("truncate", &self.path, e))?;
+        self.file
+            .sync_all()
+            .map_err(|e| Error::io("fsync", &self.path, e))?;
+        self.len.store(len, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+}
+
 /// fsync a directory so that renames and creations in it are durable.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     let d = File::open(dir).map_err(|e| Error::io("open directory", dir, e))?;
@@ -210,6 +249,27 @@ impl Storage for OsStorage {
             tmp,
             dest: path.to_path_buf(),
             out: Some(BufWriter::with_capacity(1 << 20, f)),
+        }))
+    }
+    fn open_append(&self, path: &Path) -> Result<Arc<dyn super::AppendFile>> {
+        let existed = path.exists();
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(|e| Error::io("open for append", path, e))?;
+        if !existed {
+            sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+        }
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
+        Ok(Arc::new(OsAppendFile {
+            path: path.to_path_buf(),
+            file,
+            len: len.into(),
         }))
     }
     fn create_dir_all(&self, path: &Path) -> Result<()> {
