@@ -97,7 +97,8 @@ pub struct Hit {
     pub id: u64,
     /// Similarity for ip/cosine (higher is better), squared distance for l2.
     pub score: f32,
-    /// Where the hit lives: index into `Index::segments`, node in it.
+    /// Where the hit lives: index into `Index::segments` and node in it, or
+    /// DELTA_SEGMENT for an upsert of the write-ahead log.
     pub segment: u32,
     pub node: u32,
 }
@@ -138,6 +139,9 @@ pub const FILTER_SCAN_NODES: usize = 50_000;
 /// Longest candidate list a filtered graph search widens to.
 pub const MAX_FILTERED_LIST: usize = 2_000;
 
+/// `Hit::segment` of a hit from the delta (the write-ahead log's upserts).
+pub const DELTA_SEGMENT: u32 = u32::MAX;
+
 /// Which nodes of each segment a search may return.
 #[derive(Clone, Debug, Default)]
 pub struct NodeFilter {
@@ -145,6 +149,8 @@ pub struct NodeFilter {
     pub allow: Vec<Vec<bool>>,
     /// Per segment, allowed nodes.
     pub counts: Vec<usize>,
+    /// Delta upserts allowed (None: all).
+    pub delta_ids: Option<std::collections::HashSet<u64>>,
 }
 
 impl NodeFilter {
@@ -153,7 +159,24 @@ impl NodeFilter {
             .iter()
             .map(|a| a.iter().filter(|&&x| x).count())
             .collect();
-        NodeFilter { allow, counts }
+        NodeFilter {
+            allow,
+            counts,
+            delta_ids: None,
+        }
+    }
+
+    /// Nodes both filters allow (delta ids from `self`).
+    pub fn and(&self, other: &NodeFilter) -> NodeFilter {
+        let allow = self
+            .allow
+            .iter()
+            .zip(&other.allow)
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| *x && *y).collect())
+            .collect();
+        let mut f = NodeFilter::new(allow);
+        f.delta_ids = self.delta_ids.clone();
+        f
     }
 }
 
@@ -194,6 +217,14 @@ pub struct BuildReport {
 
 pub struct Index {
     pub info: IndexInfo,
+    /// Upserts and deletes of the write-ahead logs, on top of the segments.
+    pub delta: crate::delta::Delta,
+    /// Per segment, nodes the delta hides (empty when it hides none).
+    visible: Option<NodeFilter>,
+    /// The log being appended to, once `enable_writes` was called.
+    wal: Option<crate::wal::Wal>,
+    /// Sequence numbers of the logs replayed.
+    pub logs: Vec<u64>,
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub config: Config,
@@ -465,7 +496,44 @@ impl Index {
             }
             segments.push(seg);
         }
-        Ok(Index {
+        // Replay the write-ahead logs (read-only: a torn tail is ignored here
+        // and truncated by `enable_writes`).
+        let mut delta = crate::delta::Delta::default();
+        let mut logs = Vec::new();
+        for name in storage.list_dir(dir)? {
+            if let Some(seq) = crate::wal::parse_name(&name) {
+                if seq >= info.log_start {
+                    logs.push(seq);
+                }
+            }
+        }
+        logs.sort_unstable();
+        for &seq in &logs {
+            let p = dir.join(crate::wal::file_name(seq));
+            let buf = storage.read_all(&p)?;
+            if let Some((meta, rec)) = crate::wal::read_log(&p, &buf)? {
+                if meta.dim != manifest.dim {
+                    return Err(Error::corrupt(
+                        &p,
+                        48,
+                        format!(
+                            "log of dimension {}, the index has {}",
+                            meta.dim, manifest.dim
+                        ),
+                    ));
+                }
+                for b in &rec.batches {
+                    for r in b {
+                        delta.apply(r, metric);
+                    }
+                }
+            }
+        }
+        let mut idx = Index {
+            delta,
+            visible: None,
+            wal: None,
+            logs,
             info,
             dir: dir.to_path_buf(),
             dim: manifest.dim as usize,
@@ -474,7 +542,88 @@ impl Index {
             resolved,
             segments,
             metric,
-        })
+        };
+        idx.refresh_visible();
+        Ok(idx)
+    }
+
+    /// Recompute which segment nodes the delta hides.
+    fn refresh_visible(&mut self) {
+        if self.delta.shadowed_ids.is_empty() && self.delta.deleted_paths.is_empty() {
+            self.visible = None;
+            return;
+        }
+        let allow = self
+            .segments
+            .iter()
+            .map(|seg| {
+                let hidden = self.delta.hidden_nodes(&seg.ids, seg.chunks.as_ref());
+                hidden.into_iter().map(|h| !h).collect()
+            })
+            .collect();
+        self.visible = Some(NodeFilter::new(allow));
+    }
+
+    /// Make the index writable: recover the last write-ahead log (truncating
+    /// a torn tail) or start one.
+    pub fn enable_writes(&mut self, storage: &dyn Storage) -> Result<()> {
+        if self.wal.is_some() {
+            return Ok(());
+        }
+        let last = self.logs.last().copied();
+        let wal = match last {
+            Some(seq) => {
+                match crate::wal::Wal::open(storage, &self.dir.join(crate::wal::file_name(seq)))? {
+                    Some((w, _)) => w,
+                    None => crate::wal::Wal::create(storage, &self.dir, seq + 1, self.dim as u32)?,
+                }
+            }
+            None => crate::wal::Wal::create(
+                storage,
+                &self.dir,
+                self.info.log_start.max(1),
+                self.dim as u32,
+            )?,
+        };
+        if !self.logs.contains(&wal.seq()) {
+            self.logs.push(wal.seq());
+        }
+        self.wal = Some(wal);
+        Ok(())
+    }
+
+    /// Durably apply a batch of upserts and deletes (acknowledged when this
+    /// returns Ok). Needs `enable_writes`.
+    pub fn write(&mut self, records: &[crate::format::wal::Record]) -> Result<()> {
+        let wal = self
+            .wal
+            .as_ref()
+            .ok_or_else(|| Error::invalid("index opened read-only: call enable_writes first"))?;
+        for r in records {
+            if let crate::format::wal::Record::Upsert { vector, .. } = r {
+                check_vector(vector, self.dim, "upserted vector")?;
+            }
+        }
+        wal.commit(records)?;
+        for r in records {
+            self.delta.apply(r, self.metric);
+        }
+        self.refresh_visible();
+        Ok(())
+    }
+
+    /// Live vectors: segment nodes not hidden plus delta upserts.
+    pub fn live_len(&self) -> usize {
+        let hidden: usize = match &self.visible {
+            None => 0,
+            Some(v) => v
+                .allow
+                .iter()
+                .zip(&v.counts)
+                .map(|(a, c)| a.len() - c)
+                .sum(),
+        };
+        self.len() - hidden + self.delta.upserts.len()
     }
 
     pub fn len(&self) -> usize {
@@ -566,6 +715,17 @@ impl Index {
                 )));
             }
         }
+        // Nodes the delta hides are filtered out inside the search too.
+        let combined;
+        let seg_filter = match (filter, &self.visible) {
+            (None, v) => v.as_ref(),
+            (Some(f), None) => Some(f),
+            (Some(f), Some(v)) => {
+                combined = f.and(v);
+                Some(&combined)
+            }
+        };
+        let filter = seg_filter;
         let t0 = Instant::now();
         check_vector(query, self.dim, "query")?;
         if p.k == 0 {
@@ -669,6 +829,15 @@ impl Index {
                 };
                 all.push((d, e, si as u32, nodes[j]));
             }
+        }
+        // Live upserts of the delta: an exact scan, merged by exact distance.
+        if !self.delta.upserts.is_empty() {
+            let want = p.rerank.max(p.k);
+            let delta_ids = filter.and_then(|f| f.delta_ids.as_ref());
+            let found = self.delta.search(&q, want, self.metric, &|id, _| {
+                delta_ids.is_none_or(|s| s.contains(&id))
+            });
+            all.extend(found.into_iter().map(|(d, id)| (d, id, DELTA_SEGMENT, 0)));
         }
         all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         all.dedup_by_key(|x| x.1);

@@ -175,6 +175,7 @@ pub fn create_from_tree(
         embedder: Some(spec),
         source_root: Some(root.display().to_string()),
         chunks: true,
+        log_start: 0,
     };
     rep.build = Index::build(
         storage,

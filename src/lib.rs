@@ -11,6 +11,7 @@ pub mod chunk;
 pub mod chunkstore;
 pub mod config;
 pub mod data;
+pub mod delta;
 pub mod distance;
 pub mod embed;
 pub mod error;

@@ -35,6 +35,14 @@ pub struct IndexInfo {
     /// Every segment has a `seg-S.chunks` file.
     #[serde(default)]
     pub chunks: bool,
+    /// Write-ahead logs with a sequence number below this are folded into
+    /// the segments (compaction) and no longer read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub log_start: u64,
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }
 
 impl IndexInfo {

@@ -199,7 +199,22 @@ impl Searcher {
                     .collect(),
             );
         }
-        let f = Arc::new(NodeFilter::new(allow));
+        let mut f = NodeFilter::new(allow);
+        f.delta_ids = Some(
+            self.index
+                .delta
+                .upserts
+                .iter()
+                .filter(|(_, e)| {
+                    e.chunk.as_ref().is_some_and(|c| {
+                        (o.languages.is_empty() || o.languages.contains(&c.language))
+                            && globs.as_ref().is_none_or(|g| g.is_match(&c.path))
+                    })
+                })
+                .map(|(id, _)| *id)
+                .collect(),
+        );
+        let f = Arc::new(f);
         *cache = Some((o.languages.clone(), o.paths.clone(), f.clone()));
         Ok(Some(f))
     }
@@ -210,7 +225,7 @@ impl Searcher {
         &self,
         seg: &Segment,
         node: u32,
-        files: &mut HashMap<u32, Option<Vec<u8>>>,
+        files: &mut HashMap<String, Option<Vec<u8>>>,
     ) -> Result<ChunkText> {
         let store = seg
             .chunks
@@ -221,22 +236,33 @@ impl Searcher {
             let text = store.text(node)?;
             return Ok(ChunkText { text, stale: false });
         }
-        let pidx = store.path_of(node);
-        let bytes = files.entry(pidx).or_insert_with(|| {
+        Ok(self.source_text(info.path, info.start_byte, info.byte_len, &info.hash, files))
+    }
+
+    /// A chunk's bytes read back from the source tree, hash-checked.
+    fn source_text(
+        &self,
+        path: &str,
+        start_byte: u32,
+        byte_len: u32,
+        hash: &[u8; 16],
+        files: &mut HashMap<String, Option<Vec<u8>>>,
+    ) -> ChunkText {
+        let bytes = files.entry(path.to_string()).or_insert_with(|| {
             let root = self.root.as_ref()?;
-            self.storage.read_all(&root.join(info.path)).ok()
+            self.storage.read_all(&root.join(path)).ok()
         });
         let Some(bytes) = bytes else {
-            return Ok(ChunkText {
+            return ChunkText {
                 text: String::new(),
                 stale: true,
-            });
+            };
         };
-        let a = (info.start_byte as usize).min(bytes.len());
-        let b = (info.start_byte as usize + info.byte_len as usize).min(bytes.len());
+        let a = (start_byte as usize).min(bytes.len());
+        let b = (start_byte as usize + byte_len as usize).min(bytes.len());
         let text = String::from_utf8_lossy(&bytes[a..b]).into_owned();
-        let stale = b - a != info.byte_len as usize || content_hash(&text) != info.hash;
-        Ok(ChunkText { text, stale })
+        let stale = b - a != byte_len as usize || content_hash(&text) != *hash;
+        ChunkText { text, stale }
     }
 
     /// Run one query.
@@ -274,6 +300,29 @@ impl Searcher {
         let mut files = HashMap::new();
         let mut bodies = Vec::with_capacity(out.hits.len());
         for h in &out.hits {
+            if h.segment == crate::index::DELTA_SEGMENT {
+                // An upsert of the write-ahead log: its metadata is in the delta.
+                let c = self
+                    .index
+                    .delta
+                    .upserts
+                    .get(&h.id)
+                    .and_then(|e| e.chunk.as_ref())
+                    .ok_or_else(|| Error::invalid(format!("delta upsert {} has no chunk", h.id)))?;
+                let ct = self.source_text(&c.path, c.start_byte, c.byte_len, &c.hash, &mut files);
+                results.push(QueryResult {
+                    path: c.path.clone(),
+                    start_line: c.start_line,
+                    end_line: c.end_line,
+                    language: c.language.name(),
+                    symbol: c.symbol.clone(),
+                    score: h.score,
+                    preview: preview(&ct.text),
+                    stale: ct.stale,
+                });
+                bodies.push(ct.text);
+                continue;
+            }
             let (si, node) = (h.segment as usize, h.node);
             let seg = &self.index.segments[si];
             let ct = match texts.remove(&(si, node)) {

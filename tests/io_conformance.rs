@@ -118,6 +118,35 @@ fn conformance(st: &dyn Storage, dir: &Path) {
     st.remove_file(&g).unwrap();
     assert!(!st.exists(&g));
     assert!(st.remove_file(&g).is_err());
+
+    // Append files (the write-ahead log): created empty, appends visible to
+    // readers, truncate cuts, a second open sees the same bytes.
+    let l = dir.join("c.log");
+    let a = st.open_append(&l).unwrap();
+    assert!(st.exists(&l), "{name}: append file not created");
+    assert_eq!(a.len(), 0);
+    a.append(&data[..1000]).unwrap();
+    a.append(&data[1000..1500]).unwrap();
+    a.sync().unwrap();
+    assert_eq!(a.len(), 1500);
+    assert_eq!(
+        st.read_all(&l).unwrap(),
+        &data[..1500],
+        "{name}: appended bytes"
+    );
+    a.truncate(700).unwrap();
+    assert_eq!(a.len(), 700);
+    assert_eq!(st.read_all(&l).unwrap(), &data[..700], "{name}: truncate");
+    drop(a);
+    let b = st.open_append(&l).unwrap();
+    assert_eq!(b.len(), 700, "{name}: reopened length");
+    b.append(&data[700..800]).unwrap();
+    assert_eq!(
+        st.read_all(&l).unwrap(),
+        &data[..800],
+        "{name}: append after reopen"
+    );
+    st.remove_file(&l).unwrap();
 }
 
 fn direct(st: &dyn Storage, dir: &Path) {
@@ -190,6 +219,12 @@ fn io_uring_conforms() {
     let d = common::tempdir();
     conformance(st.as_ref(), &d.path().join("x"));
     direct(st.as_ref(), d.path());
+}
+
+#[test]
+fn fault_injecting_backend_conforms() {
+    let st = leann::io::fault::FaultStorage::default();
+    conformance(&st, Path::new("/f/x"));
 }
 
 #[test]
