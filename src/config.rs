@@ -26,7 +26,7 @@ pub struct Config {
     #[serde(default)]
     pub embedding_server: Option<crate::embed::remote::ServerConfig>,
     #[serde(default)]
-    pub incremental: Option<serde_json::Value>,
+    pub incremental: Option<Incremental>,
     #[serde(default)]
     pub hnsw: Option<serde_json::Value>,
     #[serde(default)]
@@ -38,6 +38,22 @@ pub struct Config {
     /// Seed for sampling and k-means (builds are reproducible).
     #[serde(default)]
     pub seed: Option<u64>,
+}
+
+/// Incremental updates (write-ahead log and compaction).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Incremental {
+    /// Accept updates (default true).
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Live upserts in the delta at which compaction folds it into the
+    /// segments. Default 1,000.
+    #[serde(default)]
+    pub delta_index_threshold: Option<usize>,
+    /// Cron expression of the brief; accepted, not acted on by leann itself.
+    #[serde(default)]
+    pub rebuild_schedule: Option<String>,
 }
 
 /// Which files of a tree are indexed.

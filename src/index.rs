@@ -202,6 +202,9 @@ pub struct BuildInput<'a> {
     /// Chunk metadata, record i for vector i.
     pub chunks: Option<&'a mut crate::chunkstore::ChunkTable>,
     pub info: IndexInfo,
+    /// Replace the index in `dir` (compaction): the new segment's id and the
+    /// new manifest's generation. None: a new index (segment 1, generation 1).
+    pub replace: Option<(u64, u64)>,
 }
 
 /// Report of a build.
@@ -220,9 +223,9 @@ pub struct Index {
     /// Upserts and deletes of the write-ahead logs, on top of the segments.
     pub delta: crate::delta::Delta,
     /// Per segment, nodes the delta hides (empty when it hides none).
-    visible: Option<NodeFilter>,
+    pub(crate) visible: Option<NodeFilter>,
     /// The log being appended to, once `enable_writes` was called.
-    wal: Option<crate::wal::Wal>,
+    pub(crate) wal: Option<crate::wal::Wal>,
     /// Sequence numbers of the logs replayed.
     pub logs: Vec<u64>,
     pub dir: PathBuf,
@@ -278,6 +281,7 @@ impl Index {
                 ids,
                 chunks: None,
                 info: IndexInfo::default(),
+                replace: None,
             },
             config,
             progress,
@@ -298,7 +302,9 @@ impl Index {
             ids,
             chunks,
             mut info,
+            replace: input_replace,
         } = input;
+        let (seg_id, generation) = input_replace.unwrap_or((1, 1));
         let t0 = Instant::now();
         check_input(src)?;
         let n = src.len();
@@ -318,7 +324,7 @@ impl Index {
                 )));
             }
         }
-        if storage.exists(&dir.join(manifest::FILE_NAME)) {
+        if input_replace.is_none() && storage.exists(&dir.join(manifest::FILE_NAME)) {
             return Err(Error::invalid(format!(
                 "{} already holds an index (MANIFEST exists)",
                 dir.display()
@@ -400,7 +406,6 @@ impl Index {
                 &default_ids
             }
         };
-        let seg_id = 1;
         let files = segment::write(
             storage,
             dir,
@@ -428,7 +433,7 @@ impl Index {
             storage,
             dir,
             &Manifest {
-                generation: 1,
+                generation,
                 dim: dim as u32,
                 metric: r.metric.code(),
                 segments: vec![SegmentEntry {
@@ -548,7 +553,7 @@ impl Index {
     }
 
     /// Recompute which segment nodes the delta hides.
-    fn refresh_visible(&mut self) {
+    pub(crate) fn refresh_visible(&mut self) {
         if self.delta.shadowed_ids.is_empty() && self.delta.deleted_paths.is_empty() {
             self.visible = None;
             return;
@@ -570,6 +575,9 @@ impl Index {
         if self.wal.is_some() {
             return Ok(());
         }
+        // Files the manifest does not reference (an interrupted compaction's
+        // new segment, or its predecessor's files and folded logs).
+        crate::compact::remove_orphans(storage, &self.dir, self)?;
         let last = self.logs.last().copied();
         let wal = match last {
             Some(seq) => {
@@ -610,6 +618,21 @@ impl Index {
         }
         self.refresh_visible();
         Ok(())
+    }
+
+    /// External ids of every live vector (segment nodes not hidden, delta
+    /// upserts).
+    pub fn live_ids(&self) -> std::collections::BTreeSet<u64> {
+        let mut out = std::collections::BTreeSet::new();
+        for (si, seg) in self.segments.iter().enumerate() {
+            for (i, &id) in seg.ids.iter().enumerate() {
+                if self.visible.as_ref().is_none_or(|v| v.allow[si][i]) {
+                    out.insert(id);
+                }
+            }
+        }
+        out.extend(self.delta.upserts.keys().copied());
+        out
     }
 
     /// Live vectors: segment nodes not hidden plus delta upserts.

@@ -185,6 +185,7 @@ pub fn create_from_tree(
             ids: None,
             chunks: Some(&mut table),
             info,
+            replace: None,
         },
         config,
         progress,

@@ -9,6 +9,7 @@
 pub mod bench;
 pub mod chunk;
 pub mod chunkstore;
+pub mod compact;
 pub mod config;
 pub mod data;
 pub mod delta;

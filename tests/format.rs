@@ -34,6 +34,7 @@ fn small_index(st: &MemStorage, dir: &Path, full: bool, chunks: bool) {
             ids: None,
             chunks: table.as_mut(),
             info: Default::default(),
+            replace: None,
         },
         &cfg,
         &|_| {},
