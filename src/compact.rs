@@ -107,10 +107,11 @@ pub struct CompactReport {
 
 /// Where the exact vectors of live segment nodes come from during a rebuild:
 /// `(segment index, nodes, their ids)` in, `nodes.len() * dim` floats out.
-pub type SegmentVectors<'a> = dyn Fn(usize, &[u32], &[u64], &mut Vec<f32>) -> Result<()> + 'a;
+pub type SegmentVectors<'a> =
+    dyn Fn(&Index, usize, &[u32], &[u64], &mut Vec<f32>) -> Result<()> + 'a;
 
 /// Text of a live segment node or delta upsert, for indexes that store text.
-pub type ChunkTextSource<'a> = dyn Fn(ChunkRef<'_>) -> Result<String> + 'a;
+pub type ChunkTextSource<'a> = dyn Fn(&Index, ChunkRef<'_>) -> Result<String> + 'a;
 
 /// A chunk whose text a rebuild needs.
 pub enum ChunkRef<'a> {
@@ -161,7 +162,7 @@ pub fn compact(
         for part in live.chunks(4096) {
             let ext: Vec<u64> = part.iter().map(|&i| seg.ids[i as usize]).collect();
             buf.clear();
-            vectors(si, part, &ext, &mut buf)?;
+            vectors(idx, si, part, &ext, &mut buf)?;
             if buf.len() != part.len() * dim {
                 return Err(Error::invalid(format!(
                     "vector source gave {} floats for {} vectors of dimension {dim}",
@@ -180,6 +181,7 @@ pub fn compact(
                     let c = store.info(n);
                     let z = match (store_text, text) {
                         (true, Some(f)) => Some(crate::chunkstore::compress_text(&f(
+                            idx,
                             ChunkRef::Segment(si, n),
                         )?)?),
                         _ => None,
@@ -209,7 +211,10 @@ pub fn compact(
                 ))
             })?;
             let z = match (store_text, text) {
-                (true, Some(f)) => Some(crate::chunkstore::compress_text(&f(ChunkRef::Delta(c))?)?),
+                (true, Some(f)) => Some(crate::chunkstore::compress_text(&f(
+                    idx,
+                    ChunkRef::Delta(c),
+                )?)?),
                 _ => None,
             };
             t.push(&NewChunk {

@@ -219,27 +219,21 @@ impl Searcher {
         Ok(Some(f))
     }
 
-    /// The text of node `node` of `seg`: stored text, or the source file's
-    /// bytes at the chunk's range, checked against its hash.
     fn chunk_text(
         &self,
         seg: &Segment,
         node: u32,
         files: &mut HashMap<String, Option<Vec<u8>>>,
     ) -> Result<ChunkText> {
-        let store = seg
-            .chunks
-            .as_ref()
-            .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
-        let info = store.info(node);
-        if store.has_text() {
-            let text = store.text(node)?;
-            return Ok(ChunkText { text, stale: false });
-        }
-        Ok(self.source_text(info.path, info.start_byte, info.byte_len, &info.hash, files))
+        segment_text(
+            seg,
+            node,
+            self.root.as_deref(),
+            self.storage.as_ref(),
+            files,
+        )
     }
 
-    /// A chunk's bytes read back from the source tree, hash-checked.
     fn source_text(
         &self,
         path: &str,
@@ -248,21 +242,83 @@ impl Searcher {
         hash: &[u8; 16],
         files: &mut HashMap<String, Option<Vec<u8>>>,
     ) -> ChunkText {
-        let bytes = files.entry(path.to_string()).or_insert_with(|| {
-            let root = self.root.as_ref()?;
-            self.storage.read_all(&root.join(path)).ok()
-        });
-        let Some(bytes) = bytes else {
-            return ChunkText {
-                text: String::new(),
-                stale: true,
-            };
+        source_text(
+            self.root.as_deref(),
+            self.storage.as_ref(),
+            path,
+            start_byte,
+            byte_len,
+            hash,
+            files,
+        )
+    }
+
+    /// Compact a tree index (`leann index compact`): live chunks are
+    /// re-embedded from their text (stored, or read back from the tree, as a
+    /// query would) and folded with the delta into a new segment.
+    pub fn compact(
+        &mut self,
+        progress: &(dyn Fn(&crate::index::Progress) + Sync),
+    ) -> Result<crate::compact::CompactReport> {
+        let Searcher {
+            index,
+            embedder,
+            root,
+            storage,
+            filter_cache,
+            ..
+        } = self;
+        let storage: &dyn Storage = storage.as_ref();
+        index.enable_writes(storage)?;
+        let root = root.as_deref();
+        let vectors = |idx: &Index, si: usize, nodes: &[u32], _ids: &[u64], out: &mut Vec<f32>| {
+            let seg = &idx.segments[si];
+            let store = seg
+                .chunks
+                .as_ref()
+                .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+            let mut files = HashMap::new();
+            let mut inputs = Vec::with_capacity(nodes.len());
+            for &n in nodes {
+                let t = segment_text(seg, n, root, storage, &mut files)?;
+                let c = store.info(n);
+                inputs.push(crate::ingest::embed_input(c.path, c.symbol, &t.text));
+            }
+            let refs: Vec<&str> = inputs.iter().map(|s| s.as_str()).collect();
+            out.extend_from_slice(&embedder.embed(&refs)?);
+            Ok(())
         };
-        let a = (start_byte as usize).min(bytes.len());
-        let b = (start_byte as usize + byte_len as usize).min(bytes.len());
-        let text = String::from_utf8_lossy(&bytes[a..b]).into_owned();
-        let stale = b - a != byte_len as usize || content_hash(&text) != *hash;
-        ChunkText { text, stale }
+        let text = |idx: &Index, r: crate::compact::ChunkRef<'_>| -> Result<String> {
+            let mut files = HashMap::new();
+            match r {
+                crate::compact::ChunkRef::Segment(si, n) => {
+                    Ok(segment_text(&idx.segments[si], n, root, storage, &mut files)?.text)
+                }
+                crate::compact::ChunkRef::Delta(c) => {
+                    let t = source_text(
+                        root,
+                        storage,
+                        &c.path,
+                        c.start_byte,
+                        c.byte_len,
+                        &c.hash,
+                        &mut files,
+                    );
+                    if t.stale {
+                        return Err(Error::invalid(format!(
+                            "{}: changed since it was upserted; run `leann index update` before compacting an index that stores text",
+                            c.path
+                        )));
+                    }
+                    Ok(t.text)
+                }
+            }
+        };
+        let rep = crate::compact::compact(index, storage, &vectors, Some(&text), progress)?;
+        if let Ok(mut c) = filter_cache.lock() {
+            *c = None;
+        }
+        Ok(rep)
     }
 
     /// Run one query.
@@ -434,4 +490,60 @@ impl ExactSource for TreeExact<'_> {
         }
         Ok(())
     }
+}
+
+/// The text of node `node` of `seg`: stored text, or the source file's bytes
+/// at the chunk's range, checked against its hash.
+fn segment_text(
+    seg: &Segment,
+    node: u32,
+    root: Option<&Path>,
+    storage: &dyn Storage,
+    files: &mut HashMap<String, Option<Vec<u8>>>,
+) -> Result<ChunkText> {
+    let store = seg
+        .chunks
+        .as_ref()
+        .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+    let info = store.info(node);
+    if store.has_text() {
+        let text = store.text(node)?;
+        return Ok(ChunkText { text, stale: false });
+    }
+    Ok(source_text(
+        root,
+        storage,
+        info.path,
+        info.start_byte,
+        info.byte_len,
+        &info.hash,
+        files,
+    ))
+}
+
+/// A chunk's bytes read back from the source tree, hash-checked.
+fn source_text(
+    root: Option<&Path>,
+    storage: &dyn Storage,
+    path: &str,
+    start_byte: u32,
+    byte_len: u32,
+    hash: &[u8; 16],
+    files: &mut HashMap<String, Option<Vec<u8>>>,
+) -> ChunkText {
+    let bytes = files.entry(path.to_string()).or_insert_with(|| {
+        let root = root?;
+        storage.read_all(&root.join(path)).ok()
+    });
+    let Some(bytes) = bytes else {
+        return ChunkText {
+            text: String::new(),
+            stale: true,
+        };
+    };
+    let a = (start_byte as usize).min(bytes.len());
+    let b = (start_byte as usize + byte_len as usize).min(bytes.len());
+    let text = String::from_utf8_lossy(&bytes[a..b]).into_owned();
+    let stale = b - a != byte_len as usize || content_hash(&text) != *hash;
+    ChunkText { text, stale }
 }

@@ -481,3 +481,59 @@ fn another_model_is_refused() {
     let out = ok(&leann(&["index", "stats", idx.to_str().unwrap()]));
     assert!(out.contains("chunks"), "{out}");
 }
+
+/// `leann index compact` rebuilds a tree index from its chunks' text: the
+/// same queries give the same results, old files are gone, it validates.
+#[test]
+fn compact_keeps_results() {
+    let d = common::tempdir();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/relevance_repo");
+    let idx = d.path().join("idx");
+    let i = idx.to_str().unwrap();
+    ok(&leann(&[
+        "index",
+        "create",
+        "--input",
+        repo.to_str().unwrap(),
+        "--output",
+        i,
+    ]));
+    let q = |text: &str| {
+        results(&ok(&leann(&[
+            "query", "--index", i, "--query", text, "--format", "json",
+        ])))
+    };
+    let queries = [
+        "prune vacant folders",
+        "deliver a letter to a recipient",
+        "sorting",
+    ];
+    let before: Vec<Vec<Value>> = queries.iter().map(|t| q(t)).collect();
+    let out = ok(&leann(&["index", "compact", "--index", i, "--if-needed"]));
+    assert!(out.contains("nothing to do"), "{out}");
+    let out = ok(&leann(&["index", "compact", "--index", i]));
+    assert!(out.contains("compacted"), "{out}");
+    let names: Vec<String> = fs::read_dir(&idx)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with("seg-00000001")),
+        "{names:?}"
+    );
+    ok(&leann(&["index", "validate", i]));
+    for (t, b) in queries.iter().zip(&before) {
+        let a = q(t);
+        let key = |v: &Vec<Value>| -> Vec<(String, u64)> {
+            v.iter()
+                .map(|r| {
+                    (
+                        r["path"].as_str().unwrap().to_string(),
+                        r["start_line"].as_u64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(key(&a), key(b), "{t}");
+    }
+}

@@ -238,7 +238,7 @@ fn compact_now(idx: &mut Index, st: &dyn Storage) -> leann::Result<leann::compac
     leann::compact::compact(
         idx,
         st,
-        &|_, _, ids, out| {
+        &|_, _, _, ids, out| {
             for &id in ids {
                 out.extend_from_slice(&vector_of(id));
             }

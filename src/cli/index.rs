@@ -37,6 +37,17 @@ pub enum IndexCmd {
         #[arg(long)]
         model: Option<String>,
     },
+    /// Fold the write-ahead log's upserts and deletes into a new segment.
+    Compact {
+        #[arg(long)]
+        index: PathBuf,
+        /// Only when the compaction policy asks for it.
+        #[arg(long)]
+        if_needed: bool,
+        /// Show progress bars even when stderr is not a terminal.
+        #[arg(long)]
+        progress: bool,
+    },
     /// Verify every checksum of an index and print what it holds.
     Validate {
         index: PathBuf,
@@ -78,6 +89,38 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                     .map_err(|e| leann::Error::io("remove old index", &output, e))?;
             }
             create(st.as_ref(), &input, &output, &cfg, verbose, progress, model)
+        }
+        IndexCmd::Compact {
+            index,
+            if_needed,
+            progress,
+        } => {
+            let st = super::storage("auto")?;
+            let mut s = leann::searcher::Searcher::open(st.clone(), &index, None, None)?;
+            let stats = leann::compact::stats(&s.index);
+            let plan = leann::compact::plan(&stats);
+            if let (true, leann::compact::Plan::Nothing) = (if_needed, &plan) {
+                println!(
+                    "nothing to do: {} live upserts, {} of {} segment vectors hidden",
+                    stats.delta_upserts, stats.hidden_segment_vectors, stats.segment_vectors
+                );
+                return Ok(0);
+            }
+            if let leann::compact::Plan::Rebuild { reason } = &plan {
+                println!("compacting: {reason}");
+            }
+            let bars = super::progress::Bars::new(progress);
+            let rep = s.compact(&|p| bars.update(p));
+            bars.finish();
+            let rep = rep?;
+            println!(
+                "compacted {} live chunks in {:.2} s; folded logs {:?}; removed {} files",
+                rep.live_vectors,
+                rep.seconds,
+                rep.folded_logs,
+                rep.removed_files.len()
+            );
+            Ok(0)
         }
         IndexCmd::Validate { index, io } => {
             let st = super::storage(&io)?;
