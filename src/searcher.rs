@@ -315,7 +315,7 @@ impl Searcher {
             }
         };
         let rep = crate::compact::compact(index, storage, &vectors, Some(&text), progress)?;
-        if let Ok(mut c) = filter_cache.lock() {
+        if let Ok(c) = filter_cache.get_mut() {
             *c = None;
         }
         Ok(rep)
