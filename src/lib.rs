@@ -28,6 +28,7 @@ pub mod searcher;
 pub mod segment;
 pub mod sq8;
 pub mod synth;
+pub mod update;
 pub mod vamana;
 pub mod verify;
 pub mod wal;

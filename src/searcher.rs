@@ -160,6 +160,18 @@ impl Searcher {
         self.reranker = Some(r);
     }
 
+    /// Where the indexed tree is read from.
+    pub fn root(&self) -> Option<&Path> {
+        self.root.as_deref()
+    }
+
+    /// Forget cached filters (after the index changed).
+    pub fn clear_filter_cache(&mut self) {
+        if let Ok(c) = self.filter_cache.get_mut() {
+            *c = None;
+        }
+    }
+
     pub fn embedder(&self) -> &dyn Embedder {
         self.embedder.as_ref()
     }

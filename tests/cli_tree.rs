@@ -537,3 +537,96 @@ fn compact_keeps_results() {
         assert_eq!(key(&a), key(b), "{t}");
     }
 }
+
+/// Issue 4, item 3: `leann index update` finds changed, added and removed
+/// files by content, writes them through the log, and a second run finds
+/// nothing; results reflect the tree; compaction keeps them.
+#[test]
+fn update_follows_the_tree() {
+    let d = common::tempdir();
+    let tree = d.path().join("tree");
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/relevance_repo");
+    for f in [
+        "src/geo.rs",
+        "src/math.rs",
+        "lib/files.py",
+        "lib/mail.py",
+        "web/color.js",
+    ] {
+        write(&tree, f, &fs::read(repo.join(f)).unwrap());
+    }
+    let idx = d.path().join("idx");
+    let i = idx.to_str().unwrap();
+    ok(&leann(&[
+        "index",
+        "create",
+        "--input",
+        tree.to_str().unwrap(),
+        "--output",
+        i,
+    ]));
+    let out = ok(&leann(&["index", "update", "--index", i]));
+    assert!(out.contains("0 changed, 0 added, 0 removed"), "{out}");
+
+    // Change one file, add one, remove one.
+    let mail = tree.join("lib/mail.py");
+    let mut text = fs::read_to_string(&mail).unwrap();
+    text.push_str("\n\ndef add_vat(price):\n    return price * 1.2\n");
+    fs::write(&mail, text).unwrap();
+    write(
+        &tree,
+        "src/cube.rs",
+        b"pub fn cube(x: i64) -> i64 {\n    x * x * x\n}\n",
+    );
+    fs::remove_file(tree.join("web/color.js")).unwrap();
+    let out = ok(&leann(&["index", "update", "--index", i]));
+    assert!(out.contains("1 changed, 1 added, 1 removed"), "{out}");
+    let out = ok(&leann(&["index", "update", "--index", i]));
+    assert!(
+        out.contains("0 changed, 0 added, 0 removed"),
+        "second run: {out}"
+    );
+
+    let q = |text: &str| {
+        results(&ok(&leann(&[
+            "query", "--index", i, "--query", text, "--format", "json", "--top-k", "10",
+        ])))
+    };
+    let all = q("anything");
+    assert!(
+        all.iter().all(|r| r["path"] != "web/color.js"),
+        "removed file still found"
+    );
+    assert!(all.iter().all(|r| r["stale"] == false), "{all:?}");
+    let cube: Vec<&Value> = all.iter().filter(|r| r["path"] == "src/cube.rs").collect();
+    assert_eq!(cube.len(), 1, "{all:?}");
+    let mail: Vec<&Value> = all.iter().filter(|r| r["path"] == "lib/mail.py").collect();
+    assert!(
+        mail.iter()
+            .any(|r| r["symbol"].as_str().unwrap_or("").contains("add_vat")),
+        "{mail:?}"
+    );
+    // Filters see the new chunks too.
+    let rust = results(&ok(&leann(&[
+        "query", "--index", i, "--query", "cube", "--lang", "rust", "--format", "json",
+    ])));
+    assert!(rust.iter().any(|r| r["path"] == "src/cube.rs"), "{rust:?}");
+
+    // Compaction folds the log; the same chunks come back.
+    let key = |v: &Vec<Value>| {
+        let mut k: Vec<(String, u64)> = v
+            .iter()
+            .map(|r| {
+                (
+                    r["path"].as_str().unwrap().to_string(),
+                    r["start_line"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        k.sort();
+        k
+    };
+    ok(&leann(&["index", "compact", "--index", i]));
+    assert_eq!(key(&q("anything")), key(&all));
+    ok(&leann(&["index", "validate", i]));
+}

@@ -37,6 +37,18 @@ pub enum IndexCmd {
         #[arg(long)]
         model: Option<String>,
     },
+    /// Bring an index up to date with its tree: changed, added and removed
+    /// files, through the write-ahead log.
+    Update {
+        #[arg(long)]
+        index: PathBuf,
+        /// The tree (default: the one the index was built from).
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Compact afterwards when the compaction policy asks for it.
+        #[arg(long)]
+        compact: bool,
+    },
     /// Fold the write-ahead log's upserts and deletes into a new segment.
     Compact {
         #[arg(long)]
@@ -89,6 +101,40 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                     .map_err(|e| leann::Error::io("remove old index", &output, e))?;
             }
             create(st.as_ref(), &input, &output, &cfg, verbose, progress, model)
+        }
+        IndexCmd::Update {
+            index,
+            input,
+            compact,
+        } => {
+            let st = super::storage("auto")?;
+            let mut s =
+                leann::searcher::Searcher::open(st.clone(), &index, input.as_deref(), None)?;
+            let r = leann::update::update_from_tree(&mut s, st.as_ref(), input.as_deref())?;
+            println!(
+                "{} files scanned in {:.3} s: {} changed, {} added, {} removed; {} chunks upserted ({} embedded, {} reused)",
+                r.files_scanned,
+                r.seconds,
+                r.files_changed,
+                r.files_added,
+                r.files_removed,
+                r.chunks_upserted,
+                r.chunks_embedded,
+                r.chunks_reused
+            );
+            if compact {
+                if let leann::compact::Plan::Rebuild { reason } =
+                    leann::compact::plan(&leann::compact::stats(&s.index))
+                {
+                    println!("compacting: {reason}");
+                    let c = s.compact(&|_| {})?;
+                    println!(
+                        "compacted {} live chunks in {:.2} s",
+                        c.live_vectors, c.seconds
+                    );
+                }
+            }
+            Ok(0)
         }
         IndexCmd::Compact {
             index,

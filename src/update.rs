@@ -1,0 +1,233 @@
+//! `leann index update`: bring a tree index up to date with its tree through
+//! the write-ahead log. Changed files are found by content: a file whose
+//! indexed chunks no longer match their hashes at their byte ranges (or that
+//! grew past its last chunk) is re-chunked; its old chunks are deleted by path
+//! and its new ones upserted. New files are added, removed files deleted.
+//! Chunks whose hash the index already holds with a vector in the delta reuse
+//! that vector instead of being embedded again.
+
+use crate::chunk::{chunk_text, read_source, split::content_hash, walk, Chunk};
+use crate::error::{Error, Result};
+use crate::format::wal::{Record, UpsertChunk};
+use crate::io::Storage;
+use crate::searcher::Searcher;
+use rayon::prelude::*;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Default)]
+pub struct UpdateReport {
+    pub files_scanned: usize,
+    pub files_changed: usize,
+    pub files_added: usize,
+    pub files_removed: usize,
+    pub chunks_upserted: usize,
+    pub chunks_embedded: usize,
+    pub chunks_reused: usize,
+    pub seconds: f64,
+}
+
+/// A live chunk of the index: where it is and its hash.
+struct Known {
+    start_byte: u32,
+    byte_len: u32,
+    hash: [u8; 16],
+}
+
+/// Live chunks by path, the largest id ever used, and vectors by hash from
+/// the delta (the embedding cache).
+fn known_chunks(
+    s: &Searcher,
+) -> (
+    BTreeMap<String, Vec<Known>>,
+    u64,
+    HashMap<[u8; 16], Vec<f32>>,
+) {
+    let idx = &s.index;
+    let mut by_path: BTreeMap<String, Vec<Known>> = BTreeMap::new();
+    let mut max_id = 0u64;
+    let live = idx.live_ids();
+    for seg in &idx.segments {
+        let Some(store) = seg.chunks.as_ref() else {
+            continue;
+        };
+        for (n, &id) in seg.ids.iter().enumerate() {
+            max_id = max_id.max(id);
+            if !live.contains(&id) {
+                continue;
+            }
+            // A live id in the delta is described there, not here.
+            if idx.delta.upserts.contains_key(&id) {
+                continue;
+            }
+            let c = store.info(n as u32);
+            by_path.entry(c.path.to_string()).or_default().push(Known {
+                start_byte: c.start_byte,
+                byte_len: c.byte_len,
+                hash: c.hash,
+            });
+        }
+    }
+    let mut cache = HashMap::new();
+    for (&id, e) in &idx.delta.upserts {
+        max_id = max_id.max(id);
+        if let Some(c) = &e.chunk {
+            by_path.entry(c.path.clone()).or_default().push(Known {
+                start_byte: c.start_byte,
+                byte_len: c.byte_len,
+                hash: c.hash,
+            });
+            cache.insert(c.hash, e.vector.clone());
+        }
+    }
+    for &id in &idx.delta.shadowed_ids {
+        max_id = max_id.max(id);
+    }
+    (by_path, max_id, cache)
+}
+
+/// Whether `bytes` still hold exactly the chunks `known` describes.
+fn unchanged(bytes: &[u8], known: &[Known]) -> bool {
+    let mut end = 0usize;
+    for k in known {
+        let a = k.start_byte as usize;
+        let b = a + k.byte_len as usize;
+        if b > bytes.len() {
+            return false;
+        }
+        let Ok(t) = std::str::from_utf8(&bytes[a..b]) else {
+            return false;
+        };
+        if content_hash(t) != k.hash {
+            return false;
+        }
+        end = end.max(b);
+    }
+    // Anything but whitespace after the last chunk is new content.
+    bytes[end..].iter().all(|b| b.is_ascii_whitespace())
+}
+
+/// Update `s`'s index from the tree at `input` (default: the indexed root).
+pub fn update_from_tree(
+    s: &mut Searcher,
+    storage: &dyn Storage,
+    input: Option<&Path>,
+) -> Result<UpdateReport> {
+    let t0 = Instant::now();
+    let root = match input {
+        Some(p) => std::fs::canonicalize(p).map_err(|e| Error::io("open input tree", p, e))?,
+        None => s
+            .root()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| Error::invalid("the index records no source tree: pass --input DIR"))?,
+    };
+    let opts = s
+        .index
+        .config
+        .filters
+        .clone()
+        .unwrap_or_default()
+        .walk_options()?;
+    let (files, _skips) = walk(&root, &opts)?;
+    let (known, max_id, cache) = known_chunks(s);
+    // Per file: None = unchanged, Some(chunks) = (re)index these.
+    let results: Vec<Option<Vec<Chunk>>> = files
+        .par_iter()
+        .map(|f| {
+            let bytes = storage.read_all(&f.abs).ok();
+            if let (Some(b), Some(k)) = (&bytes, known.get(&f.rel)) {
+                if unchanged(b, k) {
+                    return None;
+                }
+            }
+            let text = match bytes.map(crate::chunk::source::vet) {
+                Some(Ok(t)) => t,
+                _ => return Some(Vec::new()), // unreadable or no longer text: drop its chunks
+            };
+            Some(chunk_text(&f.rel, f.language, &text))
+        })
+        .collect();
+    let mut rep = UpdateReport {
+        files_scanned: files.len(),
+        ..UpdateReport::default()
+    };
+    let mut records = Vec::new();
+    let mut to_embed: Vec<(usize, String)> = Vec::new();
+    let mut pending: Vec<(Chunk, Option<Vec<f32>>)> = Vec::new();
+    for (f, r) in files.iter().zip(results) {
+        let Some(chunks) = r else { continue };
+        if known.contains_key(&f.rel) {
+            rep.files_changed += 1;
+            records.push(Record::DeletePath {
+                path: f.rel.clone(),
+            });
+        } else {
+            rep.files_added += 1;
+        }
+        for c in chunks {
+            match cache.get(&c.hash) {
+                Some(v) => {
+                    rep.chunks_reused += 1;
+                    pending.push((c, Some(v.clone())));
+                }
+                None => {
+                    to_embed.push((
+                        pending.len(),
+                        crate::ingest::embed_input(&c.path, c.symbol.as_deref(), &c.text),
+                    ));
+                    pending.push((c, None));
+                }
+            }
+        }
+    }
+    let walked: std::collections::HashSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
+    for path in known.keys() {
+        if !walked.contains(path.as_str()) {
+            rep.files_removed += 1;
+            records.push(Record::DeletePath { path: path.clone() });
+        }
+    }
+    let dim = s.embedder().dim();
+    for part in to_embed.chunks(crate::ingest::EMBED_BATCH_TEXTS) {
+        let texts: Vec<&str> = part.iter().map(|(_, t)| t.as_str()).collect();
+        let v = s.embedder().embed(&texts)?;
+        for (j, (i, _)) in part.iter().enumerate() {
+            pending[*i].1 = Some(v[j * dim..(j + 1) * dim].to_vec());
+        }
+        rep.chunks_embedded += part.len();
+    }
+    let mut next_id = max_id + 1;
+    for (c, v) in pending {
+        let vector = v.ok_or_else(|| Error::invalid("a chunk was left without a vector"))?;
+        let too_big = |_| {
+            Error::invalid(format!(
+                "{}: chunk beyond the format's 4 GiB offsets",
+                c.path
+            ))
+        };
+        records.push(Record::Upsert {
+            id: next_id,
+            vector,
+            chunk: Some(UpsertChunk {
+                path: c.path.clone(),
+                language: c.language,
+                start_line: c.start_line,
+                end_line: c.end_line,
+                start_byte: u32::try_from(c.start_byte).map_err(too_big)?,
+                byte_len: u32::try_from(c.end_byte - c.start_byte).map_err(too_big)?,
+                symbol: c.symbol.clone(),
+                hash: c.hash,
+            }),
+        });
+        next_id += 1;
+        rep.chunks_upserted += 1;
+    }
+    if !records.is_empty() {
+        s.index.enable_writes(storage)?;
+        s.index.write(&records)?;
+        s.clear_filter_cache();
+    }
+    rep.seconds = t0.elapsed().as_secs_f64();
+    Ok(rep)
+}
