@@ -6,7 +6,7 @@
 //! Chunks whose hash the index already holds with a vector in the delta reuse
 //! that vector instead of being embedded again.
 
-use crate::chunk::{chunk_text, read_source, split::content_hash, walk, Chunk};
+use crate::chunk::{chunk_text, split::content_hash, walk, Chunk};
 use crate::error::{Error, Result};
 use crate::format::wal::{Record, UpsertChunk};
 use crate::io::Storage;
@@ -84,7 +84,11 @@ fn known_chunks(
     for &id in &idx.delta.shadowed_ids {
         max_id = max_id.max(id);
     }
-    (by_path, max_id, cache)
+    KnownState {
+        by_path,
+        max_id,
+        cache,
+    }
 }
 
 /// Whether `bytes` still hold exactly the chunks `known` describes.
@@ -130,7 +134,11 @@ pub fn update_from_tree(
         .unwrap_or_default()
         .walk_options()?;
     let (files, _skips) = walk(&root, &opts)?;
-    let (known, max_id, cache) = known_chunks(s);
+    let KnownState {
+        by_path: known,
+        max_id,
+        cache,
+    } = known_chunks(s);
     // Per file: None = unchanged, Some(chunks) = (re)index these.
     let results: Vec<Option<Vec<Chunk>>> = files
         .par_iter()
@@ -197,8 +205,7 @@ pub fn update_from_tree(
         }
         rep.chunks_embedded += part.len();
     }
-    let mut next_id = max_id + 1;
-    for (c, v) in pending {
+    for (next_id, (c, v)) in (max_id + 1..).zip(pending) {
         let vector = v.ok_or_else(|| Error::invalid("a chunk was left without a vector"))?;
         let too_big = |_| {
             Error::invalid(format!(
@@ -220,7 +227,6 @@ pub fn update_from_tree(
                 hash: c.hash,
             }),
         });
-        next_id += 1;
         rep.chunks_upserted += 1;
     }
     if !records.is_empty() {
