@@ -37,13 +37,13 @@ struct Known {
 
 /// Live chunks by path, the largest id ever used, and vectors by hash from
 /// the delta (the embedding cache).
-fn known_chunks(
-    s: &Searcher,
-) -> (
-    BTreeMap<String, Vec<Known>>,
-    u64,
-    HashMap<[u8; 16], Vec<f32>>,
-) {
+struct KnownState {
+    by_path: BTreeMap<String, Vec<Known>>,
+    max_id: u64,
+    cache: HashMap<[u8; 16], Vec<f32>>,
+}
+
+fn known_chunks(s: &Searcher) -> KnownState {
     let idx = &s.index;
     let mut by_path: BTreeMap<String, Vec<Known>> = BTreeMap::new();
     let mut max_id = 0u64;
