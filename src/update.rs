@@ -170,6 +170,10 @@ pub fn update_from_tree(
             records.push(Record::DeletePath {
                 path: f.rel.clone(),
             });
+        } else if chunks.is_empty() {
+            // A file with nothing to index (empty, or no longer text) that
+            // the index never held: nothing changed.
+            continue;
         } else {
             rep.files_added += 1;
         }
