@@ -2,6 +2,7 @@
 //! Exit codes: 0 success, 1 nothing found, 2 error.
 
 mod bench;
+mod debug;
 mod index;
 mod model;
 mod progress;
@@ -35,6 +36,9 @@ enum Cmd {
     Query(Box<query::QueryCmd>),
     /// Serve an embedding model over ZeroMQ (protocol in SPEC.md).
     EmbedServer(serve::EmbedServerCmd),
+    /// A write workload for the process-crash test.
+    #[command(hide = true)]
+    DebugWorkload(debug::WorkloadCmd),
 }
 
 pub fn main() -> i32 {
@@ -45,6 +49,7 @@ pub fn main() -> i32 {
         Cmd::Model(c) => model::run(c),
         Cmd::Query(c) => query::run(*c),
         Cmd::EmbedServer(c) => serve::run(c),
+        Cmd::DebugWorkload(c) => debug::run(c),
     };
     match r {
         Ok(code) => code,
