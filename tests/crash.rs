@@ -24,11 +24,12 @@ fn vector_of(id: u64) -> Vec<f32> {
     v
 }
 
+/// Whole 8-byte records of the acknowledgement file (a cut one is ignored).
 fn read_acked(p: &std::path::Path) -> Vec<u64> {
-    std::fs::read_to_string(p)
+    std::fs::read(p)
         .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.trim().parse().ok())
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
         .collect()
 }
 

@@ -11,8 +11,9 @@ use std::path::PathBuf;
 pub struct WorkloadCmd {
     #[arg(long)]
     index: PathBuf,
-    /// Acknowledged batch numbers are appended here, one per line, each
-    /// fsynced before the next batch starts.
+    /// Acknowledged batch numbers are appended here as 8-byte little-endian
+    /// records (one write each, so a kill cannot leave half a number that
+    /// the next run extends), each fsynced before the next batch starts.
     #[arg(long)]
     acked: PathBuf,
     /// First batch number.
@@ -65,9 +66,20 @@ pub fn run(c: WorkloadCmd) -> leann::Result<i32> {
         .append(true)
         .open(&c.acked)
         .map_err(|e| leann::Error::io("open", &c.acked, e))?;
+    // A record cut by an earlier kill is dropped (its batch was durable
+    // anyway; the checker only relies on whole records).
+    let len = acked
+        .metadata()
+        .map_err(|e| leann::Error::io("stat", &c.acked, e))?
+        .len();
+    acked
+        .set_len(len - len % 8)
+        .map_err(|e| leann::Error::io("truncate", &c.acked, e))?;
     for b in c.from..c.from + c.batches {
         idx.write(&batch(b))?;
-        writeln!(acked, "{b}").map_err(|e| leann::Error::io("write", &c.acked, e))?;
+        acked
+            .write_all(&b.to_le_bytes())
+            .map_err(|e| leann::Error::io("write", &c.acked, e))?;
         acked
             .sync_data()
             .map_err(|e| leann::Error::io("fsync", &c.acked, e))?;
