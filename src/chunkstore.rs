@@ -45,17 +45,6 @@ pub struct NewChunk<'a> {
     pub compressed: Option<&'a [u8]>,
 }
 
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 impl ChunkTable {
     pub fn new(store_text: bool) -> Result<ChunkTable> {
         let text = if store_text {
@@ -80,10 +69,6 @@ impl ChunkTable {
         })
     }
 
-    pub fn stores_text(&self) -> bool {
-        self.text.is_some()
-    }
-
     pub fn len(&self) -> usize {
         self.records.len()
     }
@@ -93,7 +78,7 @@ impl ChunkTable {
 
     /// Append a chunk. Byte offsets and sizes must fit the format's u32 fields.
     pub fn push(&mut self, c: &NewChunk<'_>) -> Result<()> {
-        let path = cut(c.path, MAX_STRING_BYTES);
+        let path = crate::format::cut_str(c.path, MAX_STRING_BYTES);
         let p = match self.path_index.get(path) {
             Some(&p) => p,
             None => {
@@ -114,7 +99,7 @@ impl ChunkTable {
             u32::try_from(c.end_byte - c.start_byte).map_err(|_| too_big("chunk size"))?;
         let (symbol_off, symbol_len) = match c.symbol {
             Some(s) if !s.is_empty() => {
-                let s = cut(s, MAX_STRING_BYTES);
+                let s = crate::format::cut_str(s, MAX_STRING_BYTES);
                 let off = u32::try_from(self.symbols.len())
                     .ok()
                     .filter(|&o| o != NO_SYMBOL)
@@ -142,13 +127,12 @@ impl ChunkTable {
             })?;
             r.text_off = spool.len;
             r.text_len = u32::try_from(bytes.len()).map_err(|_| too_big("chunk text"))?;
-            let mut entry = Vec::with_capacity(bytes.len() + 4);
-            chunks::put_text_entry(&mut entry, bytes);
             spool
                 .file
-                .write_all(&entry)
+                .write_all(&chunks::text_entry_head(bytes))
+                .and_then(|()| spool.file.write_all(bytes))
                 .map_err(|e| Error::io("write", &spool.path, e))?;
-            spool.len += entry.len() as u64;
+            spool.len += 4 + bytes.len() as u64;
         }
         self.records.push(r);
         Ok(())

@@ -75,18 +75,9 @@ pub fn plan(s: &DeltaStats) -> Plan {
 /// The statistics of an open index.
 pub fn stats(idx: &Index) -> DeltaStats {
     let segment_vectors = idx.len() as u64;
-    let hidden = match &idx.visible {
-        None => 0,
-        Some(v) => v
-            .allow
-            .iter()
-            .zip(&v.counts)
-            .map(|(a, c)| (a.len() - c) as u64)
-            .sum(),
-    };
     DeltaStats {
         segment_vectors,
-        hidden_segment_vectors: hidden,
+        hidden_segment_vectors: idx.hidden_len() as u64,
         delta_upserts: idx.delta.upserts.len() as u64,
         threshold: idx
             .config

@@ -77,19 +77,7 @@ pub struct Filters {
 impl Filters {
     /// Walk options, with language names checked.
     pub fn walk_options(&self) -> Result<crate::chunk::WalkOptions> {
-        let mut languages = Vec::new();
-        for (i, name) in self.languages.iter().enumerate() {
-            let l = crate::chunk::Language::from_name(name).ok_or_else(|| {
-                Error::config(
-                    format!("filters.languages[{i}]"),
-                    format!(
-                        "unknown language `{name}` (one of: {})",
-                        crate::chunk::Language::ALL.map(|l| l.name()).join(", ")
-                    ),
-                )
-            })?;
-            languages.push(l);
-        }
+        let languages = crate::chunk::Language::parse_names(&self.languages, "filters.languages")?;
         crate::chunk::walk::exclude_set(&self.exclude_paths)?;
         Ok(crate::chunk::WalkOptions {
             hidden: self.hidden,

@@ -635,9 +635,9 @@ impl Index {
         out
     }
 
-    /// Live vectors: segment nodes not hidden plus delta upserts.
-    pub fn live_len(&self) -> usize {
-        let hidden: usize = match &self.visible {
+    /// Segment nodes the delta hides (deleted or replaced).
+    pub fn hidden_len(&self) -> usize {
+        match &self.visible {
             None => 0,
             Some(v) => v
                 .allow
@@ -645,8 +645,12 @@ impl Index {
                 .zip(&v.counts)
                 .map(|(a, c)| a.len() - c)
                 .sum(),
-        };
-        self.len() - hidden + self.delta.upserts.len()
+        }
+    }
+
+    /// Live vectors: segment nodes not hidden plus delta upserts.
+    pub fn live_len(&self) -> usize {
+        self.len() - self.hidden_len() + self.delta.upserts.len()
     }
 
     pub fn len(&self) -> usize {

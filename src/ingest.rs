@@ -2,7 +2,7 @@
 //! stream the vectors to a memory-mapped temporary file, then build the
 //! segment with the chunk metadata beside it (`leann index create`).
 
-use crate::chunk::{chunk_text, read_source, walk, Chunk, Language, Skips};
+use crate::chunk::{chunk_text, read_source, walk, Chunk, Skips};
 use crate::chunkstore::{compress_text, ChunkTable, NewChunk};
 use crate::config::Config;
 use crate::data::VectorSpool;
@@ -192,25 +192,6 @@ pub fn create_from_tree(
     )?;
     rep.seconds = t0.elapsed().as_secs_f64();
     Ok(rep)
-}
-
-/// Languages named on the command line or in a config, checked.
-pub fn parse_languages(names: &[String], field: &str) -> Result<Vec<Language>> {
-    names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            Language::from_name(n).ok_or_else(|| {
-                Error::config(
-                    format!("{field}[{i}]"),
-                    format!(
-                        "unknown language `{n}` (one of: {})",
-                        Language::ALL.map(|l| l.name()).join(", ")
-                    ),
-                )
-            })
-        })
-        .collect()
 }
 
 /// The text a chunk is embedded from, at build time and again at query time

@@ -6,6 +6,7 @@
 
 use crate::chunk::split::content_hash;
 use crate::chunk::Language;
+use crate::chunkstore::ChunkInfo;
 use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::index::{ExactSource, Index, NodeFilter, QueryContext};
@@ -231,40 +232,6 @@ impl Searcher {
         Ok(Some(f))
     }
 
-    fn chunk_text(
-        &self,
-        seg: &Segment,
-        node: u32,
-        files: &mut HashMap<String, Option<Vec<u8>>>,
-    ) -> Result<ChunkText> {
-        segment_text(
-            seg,
-            node,
-            self.root.as_deref(),
-            self.storage.as_ref(),
-            files,
-        )
-    }
-
-    fn source_text(
-        &self,
-        path: &str,
-        start_byte: u32,
-        byte_len: u32,
-        hash: &[u8; 16],
-        files: &mut HashMap<String, Option<Vec<u8>>>,
-    ) -> ChunkText {
-        source_text(
-            self.root.as_deref(),
-            self.storage.as_ref(),
-            path,
-            start_byte,
-            byte_len,
-            hash,
-            files,
-        )
-    }
-
     /// Compact a tree index (`leann index compact`): live chunks are
     /// re-embedded from their text (stored, or read back from the tree, as a
     /// query would) and folded with the delta into a new segment.
@@ -307,15 +274,7 @@ impl Searcher {
                     Ok(segment_text(&idx.segments[si], n, root, storage, &mut files)?.text)
                 }
                 crate::compact::ChunkRef::Delta(c) => {
-                    let t = source_text(
-                        root,
-                        storage,
-                        &c.path,
-                        c.start_byte,
-                        c.byte_len,
-                        &c.hash,
-                        &mut files,
-                    );
+                    let t = source_text(root, storage, &delta_info(c), &mut files);
                     if t.stale {
                         return Err(Error::invalid(format!(
                             "{}: changed since it was upserted; run `leann index update` before compacting an index that stores text",
@@ -367,8 +326,9 @@ impl Searcher {
         let mut results = Vec::with_capacity(out.hits.len());
         let mut files = HashMap::new();
         let mut bodies = Vec::with_capacity(out.hits.len());
+        let (root, storage) = (self.root.as_deref(), self.storage.as_ref());
         for h in &out.hits {
-            if h.segment == crate::index::DELTA_SEGMENT {
+            let (info, ct) = if h.segment == crate::index::DELTA_SEGMENT {
                 // An upsert of the write-ahead log: its metadata is in the delta.
                 let c = self
                     .index
@@ -377,31 +337,22 @@ impl Searcher {
                     .get(&h.id)
                     .and_then(|e| e.chunk.as_ref())
                     .ok_or_else(|| Error::invalid(format!("delta upsert {} has no chunk", h.id)))?;
-                let ct = self.source_text(&c.path, c.start_byte, c.byte_len, &c.hash, &mut files);
-                results.push(QueryResult {
-                    path: c.path.clone(),
-                    start_line: c.start_line,
-                    end_line: c.end_line,
-                    language: c.language.name(),
-                    symbol: c.symbol.clone(),
-                    score: h.score,
-                    preview: preview(&ct.text),
-                    stale: ct.stale,
-                });
-                bodies.push(ct.text);
-                continue;
-            }
-            let (si, node) = (h.segment as usize, h.node);
-            let seg = &self.index.segments[si];
-            let ct = match texts.remove(&(si, node)) {
-                Some(t) => t,
-                None => self.chunk_text(seg, node, &mut files)?,
+                let info = delta_info(c);
+                let ct = source_text(root, storage, &info, &mut files);
+                (info, ct)
+            } else {
+                let (si, node) = (h.segment as usize, h.node);
+                let seg = &self.index.segments[si];
+                let store = seg
+                    .chunks
+                    .as_ref()
+                    .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+                let ct = match texts.remove(&(si, node)) {
+                    Some(t) => t,
+                    None => segment_text(seg, node, root, storage, &mut files)?,
+                };
+                (store.info(node), ct)
             };
-            let store = seg
-                .chunks
-                .as_ref()
-                .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
-            let info = store.info(node);
             results.push(QueryResult {
                 path: info.path.to_string(),
                 start_line: info.start_line,
@@ -477,7 +428,13 @@ impl ExactSource for TreeExact<'_> {
         let mut files = HashMap::new();
         let mut got = Vec::with_capacity(nodes.len());
         for &n in nodes {
-            got.push(self.searcher.chunk_text(seg, n, &mut files)?);
+            got.push(segment_text(
+                seg,
+                n,
+                self.searcher.root.as_deref(),
+                self.searcher.storage.as_ref(),
+                &mut files,
+            )?);
         }
         let store = seg
             .chunks
@@ -522,27 +479,31 @@ fn segment_text(
         let text = store.text(node)?;
         return Ok(ChunkText { text, stale: false });
     }
-    Ok(source_text(
-        root,
-        storage,
-        info.path,
-        info.start_byte,
-        info.byte_len,
-        &info.hash,
-        files,
-    ))
+    Ok(source_text(root, storage, &info, files))
+}
+
+/// The metadata of a delta upsert, as a segment's chunk store gives it.
+fn delta_info(c: &crate::format::wal::UpsertChunk) -> ChunkInfo<'_> {
+    ChunkInfo {
+        path: &c.path,
+        language: c.language,
+        start_line: c.start_line,
+        end_line: c.end_line,
+        start_byte: c.start_byte,
+        byte_len: c.byte_len,
+        symbol: c.symbol.as_deref(),
+        hash: c.hash,
+    }
 }
 
 /// A chunk's bytes read back from the source tree, hash-checked.
 fn source_text(
     root: Option<&Path>,
     storage: &dyn Storage,
-    path: &str,
-    start_byte: u32,
-    byte_len: u32,
-    hash: &[u8; 16],
+    c: &ChunkInfo<'_>,
     files: &mut HashMap<String, Option<Vec<u8>>>,
 ) -> ChunkText {
+    let (path, start_byte, byte_len, hash) = (c.path, c.start_byte, c.byte_len, &c.hash);
     let bytes = files.entry(path.to_string()).or_insert_with(|| {
         let root = root?;
         storage.read_all(&root.join(path)).ok()

@@ -87,6 +87,26 @@ impl Language {
         Language::ALL.get(c as usize).copied()
     }
 
+    /// Parse a list of filter names; an unknown one is a config error naming
+    /// `field[i]` and listing the valid names.
+    pub fn parse_names(names: &[String], field: &str) -> crate::Result<Vec<Language>> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                Language::from_name(n).ok_or_else(|| {
+                    crate::Error::config(
+                        format!("{field}[{i}]"),
+                        format!(
+                            "unknown language `{n}` (one of: {})",
+                            Language::ALL.map(|l| l.name()).join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// Parse a filter name; a few common aliases are accepted.
     pub fn from_name(s: &str) -> Option<Language> {
         let s = s.to_ascii_lowercase();

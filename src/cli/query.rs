@@ -106,7 +106,7 @@ pub fn run(c: QueryCmd) -> leann::Result<i32> {
             dir,
         )?));
     }
-    let languages = leann::ingest::parse_languages(&c.langs, "--lang")?;
+    let languages = leann::chunk::Language::parse_names(&c.langs, "--lang")?;
     let opts = QueryOptions {
         k: c.top_k,
         languages,
@@ -223,7 +223,8 @@ fn run_batch(
                 o.k = k;
             }
             if let Some(f) = b.filters {
-                o.languages = leann::ingest::parse_languages(&f.languages, "filters.languages")?;
+                o.languages =
+                    leann::chunk::Language::parse_names(&f.languages, "filters.languages")?;
                 o.paths = f.paths;
             }
             let r = searcher.query(&b.query, &o, ctx)?;

@@ -118,10 +118,9 @@ pub fn encode_head(
     out
 }
 
-/// A text entry: CRC-32 of the compressed bytes, then the bytes.
-pub fn put_text_entry(out: &mut Vec<u8>, compressed: &[u8]) {
-    put_u32(out, crc32fast::hash(compressed));
-    out.extend_from_slice(compressed);
+/// The bytes that precede a text entry's compressed bytes: their CRC-32.
+pub fn text_entry_head(compressed: &[u8]) -> [u8; 4] {
+    crc32fast::hash(compressed).to_le_bytes()
 }
 
 /// Decode everything but the text section, verifying every block. `buf` is

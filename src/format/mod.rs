@@ -145,6 +145,19 @@ pub fn take_blocks(c: &mut Cursor<'_>, data_len: usize, what: &str) -> Result<Ve
     Ok(data)
 }
 
+/// `s` cut to at most `max` bytes at a char boundary (paths and symbols
+/// stored with a u16 length).
+pub fn cut_str(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Reject trailing bytes after the last structure of a file.
 pub fn expect_end(c: &Cursor<'_>) -> Result<()> {
     if c.remaining() != 0 {

@@ -98,8 +98,7 @@ pub fn decode_header(path: &Path, buf: &[u8]) -> Result<LogMeta> {
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
-    // Paths and symbols are cut to u16::MAX bytes by the chunk table already.
-    let s = &s[..s.len().min(u16::MAX as usize)];
+    let s = super::cut_str(s, u16::MAX as usize);
     put_u16(out, s.len() as u16);
     out.extend_from_slice(s.as_bytes());
 }

@@ -224,13 +224,7 @@ impl Storage for FaultStorage {
         Ok(())
     }
     fn list_dir(&self, path: &Path) -> Result<Vec<String>> {
-        Ok(self
-            .lock()
-            .files
-            .keys()
-            .filter(|p| p.parent() == Some(path))
-            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect())
+        Ok(super::memory::names_in(self.lock().files.keys(), path))
     }
     fn remove_file(&self, path: &Path) -> Result<()> {
         self.tick("remove", path)?;

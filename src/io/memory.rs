@@ -117,6 +117,14 @@ impl AppendFile for MemAppend {
     }
 }
 
+/// File names of `dir` among `paths` (sorted when `paths` is).
+pub(super) fn names_in<'a>(paths: impl Iterator<Item = &'a PathBuf>, dir: &Path) -> Vec<String> {
+    paths
+        .filter(|p| p.parent() == Some(dir))
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect()
+}
+
 impl Storage for MemStorage {
     fn name(&self) -> &'static str {
         "memory"
@@ -156,12 +164,7 @@ impl Storage for MemStorage {
         if !st.dirs.contains(path) && !st.files.keys().any(|p| p.parent() == Some(path)) {
             return Err(not_found("list directory", path));
         }
-        Ok(st
-            .files
-            .keys()
-            .filter(|p| p.parent() == Some(path))
-            .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .collect())
+        Ok(names_in(st.files.keys(), path))
     }
     fn remove_file(&self, path: &Path) -> Result<()> {
         self.lock()
