@@ -4,7 +4,9 @@
 //! search settings as a fresh build. The live set is always the base set, so
 //! the dev ground truth applies (new ids map back to base positions).
 //!
-//!     cargo bench --bench churn [-- DATA_DIR ROUNDS]
+//!     cargo bench --bench churn [-- DATA_DIR ROUNDS merge|rebuild]
+//!
+//! Compaction uses the streaming merge unless `rebuild` is given.
 
 use leann::config::Config;
 use leann::data::{FbinVectors, VectorSource};
@@ -75,6 +77,11 @@ fn main() {
         .collect();
     let data = PathBuf::from(args.first().cloned().unwrap_or("../shared/data/dev".into()));
     let rounds: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(10);
+    let method = match args.get(2).map(|s| s.as_str()) {
+        None | Some("merge") => leann::compact::Method::Merge,
+        Some("rebuild") => leann::compact::Method::Rebuild,
+        Some(other) => panic!("method {other:?}: expected merge or rebuild"),
+    };
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let base = FbinVectors::open(st.as_ref(), &data.join("base.fbin")).unwrap();
     let qs = FbinVectors::open(st.as_ref(), &data.join("query.fbin")).unwrap();
@@ -89,7 +96,7 @@ fn main() {
     // id -> base position
     let mut pos: HashMap<u64, usize> = (0..n).map(|i| (i as u64, i)).collect();
     let fresh = recall(&idx, &base, &qs, &gt, k_gt, &pos);
-    println!("fresh build: {rebuild_s:.1} s, recall@10 {fresh:.4} (L=40, W=4)");
+    println!("fresh build: {rebuild_s:.2} s, recall@10 {fresh:.4} (L=40, W=4)");
     idx.enable_writes(st.as_ref()).unwrap();
     let mut rng = leann::rng::Rng::new(7);
     let mut next_id = n as u64;
@@ -121,6 +128,7 @@ fn main() {
         leann::compact::compact(
             &mut idx,
             st.as_ref(),
+            method,
             &|_, _, _, ids, out| {
                 for id in ids {
                     out.extend_from_slice(base.vector(positions[id]));
@@ -134,7 +142,7 @@ fn main() {
         let cs = t.elapsed().as_secs_f64();
         let after = recall(&idx, &base, &qs, &gt, k_gt, &pos);
         println!(
-            "round {round}: 10% churn; recall@10 {before:.4} before compaction (delta scanned exactly), {after:.4} after; compaction {cs:.1} s = {:.2}x the fresh build",
+            "round {round}: 10% churn; recall@10 {before:.4} before compaction (delta scanned exactly), {after:.4} after; compaction {cs:.2} s = {:.2}x the fresh build",
             cs / rebuild_s
         );
     }

@@ -232,11 +232,12 @@ impl Searcher {
         Ok(Some(f))
     }
 
-    /// Compact a tree index (`leann index compact`): live chunks are
-    /// re-embedded from their text (stored, or read back from the tree, as a
-    /// query would) and folded with the delta into a new segment.
+    /// Compact a tree index (`leann index compact`) by `method`: a merge
+    /// needs no text; a rebuild re-embeds live chunks from their text (stored,
+    /// or read back from the tree, as a query would).
     pub fn compact(
         &mut self,
+        method: crate::compact::Method,
         progress: &(dyn Fn(&crate::index::Progress) + Sync),
     ) -> Result<crate::compact::CompactReport> {
         let Searcher {
@@ -285,7 +286,7 @@ impl Searcher {
                 }
             }
         };
-        let rep = crate::compact::compact(index, storage, &vectors, Some(&text), progress)?;
+        let rep = crate::compact::compact(index, storage, method, &vectors, Some(&text), progress)?;
         if let Ok(c) = filter_cache.get_mut() {
             *c = None;
         }

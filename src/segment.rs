@@ -477,6 +477,48 @@ impl Segment {
         Ok(scratch.want.len() as u64)
     }
 
+    /// Every node's neighbour list, read sequentially (for a streaming merge):
+    /// sectors in batches of `ADJ_BATCH_SECTORS`, each checksum-verified.
+    pub fn adjacency(&self) -> Result<Vec<Vec<u32>>> {
+        const ADJ_BATCH_SECTORS: u64 = 256;
+        let n = self.len();
+        let nps = self.meta.nodes_per_sector as usize;
+        let mut adj = Vec::with_capacity(n);
+        let mut bufs: Vec<AlignedBuf> = Vec::new();
+        let total = self.meta.n_sectors();
+        let mut first = 0u64;
+        while first < total {
+            let count = ADJ_BATCH_SECTORS.min(total - first);
+            while (bufs.len() as u64) < count {
+                bufs.push(AlignedBuf::new(SECTOR_BYTES, DIRECT_ALIGN_BYTES));
+            }
+            {
+                let mut reqs: Vec<ReadReq<'_>> = bufs[..count as usize]
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, b)| ReadReq {
+                        // Sector 0 is the header: node sectors start at 1.
+                        offset: (1 + first + i as u64) * SECTOR_BYTES as u64,
+                        buf: &mut b[..],
+                    })
+                    .collect();
+                self.file.read_batch(&mut reqs)?;
+            }
+            for (i, buf) in bufs[..count as usize].iter().enumerate() {
+                let s = 1 + first + i as u64;
+                graph::verify_sector(&self.path, s, buf)?;
+                let lo = (first as usize + i) * nps;
+                for node in lo..(lo + nps).min(n) {
+                    let mut list = Vec::new();
+                    graph::read_node(&self.meta, &self.path, buf, node as u32, &mut list)?;
+                    adj.push(list);
+                }
+            }
+            first += count;
+        }
+        Ok(adj)
+    }
+
     /// Full-precision vectors stored in the graph file for `nodes` (only when
     /// the segment was built with stored vectors), appended to `out`.
     pub fn stored_vectors(

@@ -234,10 +234,15 @@ fn vector_of(id: u64) -> Vec<f32> {
     }
 }
 
-fn compact_now(idx: &mut Index, st: &dyn Storage) -> leann::Result<leann::compact::CompactReport> {
+fn compact_by(
+    idx: &mut Index,
+    st: &dyn Storage,
+    method: leann::compact::Method,
+) -> leann::Result<leann::compact::CompactReport> {
     leann::compact::compact(
         idx,
         st,
+        method,
         &|_, _, _, ids, out| {
             for &id in ids {
                 out.extend_from_slice(&vector_of(id));
@@ -254,6 +259,15 @@ fn compact_now(idx: &mut Index, st: &dyn Storage) -> leann::Result<leann::compac
 /// folded logs, keeps exactly the live vectors, and writes continue after it.
 #[test]
 fn compaction_folds_the_delta_and_keeps_the_live_set() {
+    for method in [
+        leann::compact::Method::Merge,
+        leann::compact::Method::Rebuild,
+    ] {
+        folds_the_delta_and_keeps_the_live_set(method);
+    }
+}
+
+fn folds_the_delta_and_keeps_the_live_set(method: leann::compact::Method) {
     let dir = tempdir();
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let cfg = Config::from_json(r#"{"incremental":{"deltaIndexThreshold":30}}"#, "t").unwrap();
@@ -269,13 +283,18 @@ fn compaction_folds_the_delta_and_keeps_the_live_set() {
     }
     let stats = leann::compact::stats(&idx);
     assert_eq!(stats.delta_upserts, 30);
+    // 30 upserts and 18 deletes on 300 vectors: the policy merges.
     assert!(matches!(
         leann::compact::plan(&stats),
-        leann::compact::Plan::Rebuild { .. }
+        leann::compact::Plan::Compact {
+            method: leann::compact::Method::Merge,
+            ..
+        }
     ));
     let before = idx.live_ids();
     let old_files = st.list_dir(dir.path()).unwrap();
-    let rep = compact_now(&mut idx, st.as_ref()).unwrap();
+    let rep = compact_by(&mut idx, st.as_ref(), method).unwrap();
+    assert_eq!(rep.method, method);
     assert_eq!(rep.live_vectors, before.len());
     assert_eq!(idx.live_ids(), before);
     assert!(idx.delta.is_empty());
@@ -311,6 +330,15 @@ fn compaction_folds_the_delta_and_keeps_the_live_set() {
 /// acknowledged upsert and no acknowledged delete.
 #[test]
 fn crash_during_compaction_keeps_acknowledged_writes() {
+    for method in [
+        leann::compact::Method::Merge,
+        leann::compact::Method::Rebuild,
+    ] {
+        crash_during_compaction(method);
+    }
+}
+
+fn crash_during_compaction(method: leann::compact::Method) {
     let dir = Path::new("/idx");
     let run = |st: &FaultStorage| -> (Vec<u64>, bool) {
         let mut acked = Vec::new();
@@ -326,7 +354,7 @@ fn crash_during_compaction_keeps_acknowledged_writes() {
             }
             acked.push(b);
         }
-        if compact_now(&mut idx, st).is_err() {
+        if compact_by(&mut idx, st, method).is_err() {
             return (acked, false);
         }
         for b in 4..6 {
@@ -356,7 +384,7 @@ fn crash_during_compaction_keeps_acknowledged_writes() {
         for tear in [Tear::Drop, Tear::Torn(128)] {
             let image = st.crash_image(tear);
             let mut idx = Index::open(&image, dir, ReadMode::Buffered, None)
-                .unwrap_or_else(|e| panic!("stop {stop} {tear:?}: does not open: {e}"));
+                .unwrap_or_else(|e| panic!("{method:?} stop {stop} {tear:?}: does not open: {e}"));
             leann::verify::verify(&idx).unwrap();
             let live = idx.live_ids();
             // Deletes of later batches may hit ids upserted earlier only by
@@ -389,4 +417,143 @@ fn crash_during_compaction_keeps_acknowledged_writes() {
             );
         }
     }
+}
+
+/// Recall@10 of `idx` over the live vectors against brute force (tie-aware),
+/// and no result outside the live set.
+fn live_recall(idx: &Index, live: &Live, qs: &VecVectors) -> f64 {
+    let ids: Vec<u64> = live.vecs.keys().copied().collect();
+    let flat = VecVectors {
+        data: ids.iter().flat_map(|id| live.vecs[id].clone()).collect(),
+        dim: DIM,
+    };
+    let pos: std::collections::HashMap<u64, u64> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, &id)| (id, i as u64))
+        .collect();
+    let gt = leann::bench::brute_force(&flat, qs, 10, Metric::Cosine);
+    let mut sum = 0.0;
+    for (i, gt) in gt.iter().enumerate() {
+        let found: Vec<u64> = search_ids(idx, live, qs.vector(i), 10)
+            .iter()
+            .map(|id| *pos.get(id).unwrap_or_else(|| panic!("{id} is not live")))
+            .collect();
+        sum += leann::bench::recall_at(10, qs.vector(i), &found, gt, &flat, Metric::Cosine);
+    }
+    sum / qs.len() as f64
+}
+
+/// Issue 4, item 4: a streaming merge of 10% deletes and 10% inserts keeps
+/// recall over the live set, and queries on the same index answer, with the
+/// pre-compaction results, while the merge is being prepared.
+#[test]
+fn queries_keep_working_during_a_streaming_merge() {
+    let base = clustered(4000, DIM, 16, 21);
+    let extra = clustered(400, DIM, 16, 22);
+    let qs = queries(60, DIM, 16, 21);
+    let dir = tempdir();
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    Index::create(st.as_ref(), dir.path(), &base, None, &Config::default()).unwrap();
+    let mut idx = Index::open(st.as_ref(), dir.path(), ReadMode::Buffered, None).unwrap();
+    idx.enable_writes(st.as_ref()).unwrap();
+    let mut live = Live {
+        vecs: (0..base.len() as u64)
+            .map(|i| (i, base.vector(i as usize).to_vec()))
+            .collect(),
+    };
+    let mut recs = Vec::new();
+    for i in 0..400u64 {
+        let victim = i * 10 + 3;
+        recs.push(Record::DeleteId { id: victim });
+        live.vecs.remove(&victim);
+        let id = 10_000 + i;
+        let v = extra.vector(i as usize).to_vec();
+        recs.push(Record::Upsert {
+            id,
+            vector: v.clone(),
+            chunk: None,
+        });
+        live.vecs.insert(id, v);
+    }
+    idx.write(&recs).unwrap();
+    let before_recall = live_recall(&idx, &live, &qs);
+    let before: Vec<Vec<u64>> = (0..qs.len())
+        .map(|i| search_ids(&idx, &live, qs.vector(i), 10))
+        .collect();
+    let stats = leann::compact::stats(&idx);
+    assert_eq!(
+        leann::compact::method_for(&stats),
+        leann::compact::Method::Merge
+    );
+    let fold = leann::compact::begin(&mut idx, st.as_ref()).unwrap();
+    let vectors = |_: &Index, _: usize, _: &[u32], ids: &[u64], out: &mut Vec<f32>| {
+        for id in ids {
+            out.extend_from_slice(&live.vecs[id]);
+        }
+        Ok(())
+    };
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (prepared, rounds) = std::thread::scope(|sc| {
+        let worker = sc.spawn(|| {
+            let p = leann::compact::prepare(
+                &idx,
+                st.as_ref(),
+                leann::compact::Method::Merge,
+                fold,
+                &vectors,
+                None,
+                &|_| {},
+            );
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
+            p
+        });
+        let mut rounds = 0;
+        while !done.load(std::sync::atomic::Ordering::SeqCst) || rounds == 0 {
+            for (i, want) in before.iter().enumerate() {
+                assert_eq!(&search_ids(&idx, &live, qs.vector(i), 10), want);
+            }
+            rounds += 1;
+        }
+        (worker.join().unwrap().unwrap(), rounds)
+    });
+    assert!(rounds > 0);
+    let rep = leann::compact::install(&mut idx, st.as_ref(), prepared).unwrap();
+    assert_eq!(rep.method, leann::compact::Method::Merge);
+    assert_eq!(rep.live_vectors, live.vecs.len());
+    assert!(idx.delta.is_empty());
+    leann::verify::verify(&idx).unwrap();
+    let ids: std::collections::BTreeSet<u64> = live.vecs.keys().copied().collect();
+    assert_eq!(idx.live_ids(), ids);
+    let after_recall = live_recall(&idx, &live, &qs);
+    let fresh_dir = tempdir();
+    let all: Vec<u64> = live.vecs.keys().copied().collect();
+    let flat = VecVectors {
+        data: all.iter().flat_map(|id| live.vecs[id].clone()).collect(),
+        dim: DIM,
+    };
+    let report = Index::build(
+        st.as_ref(),
+        fresh_dir.path(),
+        &flat,
+        leann::index::BuildInput {
+            ids: Some(&all),
+            chunks: None,
+            info: Default::default(),
+            replace: None,
+        },
+        &Config::default(),
+        &|_| {},
+    );
+    report.unwrap();
+    let fresh = Index::open(st.as_ref(), fresh_dir.path(), ReadMode::Buffered, None).unwrap();
+    let fresh_recall = live_recall(&fresh, &live, &qs);
+    eprintln!(
+        "recall@10 over the live set: before {before_recall:.3}, merged {after_recall:.3}, fresh build {fresh_recall:.3}; {rounds} query rounds during the merge"
+    );
+    assert!(
+        after_recall >= fresh_recall - 0.02,
+        "merged {after_recall:.3} vs fresh build {fresh_recall:.3} (before {before_recall:.3})"
+    );
+    assert!(after_recall >= 0.9, "merged recall {after_recall:.3}");
 }

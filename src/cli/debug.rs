@@ -84,9 +84,17 @@ pub fn run(c: WorkloadCmd) -> leann::Result<i32> {
             .sync_data()
             .map_err(|e| leann::Error::io("fsync", &c.acked, e))?;
         if c.compact_every > 0 && (b + 1) % c.compact_every == 0 {
+            // Alternate the policy's method (a merge, for this small delta)
+            // with a rebuild, so that kills land in both.
+            let method = if ((b + 1) / c.compact_every) % 2 == 0 {
+                leann::compact::Method::Rebuild
+            } else {
+                leann::compact::method_for(&leann::compact::stats(&idx))
+            };
             leann::compact::compact(
                 &mut idx,
                 st.as_ref(),
+                method,
                 &|_, _, _, ids, out| {
                     for &id in ids {
                         out.extend_from_slice(&vector_of(id));

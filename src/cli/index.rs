@@ -56,6 +56,10 @@ pub enum IndexCmd {
         /// Only when the compaction policy asks for it.
         #[arg(long)]
         if_needed: bool,
+        /// Rebuild from scratch (quantizer included, every chunk re-embedded)
+        /// instead of the policy's choice, usually a streaming merge.
+        #[arg(long)]
+        rebuild: bool,
         /// Show progress bars even when stderr is not a terminal.
         #[arg(long)]
         progress: bool,
@@ -123,11 +127,11 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                 r.chunks_reused
             );
             if compact {
-                if let leann::compact::Plan::Rebuild { reason } =
+                if let leann::compact::Plan::Compact { method, reason } =
                     leann::compact::plan(&leann::compact::stats(&s.index))
                 {
-                    println!("compacting: {reason}");
-                    let c = s.compact(&|_| {})?;
+                    println!("compacting ({}): {reason}", method_name(method));
+                    let c = s.compact(method, &|_| {})?;
                     println!(
                         "compacted {} live chunks in {:.2} s",
                         c.live_vectors, c.seconds
@@ -139,6 +143,7 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
         IndexCmd::Compact {
             index,
             if_needed,
+            rebuild,
             progress,
         } => {
             let st = super::storage("auto")?;
@@ -152,16 +157,22 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                 );
                 return Ok(0);
             }
-            if let leann::compact::Plan::Rebuild { reason } = &plan {
-                println!("compacting: {reason}");
-            }
+            let method = match (&plan, rebuild) {
+                (_, true) => leann::compact::Method::Rebuild,
+                (leann::compact::Plan::Compact { method, reason }, false) => {
+                    println!("compacting ({}): {reason}", method_name(*method));
+                    *method
+                }
+                (leann::compact::Plan::Nothing, false) => leann::compact::method_for(&stats),
+            };
             let bars = super::progress::Bars::new(progress);
-            let rep = s.compact(&|p| bars.update(p));
+            let rep = s.compact(method, &|p| bars.update(p));
             bars.finish();
             let rep = rep?;
             println!(
-                "compacted {} live chunks in {:.2} s; folded logs {:?}; removed {} files",
+                "compacted {} live chunks by {} in {:.2} s; folded logs {:?}; removed {} files",
                 rep.live_vectors,
+                method_name(rep.method),
                 rep.seconds,
                 rep.folded_logs,
                 rep.removed_files.len()
@@ -355,4 +366,11 @@ fn dry_run_report(
         }
     }
     Ok(0)
+}
+
+fn method_name(m: leann::compact::Method) -> &'static str {
+    match m {
+        leann::compact::Method::Merge => "streaming merge",
+        leann::compact::Method::Rebuild => "rebuild",
+    }
 }

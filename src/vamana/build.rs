@@ -66,6 +66,7 @@ pub fn build(src: &dyn VectorSource, p: &BuildParams) -> Graph {
 }
 
 /// `build`, calling `progress(points_inserted)` after every batch.
+/// `build`, calling `progress(points_inserted)` after every batch.
 pub fn build_with_progress(
     src: &dyn VectorSource,
     p: &BuildParams,
@@ -81,28 +82,45 @@ pub fn build_with_progress(
     };
     let mut order: Vec<u32> = (0..n as u32).collect();
     Rng::new(p.seed).shuffle(&mut order);
+    // Batches double in size from 1, so the first insertions see a connected
+    // graph instead of racing into an empty one.
+    insert_all(&ctx, &order, medoid, 1, progress);
+    finish(ctx, medoid)
+}
+
+/// Insert `order` in batches run one after another (each batch in parallel),
+/// the first of `first_batch` points, doubling up to `BATCH_POINTS`.
+fn insert_all(
+    ctx: &Ctx<'_>,
+    order: &[u32],
+    medoid: u32,
+    first_batch: usize,
+    progress: &(dyn Fn(usize) + Sync),
+) {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Option<Visited>> = const { std::cell::RefCell::new(None) };
     }
-    // Batches double in size from 1, so the first insertions see a connected
-    // graph instead of racing into an empty one.
+    let n = ctx.adj.len();
     let mut start = 0;
-    let mut size = 1;
-    while start < n {
-        let batch = &order[start..(start + size).min(n)];
+    let mut size = first_batch.clamp(1, BATCH_POINTS);
+    while start < order.len() {
+        let batch = &order[start..(start + size).min(order.len())];
         start += batch.len();
         size = (size * 2).min(BATCH_POINTS);
         batch.par_iter().for_each(|&pt| {
             SCRATCH.with(|s| {
                 let mut s = s.borrow_mut();
                 let vis = s.get_or_insert_with(|| Visited::new(n));
-                insert(&ctx, pt, medoid, vis);
+                insert(ctx, pt, medoid, vis);
             })
         });
         progress(start);
     }
-    // Lists may have grown up to the slack limit: prune them to R.
-    (0..n as u32).into_par_iter().for_each(|j| {
+}
+
+/// Prune lists that grew past R (up to the slack limit) back to R.
+fn finish(ctx: Ctx<'_>, medoid: u32) -> Graph {
+    (0..ctx.adj.len() as u32).into_par_iter().for_each(|j| {
         let mut list = ctx.adj[j as usize]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
@@ -119,6 +137,93 @@ pub fn build_with_progress(
         .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
         .collect();
     Graph { adj, medoid }
+}
+
+/// What a streaming merge starts from: an existing graph, which of its nodes
+/// survive, and where each survivor sits among the merge's vectors.
+pub struct MergeInput<'a> {
+    /// The existing graph, in its own node numbering.
+    pub old_adj: &'a [Vec<u32>],
+    pub old_medoid: u32,
+    /// Per old node: its row in the merge's vectors, or `u32::MAX` if deleted.
+    /// Survivors take rows `0..survivors`; rows after them are new points.
+    pub row_of: &'a [u32],
+}
+
+/// FreshDiskANN-style streaming merge. `src` holds the surviving old nodes
+/// (rows `0..s`, as `input.row_of` says) followed by the points to insert.
+/// 1. Delete: a survivor that linked to deleted nodes takes their surviving
+///    out-neighbours as candidates beside its own, RobustPrune'd to R when
+///    there are more than R.
+/// 2. Insert: each new point is inserted as in the build (greedy search from
+///    the medoid, RobustPrune, reverse edges), in parallel batches.
+/// 3. Patch: lists grown past R by reverse edges are pruned back.
+///
+/// Returns the graph over the rows of `src`.
+pub fn merge(
+    src: &dyn VectorSource,
+    input: &MergeInput<'_>,
+    p: &BuildParams,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Graph {
+    let n = src.len();
+    assert!(n > 0, "merge needs at least one vector");
+    let survivors = input.row_of.iter().filter(|&&r| r != u32::MAX).count();
+    assert!(survivors <= n, "more survivors than rows");
+    let vecs = Sq8Vectors::new(src, p.metric);
+    let ctx = Ctx {
+        vecs,
+        p,
+        adj: (0..n).map(|_| Mutex::new(Vec::new())).collect(),
+    };
+    let row_of = input.row_of;
+    (0..input.old_adj.len()).into_par_iter().for_each(|old| {
+        let row = row_of[old];
+        if row == u32::MAX {
+            return;
+        }
+        let mut cands: Vec<u32> = Vec::with_capacity(p.max_degree * 2);
+        let mut touched = false;
+        for &x in &input.old_adj[old] {
+            match row_of[x as usize] {
+                u32::MAX => {
+                    touched = true;
+                    for &y in &input.old_adj[x as usize] {
+                        let ry = row_of[y as usize];
+                        if ry != u32::MAX && ry != row {
+                            cands.push(ry);
+                        }
+                    }
+                }
+                rx => cands.push(rx),
+            }
+        }
+        if touched {
+            cands.sort_unstable();
+            cands.dedup();
+        }
+        let list = if cands.len() <= p.max_degree {
+            cands
+        } else {
+            let mut c: Vec<(f32, u32)> = cands.iter().map(|&x| (ctx.d(row, x), x)).collect();
+            let mut out = Vec::with_capacity(p.max_degree);
+            robust_prune(&ctx, &mut c, &mut out);
+            out
+        };
+        *ctx.adj[row as usize]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = list;
+    });
+    let medoid = match row_of.get(input.old_medoid as usize) {
+        Some(&r) if r != u32::MAX => r,
+        _ => find_medoid(src, p.metric),
+    };
+    let mut order: Vec<u32> = (survivors as u32..n as u32).collect();
+    Rng::new(p.seed).shuffle(&mut order);
+    // With no survivors this is a build: start from one point.
+    let first = if survivors == 0 { 1 } else { 256 };
+    insert_all(&ctx, &order, medoid, first, progress);
+    finish(ctx, medoid)
 }
 
 fn find_medoid(src: &dyn VectorSource, metric: Metric) -> u32 {

@@ -7,6 +7,6 @@ pub mod search;
 mod visited;
 pub use memgraph::MemGraph;
 
-pub use build::{build, build_with_progress, BuildParams, Graph};
+pub use build::{build, build_with_progress, merge, BuildParams, Graph, MergeInput};
 pub use search::{beam_search, Candidate, GraphReader, SearchParams, SearchStats};
 pub use visited::Visited;
