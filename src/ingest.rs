@@ -64,6 +64,7 @@ pub fn create_from_tree(
     }
     let opts = config.filters.clone().unwrap_or_default().walk_options()?;
     progress(&Progress::new("scan", 0, 0));
+    let taken_ns = crate::stamps::now_ns();
     let (files, mut skips) = walk(&root, &opts)?;
     let scan_seconds = t0.elapsed().as_secs_f64();
     progress(&Progress::new(
@@ -81,6 +82,8 @@ pub fn create_from_tree(
     };
     let n_files = files.len() as u64;
     let mut files_done = 0u64;
+    // Files read (indexable or not), with the digest of their chunks.
+    let mut stamps = Vec::with_capacity(files.len());
     progress(&Progress::new("chunk", 0, n_files));
     for batch in files.chunks(BATCH_FILES) {
         let tc = Instant::now();
@@ -90,6 +93,25 @@ pub fn create_from_tree(
             .collect();
         let mut chunks: Vec<Chunk> = Vec::new();
         for (f, r) in batch.iter().zip(results) {
+            let chunk_digest = match &r {
+                Ok(cs) => Some(crate::stamps::digest(cs.iter().map(|c| {
+                    (
+                        c.start_byte as u32,
+                        (c.end_byte - c.start_byte) as u32,
+                        c.hash,
+                    )
+                }))),
+                Err(crate::chunk::SkipReason::Unreadable) => None,
+                Err(_) => Some(crate::stamps::digest([])),
+            };
+            if let Some(digest) = chunk_digest {
+                stamps.push(crate::format::stamps::Stamp {
+                    path: f.rel.clone(),
+                    size: f.bytes,
+                    mtime_ns: f.mtime_ns,
+                    digest,
+                });
+            }
             match r {
                 Ok(cs) => {
                     let e = rep.per_language.entry(f.language.name()).or_default();
@@ -189,6 +211,17 @@ pub fn create_from_tree(
         },
         config,
         progress,
+    )?;
+    // After the manifest: an index without stamps is complete, only slower
+    // to update the first time.
+    crate::stamps::store(
+        storage,
+        output,
+        &crate::format::stamps::Stamps {
+            taken_ns,
+            root: root.display().to_string(),
+            entries: stamps,
+        },
     )?;
     rep.seconds = t0.elapsed().as_secs_f64();
     Ok(rep)

@@ -27,6 +27,7 @@ pub mod rng;
 pub mod searcher;
 pub mod segment;
 pub mod sq8;
+pub mod stamps;
 pub mod synth;
 pub mod update;
 pub mod vamana;

@@ -3,11 +3,14 @@
 //! indexed chunks no longer match their hashes at their byte ranges (or that
 //! grew past its last chunk) is re-chunked; its old chunks are deleted by path
 //! and its new ones upserted. New files are added, removed files deleted.
+//! Files whose stamp (size, modification time, digest of their chunks: see
+//! `stamps`) vouches for them are not read at all.
 //! Chunks whose hash the index already holds with a vector in the delta reuse
 //! that vector instead of being embedded again.
 
 use crate::chunk::{chunk_text, split::content_hash, walk, Chunk};
 use crate::error::{Error, Result};
+use crate::format::stamps::{Stamp, Stamps};
 use crate::format::wal::{Record, UpsertChunk};
 use crate::io::Storage;
 use crate::searcher::Searcher;
@@ -19,6 +22,10 @@ use std::time::Instant;
 #[derive(Clone, Debug, Default)]
 pub struct UpdateReport {
     pub files_scanned: usize,
+    /// Files taken as unchanged from their stamps, without reading them.
+    pub files_trusted: usize,
+    /// Why the stamps were not used, when they were damaged.
+    pub stamps_note: Option<String>,
     pub files_changed: usize,
     pub files_added: usize,
     pub files_removed: usize,
@@ -26,6 +33,13 @@ pub struct UpdateReport {
     pub chunks_embedded: usize,
     pub chunks_reused: usize,
     pub seconds: f64,
+    /// Phases: walking the tree, collecting the index's chunks by path,
+    /// checking files against them, embedding, writing the log.
+    pub walk_seconds: f64,
+    pub known_seconds: f64,
+    pub check_seconds: f64,
+    pub embed_seconds: f64,
+    pub write_seconds: f64,
 }
 
 /// A live chunk of the index: where it is and its hash.
@@ -91,6 +105,17 @@ fn known_chunks(s: &Searcher) -> KnownState {
     }
 }
 
+/// What the check found for one walked file.
+enum Outcome {
+    /// Its stamp vouches for it: not read.
+    Trusted,
+    /// Read: the index's chunks for it still match.
+    Unchanged,
+    /// Read: (re)index these chunks (none: drop the file's chunks).
+    Changed(Vec<Chunk>),
+    Unreadable,
+}
+
 /// Whether `bytes` still hold exactly the chunks `known` describes.
 fn unchanged(bytes: &[u8], known: &[Known]) -> bool {
     let mut end = 0usize;
@@ -133,38 +158,116 @@ pub fn update_from_tree(
         .clone()
         .unwrap_or_default()
         .walk_options()?;
+    let taken_ns = crate::stamps::now_ns();
     let (files, _skips) = walk(&root, &opts)?;
+    let walk_seconds = t0.elapsed().as_secs_f64();
     let KnownState {
         by_path: known,
         max_id,
         cache,
     } = known_chunks(s);
-    // Per file: None = unchanged, Some(chunks) = (re)index these.
-    let results: Vec<Option<Vec<Chunk>>> = files
+    let known_seconds = t0.elapsed().as_secs_f64() - walk_seconds;
+    let dir = s.index.dir.clone();
+    let (old_stamps, stamps_note) = match crate::stamps::load(storage, &dir, &root) {
+        Ok(st) => (st, None),
+        Err(e) => (None, Some(format!("file stamps ignored: {e}"))),
+    };
+    let stamp_of: HashMap<&str, &Stamp> = old_stamps
+        .as_ref()
+        .map(|st| st.entries.iter().map(|e| (e.path.as_str(), e)).collect())
+        .unwrap_or_default();
+    let stamps_taken = old_stamps.as_ref().map_or(0, |st| st.taken_ns);
+    let known_digest = |path: &str| {
+        crate::stamps::digest(
+            known
+                .get(path)
+                .into_iter()
+                .flatten()
+                .map(|k| (k.start_byte, k.byte_len, k.hash)),
+        )
+    };
+    let results: Vec<Outcome> = files
         .par_iter()
         .map(|f| {
-            let bytes = storage.read_all(&f.abs).ok();
-            if let (Some(b), Some(k)) = (&bytes, known.get(&f.rel)) {
-                if unchanged(b, k) {
-                    return None;
+            if let Some(st) = stamp_of.get(f.rel.as_str()) {
+                if crate::stamps::matches(st, stamps_taken, f.bytes, f.mtime_ns)
+                    && known_digest(&f.rel) == st.digest
+                {
+                    return Outcome::Trusted;
                 }
             }
-            let text = match bytes.map(crate::chunk::source::vet) {
-                Some(Ok(t)) => t,
-                _ => return Some(Vec::new()), // unreadable or no longer text: drop its chunks
+            let Ok(bytes) = storage.read_all(&f.abs) else {
+                return Outcome::Unreadable;
             };
-            Some(chunk_text(&f.rel, f.language, &text))
+            if let Some(k) = known.get(&f.rel) {
+                if unchanged(&bytes, k) {
+                    return Outcome::Unchanged;
+                }
+            }
+            match crate::chunk::source::vet(bytes) {
+                Ok(text) => Outcome::Changed(chunk_text(&f.rel, f.language, &text)),
+                // No longer text: its chunks are dropped.
+                Err(_) => Outcome::Changed(Vec::new()),
+            }
         })
         .collect();
     let mut rep = UpdateReport {
         files_scanned: files.len(),
+        files_trusted: results
+            .iter()
+            .filter(|r| matches!(r, Outcome::Trusted))
+            .count(),
+        stamps_note,
+        walk_seconds,
+        known_seconds,
+        check_seconds: t0.elapsed().as_secs_f64() - walk_seconds - known_seconds,
         ..UpdateReport::default()
     };
+    // New stamps: every file read or trusted, with the digest of the chunks
+    // the index holds for it once this update is written.
+    let mut new_stamps = Vec::with_capacity(files.len());
+    let mut restamp = old_stamps.is_none();
+    for (f, r) in files.iter().zip(&results) {
+        let digest = match r {
+            Outcome::Unreadable => {
+                restamp |= stamp_of.contains_key(f.rel.as_str());
+                continue;
+            }
+            Outcome::Trusted => stamp_of[f.rel.as_str()].digest,
+            Outcome::Unchanged => {
+                restamp = true;
+                known_digest(&f.rel)
+            }
+            Outcome::Changed(cs) => {
+                restamp = true;
+                crate::stamps::digest(cs.iter().map(|c| {
+                    (
+                        c.start_byte as u32,
+                        (c.end_byte - c.start_byte) as u32,
+                        c.hash,
+                    )
+                }))
+            }
+        };
+        new_stamps.push(Stamp {
+            path: f.rel.clone(),
+            size: f.bytes,
+            mtime_ns: f.mtime_ns,
+            digest,
+        });
+    }
+    restamp |= new_stamps.len() != stamp_of.len();
     let mut records = Vec::new();
     let mut to_embed: Vec<(usize, String)> = Vec::new();
     let mut pending: Vec<(Chunk, Option<Vec<f32>>)> = Vec::new();
     for (f, r) in files.iter().zip(results) {
-        let Some(chunks) = r else { continue };
+        let chunks = match r {
+            Outcome::Changed(c) => c,
+            // Unreadable now: its chunks are dropped (and it is not stamped,
+            // so it is read again next time).
+            Outcome::Unreadable => Vec::new(),
+            Outcome::Trusted | Outcome::Unchanged => continue,
+        };
         if known.contains_key(&f.rel) {
             rep.files_changed += 1;
             records.push(Record::DeletePath {
@@ -200,6 +303,7 @@ pub fn update_from_tree(
             records.push(Record::DeletePath { path: path.clone() });
         }
     }
+    let te = Instant::now();
     let dim = s.embedder().dim();
     for part in to_embed.chunks(crate::ingest::EMBED_BATCH_TEXTS) {
         let texts: Vec<&str> = part.iter().map(|(_, t)| t.as_str()).collect();
@@ -233,11 +337,26 @@ pub fn update_from_tree(
         });
         rep.chunks_upserted += 1;
     }
+    rep.embed_seconds = te.elapsed().as_secs_f64();
+    let tw = Instant::now();
     if !records.is_empty() {
         s.index.enable_writes(storage)?;
         s.index.write(&records)?;
         s.clear_filter_cache();
     }
+    // After the log: stamps never describe content the index does not hold.
+    if restamp {
+        crate::stamps::store(
+            storage,
+            &dir,
+            &Stamps {
+                taken_ns,
+                root: root.display().to_string(),
+                entries: new_stamps,
+            },
+        )?;
+    }
+    rep.write_seconds = tw.elapsed().as_secs_f64();
     rep.seconds = t0.elapsed().as_secs_f64();
     Ok(rep)
 }

@@ -208,6 +208,7 @@ fn garbage_never_panics() {
             assert!(idmap::decode(p, &b).is_err());
             assert!(manifest::decode(p, &b).is_err());
             assert!(chunks::decode_head(p, &b).is_err());
+            assert!(leann::format::stamps::decode(p, &b).is_err());
             assert!(graph::decode_header_sector(p, &b, len as u64).is_err());
             // Valid header, garbage metadata lengths.
             if len >= 32 {
@@ -217,6 +218,7 @@ fn garbage_never_panics() {
                     leann::format::header::IDMAP,
                     leann::format::header::MANIFEST,
                     leann::format::header::CHUNKS,
+                    leann::format::header::STAMPS,
                 ] {
                     let meta: Vec<u8> = b[32..].to_vec();
                     let enc = leann::format::header::encode(kind, 0, &meta);
@@ -226,6 +228,7 @@ fn garbage_never_panics() {
                     let _ = idmap::decode(p, &b);
                     let _ = manifest::decode(p, &b);
                     let _ = chunks::decode_head(p, &b);
+                    let _ = leann::format::stamps::decode(p, &b);
                 }
             }
         }
@@ -234,6 +237,10 @@ fn garbage_never_panics() {
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.0")
+}
+
+fn fixture12_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.2")
 }
 
 fn fixture11_dir() -> PathBuf {
@@ -263,12 +270,17 @@ fn fixture_results(idx: &Index) -> Vec<Vec<u64>> {
 }
 
 /// Decode and re-encode every file of `dir`; each must give its own bytes.
+/// Every file of `dir` decodes and encodes again to its exact bytes, once the
+/// header of the re-encoded file carries the file's own minor version (this
+/// build writes `FORMAT_MINOR`; a 1.1 file re-encodes as 1.2 otherwise).
 fn assert_reencodes(st: &dyn Storage, dir: &Path, n_anchors: usize) {
-    use leann::format::{chunks, codes, idmap, manifest, pq};
+    use leann::format::{chunks, codes, idmap, manifest, pq, stamps};
     for name in st.list_dir(dir).unwrap() {
         let p = dir.join(&name);
         let b = st.read_all(&p).unwrap();
-        let again = if name.ends_with(".pq") {
+        let mut again = if name == stamps::FILE_NAME {
+            stamps::encode(&stamps::decode(&p, &b).unwrap())
+        } else if name.ends_with(".pq") {
             pq::encode(&pq::decode(&p, &b).unwrap())
         } else if name.ends_with(".codes") {
             codes::encode(&codes::decode(&p, &b).unwrap(), n_anchors)
@@ -285,6 +297,11 @@ fn assert_reencodes(st: &dyn Storage, dir: &Path, n_anchors: usize) {
         } else {
             continue;
         };
+        if again[10..12] != b[10..12] {
+            again[10..12].copy_from_slice(&b[10..12]);
+            let crc = crc32fast::hash(&again[..28]);
+            again[28..32].copy_from_slice(&crc.to_le_bytes());
+        }
         assert_eq!(again, b, "{name} does not re-encode identically");
     }
 }
@@ -382,12 +399,56 @@ fn regenerate_v1_0_fixture() {
     .unwrap();
 }
 
-/// Regenerates format/v1.1.
+/// F-5: the golden v1.2 fixture (format/v1.1/tree indexed by 1.2, with file
+/// stamps) opens, verifies, re-encodes byte for byte (FILES included), and
+/// answers the v1.1 queries as recorded.
+#[test]
+fn golden_v1_2_fixture_still_reads() {
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let dir = fixture12_dir().join("index");
+    let s = leann::searcher::Searcher::open(
+        st.clone(),
+        &dir,
+        Some(&fixture11_dir().join("tree")),
+        None,
+    )
+    .unwrap();
+    leann::verify::verify(&s.index).unwrap();
+    let names = st.list_dir(&dir).unwrap();
+    assert!(names.iter().any(|n| n == "FILES"), "{names:?}");
+    let b = st.read_all(&dir.join("MANIFEST")).unwrap();
+    assert_eq!(u16::from_le_bytes([b[10], b[11]]), 2, "fixture is not 1.2");
+    assert_reencodes(st.as_ref(), &dir, s.index.segments[0].quant.anchors.k);
+    let stamps = leann::format::stamps::decode(
+        &dir.join("FILES"),
+        &st.read_all(&dir.join("FILES")).unwrap(),
+    )
+    .unwrap();
+    let paths: Vec<&str> = stamps.entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths.len(), 3, "{paths:?}");
+    let expected: Vec<Vec<(String, u32)>> =
+        serde_json::from_slice(&st.read_all(&fixture12_dir().join("expected.json")).unwrap())
+            .unwrap();
+    assert_eq!(fixture11_results(&s), expected);
+}
+
+/// Regenerates format/v1.2 (from the v1.1 tree).
+#[test]
+#[ignore]
+fn regenerate_v1_2_fixture() {
+    regenerate_tree_fixture(&fixture12_dir());
+}
+
+/// Regenerates format/v1.1 (only by a 1.1 build: this one writes 1.2).
 #[test]
 #[ignore]
 fn regenerate_v1_1_fixture() {
+    regenerate_tree_fixture(&fixture11_dir());
+}
+
+fn regenerate_tree_fixture(out: &Path) {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    let dir = fixture11_dir().join("index");
+    let dir = out.join("index");
     let _ = std::fs::remove_dir_all(&dir);
     let cfg = Config::from_json(r#"{"seed":1,"storeText":true}"#, "fixture").unwrap();
     let emb = leann::embed::static_model::StaticModel::builtin().unwrap();
@@ -403,7 +464,7 @@ fn regenerate_v1_1_fixture() {
     .unwrap();
     let s = leann::searcher::Searcher::open(st.clone(), &dir, None, None).unwrap();
     st.write_atomic(
-        &fixture11_dir().join("expected.json"),
+        &out.join("expected.json"),
         serde_json::to_string(&fixture11_results(&s))
             .unwrap()
             .as_bytes(),
@@ -469,5 +530,40 @@ fn regenerate_v1_1_log_fixture() {
     let w = leann::wal::Wal::create(st.as_ref(), &dir, 1, 4).unwrap();
     for b in fixture_wal_batches() {
         w.commit(&b).unwrap();
+    }
+}
+
+/// F-1, F-2 for `FILES` (not read by open, so not in the damage loops above):
+/// every truncation and every single bit flip is an error naming the file.
+#[test]
+fn damaged_stamps_are_rejected() {
+    use leann::format::stamps::{decode, encode, Stamp, Stamps};
+    let s = Stamps {
+        taken_ns: 1_700_000_000_000_000_000,
+        root: "/src/tree".into(),
+        entries: (0..40)
+            .map(|i| Stamp {
+                path: format!("src/m{i:02}.rs"),
+                size: 100 + i,
+                mtime_ns: 1_600_000_000_000_000_000 + i as i64,
+                digest: [i as u8; 8],
+            })
+            .collect(),
+    };
+    let p = Path::new("/idx/FILES");
+    let b = encode(&s);
+    assert_eq!(decode(p, &b).unwrap(), s);
+    for cut in 0..b.len() {
+        let e = decode(p, &b[..cut]).expect_err("truncation accepted");
+        assert_names_file(&e, p, &format!("cut to {cut}"));
+    }
+    for at in 0..b.len() {
+        for bit in [0u8, 3, 7] {
+            let mut d = b.clone();
+            d[at] ^= 1 << bit;
+            // Reserved header bytes are checked by the header CRC as well.
+            let e = decode(p, &d).expect_err("bit flip accepted");
+            assert_names_file(&e, p, &format!("flip at {at} bit {bit}"));
+        }
     }
 }

@@ -45,6 +45,8 @@ pub struct FileEntry {
     pub abs: PathBuf,
     pub language: Language,
     pub bytes: u64,
+    /// Modification time, ns since the Unix epoch, from the walk's stat.
+    pub mtime_ns: i64,
 }
 
 /// Compile exclude patterns; a pattern ending in '/' names a directory
@@ -87,10 +89,11 @@ pub fn walk(root: &Path, o: &WalkOptions) -> Result<(Vec<FileEntry>, Skips)> {
         )));
     }
     let excl = exclude_set(&o.exclude)?;
-    let mut skips = Skips::default();
-    let mut files = Vec::new();
-    // Hidden entries are filtered here (not by `ignore`) so they can be counted.
-    let walker = ignore::WalkBuilder::new(root)
+    // Hidden and excluded entries are filtered here (not by `ignore`) so they
+    // can be counted; directories among them are pruned, never entered. The
+    // walk runs on several threads; results are sorted afterwards.
+    let found: std::sync::Mutex<(Vec<FileEntry>, Skips)> = Default::default();
+    ignore::WalkBuilder::new(root)
         .hidden(false)
         .git_ignore(true)
         .git_exclude(true)
@@ -100,96 +103,127 @@ pub fn walk(root: &Path, o: &WalkOptions) -> Result<(Vec<FileEntry>, Skips)> {
         .require_git(false)
         .add_custom_ignore_filename(".leannignore")
         .follow_links(o.follow_links)
-        .build();
-    let mut hidden_dirs: Vec<PathBuf> = Vec::new();
-    for item in walker {
-        let entry = match item {
-            Ok(e) => e,
-            Err(e) => {
-                let (reason, path) = classify(&e);
-                skips.add(
-                    reason,
-                    path.map(|p| PathBuf::from(rel_of(root, &p)))
-                        .unwrap_or_default(),
-                );
-                continue;
-            }
-        };
-        let path = entry.path();
-        if path == root {
-            continue;
+        .build_parallel()
+        .run(|| {
+            let (found, excl) = (&found, &excl);
+            Box::new(move |item| {
+                let (what, prune) = visit(root, o, excl, item);
+                if !matches!(what, Visit::Nothing) {
+                    // A panic while holding the lock aborts the walk anyway.
+                    let mut g = found.lock().unwrap_or_else(|e| e.into_inner());
+                    match what {
+                        Visit::File(f) => g.0.push(f),
+                        Visit::Skip(r, p) => g.1.add(r, p),
+                        Visit::Nothing => {}
+                    }
+                }
+                if prune {
+                    ignore::WalkState::Skip
+                } else {
+                    ignore::WalkState::Continue
+                }
+            })
+        });
+    let (mut files, mut skips) = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    for v in skips.by_reason.values_mut() {
+        v.sort();
+    }
+    Ok((files, skips))
+}
+
+/// What one walked entry is.
+enum Visit {
+    File(FileEntry),
+    Skip(SkipReason, PathBuf),
+    Nothing,
+}
+
+/// Classify one entry of the walk; the flag says to prune a directory.
+fn visit(
+    root: &Path,
+    o: &WalkOptions,
+    excl: &GlobSet,
+    item: std::result::Result<ignore::DirEntry, ignore::Error>,
+) -> (Visit, bool) {
+    let entry = match item {
+        Ok(e) => e,
+        Err(e) => {
+            let (reason, path) = classify(&e);
+            let p = path
+                .map(|p| PathBuf::from(rel_of(root, &p)))
+                .unwrap_or_default();
+            return (Visit::Skip(reason, p), false);
         }
-        if hidden_dirs.iter().any(|d| path.starts_with(d)) {
-            continue;
-        }
-        let rel = rel_of(root, path);
-        let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-        let name = entry.file_name().to_string_lossy();
-        // A pruned directory is counted once, as `dir/`.
-        let shown = if is_dir {
-            format!("{rel}/")
+    };
+    let path = entry.path();
+    if path == root {
+        return (Visit::Nothing, false);
+    }
+    let rel = rel_of(root, path);
+    let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
+    let name = entry.file_name().to_string_lossy();
+    // A pruned directory is counted once, as `dir/`.
+    let shown = if is_dir {
+        format!("{rel}/")
+    } else {
+        rel.clone()
+    };
+    if !o.hidden && name.starts_with('.') {
+        return (Visit::Skip(SkipReason::Hidden, shown.into()), is_dir);
+    }
+    if excl.is_match(&rel) || (is_dir && excl.is_match(&shown)) {
+        return (Visit::Skip(SkipReason::Excluded, shown.into()), is_dir);
+    }
+    let Some(ft) = entry.file_type() else {
+        return (Visit::Nothing, false);
+    };
+    if is_dir {
+        return (Visit::Nothing, false);
+    }
+    if !ft.is_file() {
+        // With links followed, a file type that is neither directory nor
+        // regular file is a FIFO, socket or device (or a dangling link).
+        let reason = if ft.is_symlink() {
+            SkipReason::Unreadable
         } else {
-            rel.clone()
+            SkipReason::NotRegular
         };
-        if !o.hidden && name.starts_with('.') {
-            if is_dir {
-                hidden_dirs.push(path.to_path_buf());
-            }
-            skips.add(SkipReason::Hidden, shown.into());
-            continue;
-        }
-        if excl.is_match(&rel) || (is_dir && excl.is_match(&shown)) {
-            if is_dir {
-                hidden_dirs.push(path.to_path_buf());
-            }
-            skips.add(SkipReason::Excluded, shown.into());
-            continue;
-        }
-        let Some(ft) = entry.file_type() else {
-            continue;
-        };
-        if is_dir {
-            continue;
-        }
-        if !ft.is_file() {
-            // With links followed, a file type that is neither directory nor
-            // regular file is a FIFO, socket or device (or a dangling link).
-            let reason = if ft.is_symlink() {
-                SkipReason::Unreadable
-            } else {
-                SkipReason::NotRegular
-            };
-            skips.add(reason, rel.into());
-            continue;
-        }
-        let Some(language) = Language::detect(path) else {
-            skips.add(SkipReason::UnknownType, rel.into());
-            continue;
-        };
-        if !o.languages.is_empty() && !o.languages.contains(&language) {
-            skips.add(SkipReason::LanguageFiltered, rel.into());
-            continue;
-        }
-        let bytes = match entry.metadata() {
-            Ok(m) => m.len(),
-            Err(_) => {
-                skips.add(SkipReason::Unreadable, rel.into());
-                continue;
-            }
-        };
-        if bytes > o.max_file_bytes {
-            skips.add(SkipReason::TooLarge, rel.into());
-            continue;
-        }
-        files.push(FileEntry {
+        return (Visit::Skip(reason, rel.into()), false);
+    }
+    let Some(language) = Language::detect(path) else {
+        return (Visit::Skip(SkipReason::UnknownType, rel.into()), false);
+    };
+    if !o.languages.is_empty() && !o.languages.contains(&language) {
+        return (Visit::Skip(SkipReason::LanguageFiltered, rel.into()), false);
+    }
+    // The stat happens before any read of the file, so a file that changes
+    // after it shows a newer time than the one recorded for its content.
+    let (bytes, mtime_ns) = match entry.metadata() {
+        Ok(m) => (m.len(), mtime_ns(&m)),
+        Err(_) => return (Visit::Skip(SkipReason::Unreadable, rel.into()), false),
+    };
+    if bytes > o.max_file_bytes {
+        return (Visit::Skip(SkipReason::TooLarge, rel.into()), false);
+    }
+    (
+        Visit::File(FileEntry {
             rel,
             abs: path.to_path_buf(),
             language,
             bytes,
-        });
-    }
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    Ok((files, skips))
+            mtime_ns,
+        }),
+        false,
+    )
+}
+
+/// Modification time in nanoseconds since the Unix epoch (0 when unknown).
+pub fn mtime_ns(m: &std::fs::Metadata) -> i64 {
+    m.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
 }
 
 fn classify(e: &ignore::Error) -> (SkipReason, Option<PathBuf>) {

@@ -112,19 +112,29 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             compact,
         } => {
             let st = super::storage("auto")?;
+            let t_open = std::time::Instant::now();
             let mut s =
                 leann::searcher::Searcher::open(st.clone(), &index, input.as_deref(), None)?;
+            let open_seconds = t_open.elapsed().as_secs_f64();
             let r = leann::update::update_from_tree(&mut s, st.as_ref(), input.as_deref())?;
+            if let Some(note) = &r.stamps_note {
+                eprintln!("warning: {note}; every file was checked by content");
+            }
             println!(
-                "{} files scanned in {:.3} s: {} changed, {} added, {} removed; {} chunks upserted ({} embedded, {} reused)",
+                "{} files scanned in {:.3} s ({} unchanged by their stamps): {} changed, {} added, {} removed; {} chunks upserted ({} embedded, {} reused)",
                 r.files_scanned,
                 r.seconds,
+                r.files_trusted,
                 r.files_changed,
                 r.files_added,
                 r.files_removed,
                 r.chunks_upserted,
                 r.chunks_embedded,
                 r.chunks_reused
+            );
+            println!(
+                "  open {open_seconds:.3} s, walk {:.3} s, index chunks {:.3} s, check files {:.3} s, embed {:.3} s, write {:.3} s",
+                r.walk_seconds, r.known_seconds, r.check_seconds, r.embed_seconds, r.write_seconds
             );
             if compact {
                 if let leann::compact::Plan::Compact { method, reason } =
@@ -183,8 +193,17 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             let st = super::storage(&io)?;
             let idx = Index::open(st.as_ref(), &index, ReadMode::Buffered, Some(0))?;
             let checked = leann::verify::verify(&idx)?;
+            // The stamps cache is not needed to open the index, but damage
+            // to it is still damage.
+            let stamps = index.join(leann::stamps::FILE_NAME);
+            let n_stamps = if st.exists(&stamps) {
+                let s = leann::format::stamps::decode(&stamps, &st.read_all(&stamps)?)?;
+                format!(", {} file stamps", s.entries.len())
+            } else {
+                String::new()
+            };
             println!(
-                "ok: {} segments, {} vectors, {} sectors verified",
+                "ok: {} segments, {} vectors, {} sectors verified{n_stamps}",
                 idx.segments.len(),
                 idx.len(),
                 checked

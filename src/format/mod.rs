@@ -10,6 +10,7 @@ pub mod header;
 pub mod idmap;
 pub mod manifest;
 pub mod pq;
+pub mod stamps;
 pub mod wal;
 
 use crate::error::{Error, Result};
