@@ -33,5 +33,6 @@ pub mod update;
 pub mod vamana;
 pub mod verify;
 pub mod wal;
+pub mod watch;
 
 pub use error::{Error, Result};

@@ -109,6 +109,8 @@ fn known_chunks(s: &Searcher) -> KnownState {
 enum Outcome {
     /// Its stamp vouches for it: not read.
     Trusted,
+    /// Outside the paths to re-examine: not read.
+    Skipped,
     /// Read: the index's chunks for it still match.
     Unchanged,
     /// Read: (re)index these chunks (none: drop the file's chunks).
@@ -142,6 +144,100 @@ pub fn update_from_tree(
     s: &mut Searcher,
     storage: &dyn Storage,
     input: Option<&Path>,
+) -> Result<UpdateReport> {
+    update_paths(s, storage, input, None)
+}
+
+/// Paths (relative to the tree's root) that `git diff --name-status A B`
+/// names: a rename counts as its old path (gone) and its new path (added).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GitChanges {
+    pub paths: std::collections::BTreeSet<String>,
+    pub renames: usize,
+    /// B is not the commit checked out (files are read from the tree on disk).
+    pub b_is_not_head: bool,
+}
+
+fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .output()
+        .map_err(|e| Error::io("run git", Path::new("git"), e))?;
+    if !out.status.success() {
+        return Err(Error::invalid(format!(
+            "`git -C {} {}` failed: {}",
+            root.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(out.stdout)
+}
+
+/// Run `git diff --name-status -M A B` in `root` (paths relative to it, only
+/// those under it).
+pub fn git_changes(root: &Path, a: &str, b: &str) -> Result<GitChanges> {
+    let out = git(
+        root,
+        &[
+            "diff",
+            "--name-status",
+            "-z",
+            "-M",
+            "--relative",
+            a,
+            b,
+            "--",
+        ],
+    )?;
+    let mut fields = out
+        .split(|&c| c == 0)
+        .filter(|f| !f.is_empty())
+        .map(|f| String::from_utf8_lossy(f).into_owned());
+    let mut ch = GitChanges::default();
+    while let Some(status) = fields.next() {
+        let mut path = || {
+            fields.next().ok_or_else(|| {
+                Error::invalid(format!("git diff output ends after status {status:?}"))
+            })
+        };
+        match status.chars().next() {
+            // Renamed or copied: old and new path.
+            Some('R') => {
+                ch.paths.insert(path()?);
+                ch.paths.insert(path()?);
+                ch.renames += 1;
+            }
+            Some('C') => {
+                path()?;
+                ch.paths.insert(path()?);
+            }
+            Some('A' | 'M' | 'D' | 'T' | 'U' | 'X') => {
+                ch.paths.insert(path()?);
+            }
+            _ => {
+                return Err(Error::invalid(format!(
+                    "git diff: unknown status {status:?}"
+                )))
+            }
+        }
+    }
+    let head = git(root, &["rev-parse", "--verify", "HEAD^{commit}"])?;
+    let bb = git(root, &["rev-parse", "--verify", &format!("{b}^{{commit}}")])?;
+    ch.b_is_not_head = head != bb;
+    Ok(ch)
+}
+
+/// `update_from_tree`, re-examining only the paths in `only` (when given)
+/// and everything under those that are directories: every other walked file
+/// is taken as unchanged without being read.
+pub fn update_paths(
+    s: &mut Searcher,
+    storage: &dyn Storage,
+    input: Option<&Path>,
+    only: Option<&std::collections::BTreeSet<String>>,
 ) -> Result<UpdateReport> {
     let t0 = Instant::now();
     let root = match input {
@@ -189,6 +285,9 @@ pub fn update_from_tree(
     let results: Vec<Outcome> = files
         .par_iter()
         .map(|f| {
+            if only.is_some_and(|o| !crate::watch::in_scope(o, &f.rel)) {
+                return Outcome::Skipped;
+            }
             if let Some(st) = stamp_of.get(f.rel.as_str()) {
                 if crate::stamps::matches(st, stamps_taken, f.bytes, f.mtime_ns)
                     && known_digest(&f.rel) == st.digest
@@ -229,6 +328,13 @@ pub fn update_from_tree(
     let mut restamp = old_stamps.is_none();
     for (f, r) in files.iter().zip(&results) {
         let digest = match r {
+            // Not looked at: its old stamp (if any) still says what it said.
+            Outcome::Skipped => {
+                if let Some(st) = stamp_of.get(f.rel.as_str()) {
+                    new_stamps.push((*st).clone());
+                }
+                continue;
+            }
             Outcome::Unreadable => {
                 restamp |= stamp_of.contains_key(f.rel.as_str());
                 continue;
@@ -266,7 +372,7 @@ pub fn update_from_tree(
             // Unreadable now: its chunks are dropped (and it is not stamped,
             // so it is read again next time).
             Outcome::Unreadable => Vec::new(),
-            Outcome::Trusted | Outcome::Unchanged => continue,
+            Outcome::Trusted | Outcome::Unchanged | Outcome::Skipped => continue,
         };
         if known.contains_key(&f.rel) {
             rep.files_changed += 1;
@@ -298,7 +404,7 @@ pub fn update_from_tree(
     }
     let walked: std::collections::HashSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
     for path in known.keys() {
-        if !walked.contains(path.as_str()) {
+        if !walked.contains(path.as_str()) && only.is_none_or(|o| crate::watch::in_scope(o, path)) {
             rep.files_removed += 1;
             records.push(Record::DeletePath { path: path.clone() });
         }

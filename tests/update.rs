@@ -169,3 +169,180 @@ fn damaged_or_foreign_stamps_are_not_used() {
     let r = update(&idx, Some(&other));
     assert_eq!((r.files_trusted, changes(&r)), (0, (0, 0, 0)));
 }
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=leann",
+            "-c",
+            "user.email=leann@example.com",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// Issue 4, item 3: `--git-diff A B` re-examines exactly the paths git names:
+/// a modification, a rename (old path gone, new path added, its code found at
+/// the new path), a deletion and an addition; a file changed on disk but not
+/// in the diff is left alone.
+#[test]
+fn git_diff_names_the_files_to_update() {
+    let (_d, tree, idx) = setup(Duration::from_secs(3600));
+    git(&tree, &["init", "-q"]);
+    git(&tree, &["add", "-A"]);
+    git(&tree, &["commit", "-q", "-m", "a"]);
+    let a = git(&tree, &["rev-parse", "HEAD"]);
+    write(
+        &tree,
+        "src/a.rs",
+        "pub fn area(w: f64, h: f64) -> f64 {\n    w * h * 1.0\n}\n",
+    );
+    git(&tree, &["mv", "lib/c.py", "lib/words.py"]);
+    git(&tree, &["rm", "-q", "lib/d.py"]);
+    write(
+        &tree,
+        "src/e.rs",
+        "pub fn echo(s: &str) -> String {\n    s.to_string()\n}\n",
+    );
+    git(&tree, &["add", "-A"]);
+    git(&tree, &["commit", "-q", "-m", "b"]);
+    // Changed on disk after the commit, so not in the diff.
+    write(
+        &tree,
+        "src/b.rs",
+        "pub fn brighten(c: u8) -> u8 {\n    c.saturating_add(99)\n}\n",
+    );
+
+    let ch = leann::update::git_changes(&tree, &a, "HEAD").unwrap();
+    let want: std::collections::BTreeSet<String> = [
+        "src/a.rs",
+        "lib/c.py",
+        "lib/words.py",
+        "lib/d.py",
+        "src/e.rs",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(ch.paths, want);
+    assert_eq!(ch.renames, 1);
+    assert!(!ch.b_is_not_head);
+
+    let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
+    let r = leann::update::update_paths(&mut s, st.as_ref(), None, Some(&ch.paths)).unwrap();
+    // a.rs changed; words.py and e.rs added; c.py and d.py removed.
+    assert_eq!(changes(&r), (1, 2, 2));
+    let mut ctx = leann::index::QueryContext::default();
+    let o = leann::searcher::QueryOptions {
+        k: 10,
+        ..Default::default()
+    };
+    let hits = s.query("count the words of a text", &o, &mut ctx).unwrap();
+    let paths: Vec<&str> = hits.iter().map(|h| h.path.as_str()).collect();
+    assert!(paths.contains(&"lib/words.py"), "{paths:?}");
+    assert!(
+        !paths.contains(&"lib/c.py") && !paths.contains(&"lib/d.py"),
+        "{paths:?}"
+    );
+    assert!(
+        hits.iter().all(|h| h.path != "src/b.rs" || h.stale),
+        "{paths:?}"
+    );
+    drop(s);
+    // The content check still finds b.rs afterwards.
+    let r = update(&idx, None);
+    assert_eq!(changes(&r), (1, 0, 0));
+
+    // A revision git does not know is an error naming the git command.
+    let e = leann::update::git_changes(&tree, "no-such-rev", "HEAD").unwrap_err();
+    assert!(e.to_string().contains("git -C"), "{e}");
+}
+
+/// Issue 4, item 3: `--watch` follows editors' save patterns (write a
+/// temporary file and rename it over the original; delete and create), new
+/// and removed files, and a renamed directory; afterwards a full check finds
+/// nothing the watch missed.
+#[test]
+fn watch_follows_edits() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    let (_d, tree, idx) = setup(Duration::from_secs(3600));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<Option<(usize, usize, usize)>>();
+    let worker = {
+        let (idx, stop) = (idx.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+            let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
+            let o = leann::watch::WatchOptions {
+                debounce: Duration::from_millis(500),
+                ..Default::default()
+            };
+            leann::watch::watch(&mut s, st.as_ref(), None, &o, &stop, &mut |e| match e {
+                leann::watch::WatchEvent::Ready { polling } => {
+                    assert!(!polling);
+                    tx.send(None).unwrap();
+                }
+                leann::watch::WatchEvent::Updated(r) => tx.send(Some(changes(r))).unwrap(),
+                leann::watch::WatchEvent::Warning(w) => panic!("{w}"),
+                leann::watch::WatchEvent::Compacted(_) => {}
+            })
+            .unwrap();
+        })
+    };
+    // The catch-up update comes first, then ready.
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Some((0, 0, 0))
+    );
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), None);
+    // Sum the updates' counts until they reach `want` (or time out).
+    let wait_for = |want: (usize, usize, usize)| {
+        let mut got = (0, 0, 0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while got != want {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(Some(c)) => got = (got.0 + c.0, got.1 + c.1, got.2 + c.2),
+                Ok(None) => {}
+                Err(_) => panic!("watch reported {got:?}, want {want:?}"),
+            }
+        }
+    };
+    // Write-to-temp + rename over a.rs; delete + create b.rs; a new file; a
+    // removed file.
+    write(
+        &tree,
+        "src/a.rs.tmp42",
+        "pub fn area(w: f64, h: f64) -> f64 {\n    w * h * 2.0\n}\n",
+    );
+    fs::rename(tree.join("src/a.rs.tmp42"), tree.join("src/a.rs")).unwrap();
+    fs::remove_file(tree.join("src/b.rs")).unwrap();
+    write(
+        &tree,
+        "src/b.rs",
+        "pub fn brighten(c: u8) -> u8 {\n    c.saturating_add(7)\n}\n",
+    );
+    write(
+        &tree,
+        "src/f.rs",
+        "pub fn flip(b: bool) -> bool {\n    !b\n}\n",
+    );
+    fs::remove_file(tree.join("lib/d.py")).unwrap();
+    wait_for((2, 1, 1));
+    // A renamed directory: its file leaves under the old path, arrives under
+    // the new one.
+    fs::rename(tree.join("lib"), tree.join("pylib")).unwrap();
+    wait_for((0, 1, 1));
+    stop.store(true, Ordering::SeqCst);
+    worker.join().unwrap();
+    let r = update(&idx, None);
+    assert_eq!(changes(&r), (0, 0, 0), "the watch missed something");
+}

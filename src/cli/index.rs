@@ -2,7 +2,7 @@
 
 use leann::index::Index;
 use leann::io::ReadMode;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Subcommand)]
 pub enum IndexCmd {
@@ -45,9 +45,19 @@ pub enum IndexCmd {
         /// The tree (default: the one the index was built from).
         #[arg(long)]
         input: Option<PathBuf>,
+        /// Re-examine only the paths `git diff --name-status A B` names
+        /// (renames and deletions included), read from the tree on disk.
+        #[arg(long, num_args = 2, value_names = ["A", "B"])]
+        git_diff: Option<Vec<String>>,
         /// Compact afterwards when the compaction policy asks for it.
         #[arg(long)]
         compact: bool,
+        /// Keep running: update after every burst of file changes.
+        #[arg(long, conflicts_with = "git_diff")]
+        watch: bool,
+        /// With --watch: quiet time after the last change before updating.
+        #[arg(long, default_value_t = 300)]
+        debounce_ms: u64,
     },
     /// Fold the write-ahead log's upserts and deletes into a new segment.
     Compact {
@@ -109,14 +119,49 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
         IndexCmd::Update {
             index,
             input,
+            git_diff,
             compact,
+            watch,
+            debounce_ms,
         } => {
             let st = super::storage("auto")?;
             let t_open = std::time::Instant::now();
             let mut s =
                 leann::searcher::Searcher::open(st.clone(), &index, input.as_deref(), None)?;
             let open_seconds = t_open.elapsed().as_secs_f64();
-            let r = leann::update::update_from_tree(&mut s, st.as_ref(), input.as_deref())?;
+            if watch {
+                return watch_tree(&mut s, st.as_ref(), input.as_deref(), debounce_ms, compact);
+            }
+            let only = match &git_diff {
+                Some(ab) => {
+                    let root = match input.as_deref() {
+                        Some(p) => p.to_path_buf(),
+                        None => s.root().map(Path::to_path_buf).ok_or_else(|| {
+                            leann::Error::invalid(
+                                "the index records no source tree: pass --input DIR",
+                            )
+                        })?,
+                    };
+                    let g = leann::update::git_changes(&root, &ab[0], &ab[1])?;
+                    if g.b_is_not_head {
+                        eprintln!(
+                            "warning: {} is not the checked-out commit; changed files are read from the tree on disk",
+                            ab[1]
+                        );
+                    }
+                    println!(
+                        "git diff {} {}: {} paths ({} renames)",
+                        ab[0],
+                        ab[1],
+                        g.paths.len(),
+                        g.renames
+                    );
+                    Some(g.paths)
+                }
+                None => None,
+            };
+            let r =
+                leann::update::update_paths(&mut s, st.as_ref(), input.as_deref(), only.as_ref())?;
             if let Some(note) = &r.stamps_note {
                 eprintln!("warning: {note}; every file was checked by content");
             }
@@ -392,4 +437,48 @@ fn method_name(m: leann::compact::Method) -> &'static str {
         leann::compact::Method::Merge => "streaming merge",
         leann::compact::Method::Rebuild => "rebuild",
     }
+}
+
+/// `leann index update --watch`: runs until killed (every update is durable
+/// when its line is printed).
+fn watch_tree(
+    s: &mut leann::searcher::Searcher,
+    st: &dyn leann::io::Storage,
+    input: Option<&Path>,
+    debounce_ms: u64,
+    compact: bool,
+) -> leann::Result<i32> {
+    let o = leann::watch::WatchOptions {
+        debounce: std::time::Duration::from_millis(debounce_ms),
+        compact,
+        ..Default::default()
+    };
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    leann::watch::watch(s, st, input, &o, &stop, &mut |e| match e {
+        leann::watch::WatchEvent::Ready { polling } => eprintln!(
+            "watching{}; Ctrl-C to stop",
+            if polling { " by polling" } else { "" }
+        ),
+        leann::watch::WatchEvent::Warning(w) => eprintln!("warning: {w}"),
+        leann::watch::WatchEvent::Updated(r) => {
+            if r.files_changed + r.files_added + r.files_removed > 0 {
+                println!(
+                    "{} changed, {} added, {} removed; {} chunks upserted ({} embedded) in {:.3} s",
+                    r.files_changed,
+                    r.files_added,
+                    r.files_removed,
+                    r.chunks_upserted,
+                    r.chunks_embedded,
+                    r.seconds
+                );
+            }
+        }
+        leann::watch::WatchEvent::Compacted(c) => println!(
+            "compacted {} live chunks by {} in {:.2} s",
+            c.live_vectors,
+            method_name(c.method),
+            c.seconds
+        ),
+    })?;
+    Ok(0)
 }

@@ -1,0 +1,230 @@
+//! `leann index update --watch`: keep an index current while its tree is
+//! edited. File system events (notify: inotify on Linux) are collected until
+//! the tree has been quiet for the debounce interval, then the paths they
+//! name are updated in one batch (`update::update_paths`). Paths are matched
+//! with their ancestors, so a renamed or removed directory updates everything
+//! under it; the file a path names is read as it is after the quiet interval,
+//! so editors' save patterns (write a temporary file and rename it over the
+//! original; delete and create) settle into one change. Events under the
+//! index directory itself are ignored. When the OS limit on watches is
+//! reached, or events were dropped, the whole tree is checked instead (file
+//! stamps keep that cheap), and at the limit the watch falls back to checking
+//! the whole tree every poll interval.
+
+use crate::error::{Error, Result};
+use crate::io::Storage;
+use crate::searcher::Searcher;
+use crate::update::{update_paths, UpdateReport};
+use notify::Watcher;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    /// Quiet time after the last event before an update runs.
+    pub debounce: Duration,
+    /// Whole-tree check interval when events cannot be had.
+    pub poll_interval: Duration,
+    /// Compact after an update when the compaction policy asks for it.
+    pub compact: bool,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions {
+            debounce: Duration::from_millis(300),
+            poll_interval: Duration::from_secs(5),
+            compact: false,
+        }
+    }
+}
+
+/// What the watch tells its caller.
+pub enum WatchEvent<'a> {
+    /// Watching, and caught up with the tree (events, or polling after a
+    /// limit).
+    Ready {
+        polling: bool,
+    },
+    Updated(&'a UpdateReport),
+    Compacted(&'a crate::compact::CompactReport),
+    Warning(String),
+}
+
+/// The warning for a full watch table, naming the setting to raise.
+pub fn watch_limit_warning(root: &Path) -> String {
+    let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into());
+    format!(
+        "the OS limit on file watches was reached while watching {} (fs.inotify.max_user_watches = {limit}); \
+         falling back to checking the whole tree periodically. Raise the limit with \
+         `sudo sysctl fs.inotify.max_user_watches=524288` to get events again",
+        root.display()
+    )
+}
+
+fn is_limit(e: &notify::Error) -> bool {
+    matches!(e.kind, notify::ErrorKind::MaxFilesWatch)
+        || matches!(&e.kind, notify::ErrorKind::Io(io) if io.raw_os_error() == Some(28))
+}
+
+/// Watch `s`'s tree until `stop` is set, updating the index after each quiet
+/// interval. `root` is the tree (default: the index's recorded root).
+pub fn watch(
+    s: &mut Searcher,
+    storage: &dyn Storage,
+    root: Option<&Path>,
+    o: &WatchOptions,
+    stop: &AtomicBool,
+    report: &mut dyn FnMut(WatchEvent<'_>),
+) -> Result<()> {
+    let root = match root {
+        Some(p) => std::fs::canonicalize(p).map_err(|e| Error::io("open input tree", p, e))?,
+        None => s
+            .root()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| Error::invalid("the index records no source tree: pass --input DIR"))?,
+    };
+    let index_dir = std::fs::canonicalize(&s.index.dir).unwrap_or_else(|_| s.index.dir.clone());
+    let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
+    let mut watcher = notify::recommended_watcher(tx)
+        .map_err(|e| Error::invalid(format!("cannot watch {}: {e}", root.display())))?;
+    let polling = match watcher.watch(&root, notify::RecursiveMode::Recursive) {
+        Ok(()) => false,
+        Err(e) if is_limit(&e) => {
+            report(WatchEvent::Warning(watch_limit_warning(&root)));
+            true
+        }
+        Err(e) => {
+            return Err(Error::invalid(format!(
+                "cannot watch {}: {e}",
+                root.display()
+            )))
+        }
+    };
+    // Catch up with changes made while no watch was running (events from
+    // now on are queued), then report ready.
+    let r = update_paths(s, storage, Some(&root), None)?;
+    report(WatchEvent::Updated(&r));
+    report(WatchEvent::Ready { polling });
+    let mut pending: BTreeSet<String> = BTreeSet::new();
+    let mut full = false;
+    let mut last_event = Instant::now();
+    let mut last_poll = Instant::now();
+    let tick = Duration::from_millis(50).min(o.debounce);
+    while !stop.load(Ordering::SeqCst) {
+        match rx.recv_timeout(tick) {
+            Ok(Ok(ev)) => {
+                if ev.need_rescan() {
+                    full = true;
+                }
+                for p in &ev.paths {
+                    if p.starts_with(&index_dir) {
+                        continue;
+                    }
+                    if let Ok(rel) = p.strip_prefix(&root) {
+                        let rel = rel
+                            .components()
+                            .map(|c| c.as_os_str().to_string_lossy())
+                            .collect::<Vec<_>>()
+                            .join("/");
+                        if !rel.is_empty() {
+                            pending.insert(rel);
+                        } else {
+                            full = true;
+                        }
+                    }
+                }
+                last_event = Instant::now();
+            }
+            Ok(Err(e)) => {
+                if is_limit(&e) {
+                    report(WatchEvent::Warning(watch_limit_warning(&root)));
+                } else {
+                    report(WatchEvent::Warning(format!("watch error: {e}")));
+                }
+                full = true;
+                last_event = Instant::now();
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(Error::invalid(format!(
+                    "the watch on {} stopped",
+                    root.display()
+                )))
+            }
+        }
+        let quiet = last_event.elapsed() >= o.debounce;
+        let poll_due = polling && last_poll.elapsed() >= o.poll_interval;
+        if (quiet && (full || !pending.is_empty())) || poll_due {
+            let only = std::mem::take(&mut pending);
+            let r = if full || poll_due {
+                update_paths(s, storage, Some(&root), None)?
+            } else {
+                update_paths(s, storage, Some(&root), Some(&only))?
+            };
+            full = false;
+            last_poll = Instant::now();
+            report(WatchEvent::Updated(&r));
+            if o.compact && r.chunks_upserted + r.files_removed + r.files_changed > 0 {
+                if let crate::compact::Plan::Compact { method, .. } =
+                    crate::compact::plan(&crate::compact::stats(&s.index))
+                {
+                    let c = s.compact(method, &|_| {})?;
+                    report(WatchEvent::Compacted(&c));
+                }
+            }
+        }
+    }
+    drop(watcher);
+    Ok(())
+}
+
+/// A path relative to the root is in scope when it or one of its ancestor
+/// directories is in `only`.
+pub fn in_scope(only: &BTreeSet<String>, rel: &str) -> bool {
+    if only.contains(rel) {
+        return true;
+    }
+    let mut at = rel.len();
+    while let Some(i) = rel[..at].rfind('/') {
+        if only.contains(&rel[..i]) {
+            return true;
+        }
+        at = i;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watch_limit_is_recognised_and_named() {
+        assert!(is_limit(&notify::Error::new(
+            notify::ErrorKind::MaxFilesWatch
+        )));
+        // inotify_add_watch fails with ENOSPC at the limit.
+        let enospc = std::io::Error::from_raw_os_error(28);
+        assert!(is_limit(&notify::Error::io(enospc)));
+        let other = std::io::Error::from_raw_os_error(2);
+        assert!(!is_limit(&notify::Error::io(other)));
+        let w = watch_limit_warning(Path::new("/src"));
+        assert!(w.contains("fs.inotify.max_user_watches"), "{w}");
+        assert!(w.contains("/src"), "{w}");
+    }
+
+    #[test]
+    fn scope_includes_everything_under_a_named_directory() {
+        let only: BTreeSet<String> = ["lib".to_string(), "src/a.rs".to_string()].into();
+        assert!(in_scope(&only, "src/a.rs"));
+        assert!(in_scope(&only, "lib/x/y.py"));
+        assert!(!in_scope(&only, "src/b.rs"));
+        assert!(!in_scope(&only, "library/y.py"));
+    }
+}
