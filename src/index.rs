@@ -534,6 +534,7 @@ impl Index {
                 }
             }
         }
+        delta.maintain(metric, resolved.seed);
         let mut idx = Index {
             delta,
             visible: None,
@@ -616,6 +617,7 @@ impl Index {
         for r in records {
             self.delta.apply(r, self.metric);
         }
+        self.delta.maintain(self.metric, self.resolved.seed);
         self.refresh_visible();
         Ok(())
     }
@@ -861,9 +863,11 @@ impl Index {
         if !self.delta.upserts.is_empty() {
             let want = p.rerank.max(p.k);
             let delta_ids = filter.and_then(|f| f.delta_ids.as_ref());
-            let found = self.delta.search(&q, want, self.metric, &|id, _| {
-                delta_ids.is_none_or(|s| s.contains(&id))
-            });
+            let found = self
+                .delta
+                .search(&q, want, self.metric, delta_ids.is_some(), &|id, _| {
+                    delta_ids.is_none_or(|s| s.contains(&id))
+                });
             all.extend(found.into_iter().map(|(d, id)| (d, id, DELTA_SEGMENT, 0)));
         }
         all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
