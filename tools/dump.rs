@@ -102,6 +102,34 @@ fn dump_file(p: &Path, node: Option<u32>) -> leann::Result<()> {
             f.len(),
             &f[..f.len().min(5)]
         );
+    } else if name.ends_with(".chunks") {
+        let h = format::chunks::decode_head(&pb, &b)?;
+        println!(
+            "{name}: chunk metadata, {} records, {} paths, {} symbol bytes, stored text {} ({} bytes)",
+            h.records.len(),
+            h.paths.len(),
+            h.symbols.len(),
+            h.has_text,
+            h.text_bytes
+        );
+    } else if leann::wal::parse_name(&name).is_some() {
+        match leann::wal::read_log(&pb, &b)? {
+            None => println!("{name}: write-ahead log, empty (shorter than its header)"),
+            Some((meta, rec)) => println!(
+                "{name}: write-ahead log, {meta:?}; {} committed batches, {} records, torn tail {} bytes",
+                rec.batches.len(),
+                rec.batches.iter().map(|b| b.len()).sum::<usize>(),
+                rec.torn_bytes
+            ),
+        }
+    } else if name == format::stamps::FILE_NAME {
+        let f = format::stamps::decode(&pb, &b)?;
+        println!(
+            "{name}: file stamps of {}, {} files, taken at {} ns",
+            f.root,
+            f.entries.len(),
+            f.taken_ns
+        );
     } else if name == leann::manifest::FILE_NAME {
         let m = format::manifest::decode(&pb, &b)?;
         println!("{name}: {m:?}");
