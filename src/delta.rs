@@ -139,6 +139,7 @@ impl Delta {
     /// The live upserts nearest `q`: (distance, id), best first, at most `k`,
     /// over the ids `allow` accepts. `filtered` says `allow` rejects some:
     /// then (and without a graph) every live upsert is scanned exactly.
+    /// `vis` is the query's visited set, reused for the graph.
     pub fn search(
         &self,
         q: &[f32],
@@ -146,6 +147,7 @@ impl Delta {
         metric: Metric,
         filtered: bool,
         allow: &dyn Fn(u64, &DeltaEntry) -> bool,
+        vis: &mut crate::vamana::Visited,
     ) -> Vec<(f32, u64)> {
         let dist = |v: &[f32]| {
             if metric == Metric::Cosine {
@@ -156,7 +158,6 @@ impl Delta {
         };
         let mut all: Vec<(f32, u64)> = match (&self.graph, filtered) {
             (Some(g), false) => {
-                let mut vis = crate::vamana::Visited::new(g.ids.len());
                 let mut stats = crate::vamana::SearchStats::default();
                 let p = crate::vamana::SearchParams {
                     list: (2 * k).max(64),
@@ -170,7 +171,7 @@ impl Delta {
                     &[g.medoid],
                     &|n| dist(g.vector(n)),
                     &p,
-                    &mut vis,
+                    vis,
                     &mut (),
                     &mut stats,
                 )

@@ -859,15 +859,19 @@ impl Index {
                 all.push((d, e, si as u32, nodes[j]));
             }
         }
-        // Live upserts of the delta: an exact scan, merged by exact distance.
+        // Live upserts of the delta (exact distances), merged by distance.
         if !self.delta.upserts.is_empty() {
             let want = p.rerank.max(p.k);
             let delta_ids = filter.and_then(|f| f.delta_ids.as_ref());
-            let found = self
-                .delta
-                .search(&q, want, self.metric, delta_ids.is_some(), &|id, _| {
-                    delta_ids.is_none_or(|s| s.contains(&id))
-                });
+            let vis = ctx.visited.get_or_insert_with(|| Visited::new(0));
+            let found = self.delta.search(
+                &q,
+                want,
+                self.metric,
+                delta_ids.is_some(),
+                &|id, _| delta_ids.is_none_or(|s| s.contains(&id)),
+                vis,
+            );
             all.extend(found.into_iter().map(|(d, id)| (d, id, DELTA_SEGMENT, 0)));
         }
         all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));

@@ -94,13 +94,7 @@ pub fn create_from_tree(
         let mut chunks: Vec<Chunk> = Vec::new();
         for (f, r) in batch.iter().zip(results) {
             let chunk_digest = match &r {
-                Ok(cs) => Some(crate::stamps::digest(cs.iter().map(|c| {
-                    (
-                        c.start_byte as u32,
-                        (c.end_byte - c.start_byte) as u32,
-                        c.hash,
-                    )
-                }))),
+                Ok(cs) => Some(crate::stamps::chunks_digest(cs)),
                 Err(crate::chunk::SkipReason::Unreadable) => None,
                 Err(_) => Some(crate::stamps::digest([])),
             };

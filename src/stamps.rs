@@ -38,6 +38,17 @@ pub fn digest(chunks: impl IntoIterator<Item = (u32, u32, [u8; 16])>) -> [u8; 8]
     out
 }
 
+/// `digest` of freshly cut chunks.
+pub fn chunks_digest(chunks: &[crate::chunk::Chunk]) -> [u8; 8] {
+    digest(chunks.iter().map(|c| {
+        (
+            c.start_byte as u32,
+            (c.end_byte - c.start_byte) as u32,
+            c.hash,
+        )
+    }))
+}
+
 /// The stamps of the index in `dir` taken from `root`: `Ok(None)` when there
 /// are none or they are from another root; an error when the file is damaged
 /// (callers fall back to checking every file).

@@ -148,6 +148,18 @@ pub fn update_from_tree(
     update_paths(s, storage, input, None)
 }
 
+/// The tree an update reads: `input` (canonical), or the one the index was
+/// built from.
+pub fn tree_root(s: &Searcher, input: Option<&Path>) -> Result<std::path::PathBuf> {
+    match input {
+        Some(p) => std::fs::canonicalize(p).map_err(|e| Error::io("open input tree", p, e)),
+        None => s
+            .root()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| Error::invalid("the index records no source tree: pass --input DIR")),
+    }
+}
+
 /// Paths (relative to the tree's root) that `git diff --name-status A B`
 /// names: a rename counts as its old path (gone) and its new path (added).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -240,13 +252,7 @@ pub fn update_paths(
     only: Option<&std::collections::BTreeSet<String>>,
 ) -> Result<UpdateReport> {
     let t0 = Instant::now();
-    let root = match input {
-        Some(p) => std::fs::canonicalize(p).map_err(|e| Error::io("open input tree", p, e))?,
-        None => s
-            .root()
-            .map(Path::to_path_buf)
-            .ok_or_else(|| Error::invalid("the index records no source tree: pass --input DIR"))?,
-    };
+    let root = tree_root(s, input)?;
     let opts = s
         .index
         .config
@@ -346,13 +352,7 @@ pub fn update_paths(
             }
             Outcome::Changed(cs) => {
                 restamp = true;
-                crate::stamps::digest(cs.iter().map(|c| {
-                    (
-                        c.start_byte as u32,
-                        (c.end_byte - c.start_byte) as u32,
-                        c.hash,
-                    )
-                }))
+                crate::stamps::chunks_digest(cs)
             }
         };
         new_stamps.push(Stamp {

@@ -82,13 +82,7 @@ pub fn watch(
     stop: &AtomicBool,
     report: &mut dyn FnMut(WatchEvent<'_>),
 ) -> Result<()> {
-    let root = match root {
-        Some(p) => std::fs::canonicalize(p).map_err(|e| Error::io("open input tree", p, e))?,
-        None => s
-            .root()
-            .map(Path::to_path_buf)
-            .ok_or_else(|| Error::invalid("the index records no source tree: pass --input DIR"))?,
-    };
+    let root = crate::update::tree_root(s, root)?;
     let index_dir = std::fs::canonicalize(&s.index.dir).unwrap_or_else(|_| s.index.dir.clone());
     let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
     let mut watcher = notify::recommended_watcher(tx)

@@ -39,6 +39,22 @@ impl leann::index::ExactSource for Live {
     }
 }
 
+/// A writable index of `base` (ids 0..n) in a new directory, and its live
+/// vectors.
+fn writable(base: &VecVectors) -> (tempfile::TempDir, std::sync::Arc<dyn Storage>, Index, Live) {
+    let dir = tempdir();
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    Index::create(st.as_ref(), dir.path(), base, None, &Config::default()).unwrap();
+    let mut idx = Index::open(st.as_ref(), dir.path(), ReadMode::Buffered, None).unwrap();
+    idx.enable_writes(st.as_ref()).unwrap();
+    let live = Live {
+        vecs: (0..base.len() as u64)
+            .map(|i| (i, base.vector(i as usize).to_vec()))
+            .collect(),
+    };
+    (dir, st, idx, live)
+}
+
 fn search_ids(idx: &Index, live: &Live, q: &[f32], k: usize) -> Vec<u64> {
     let mut ctx = QueryContext::default();
     idx.search(q, &idx.default_params(k), live, &mut ctx)
@@ -54,16 +70,7 @@ fn upserts_and_deletes_are_searched_with_the_segments_and_survive_reopen() {
     let base = clustered(5000, DIM, 16, 3);
     let extra = clustered(400, DIM, 16, 4);
     let qs = queries(100, DIM, 16, 3);
-    let dir = tempdir();
-    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    Index::create(st.as_ref(), dir.path(), &base, None, &Config::default()).unwrap();
-    let mut idx = Index::open(st.as_ref(), dir.path(), ReadMode::Buffered, None).unwrap();
-    idx.enable_writes(st.as_ref()).unwrap();
-    let mut live = Live {
-        vecs: (0..base.len() as u64)
-            .map(|i| (i, base.vector(i as usize).to_vec()))
-            .collect(),
-    };
+    let (dir, st, mut idx, mut live) = writable(&base);
     // Delete every 7th base vector, upsert 400 new ones (ids 100000..), and
     // replace 50 base vectors under their old ids.
     let mut recs = Vec::new();
@@ -452,16 +459,7 @@ fn queries_keep_working_during_a_streaming_merge() {
     let base = clustered(4000, DIM, 16, 21);
     let extra = clustered(400, DIM, 16, 22);
     let qs = queries(60, DIM, 16, 21);
-    let dir = tempdir();
-    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    Index::create(st.as_ref(), dir.path(), &base, None, &Config::default()).unwrap();
-    let mut idx = Index::open(st.as_ref(), dir.path(), ReadMode::Buffered, None).unwrap();
-    idx.enable_writes(st.as_ref()).unwrap();
-    let mut live = Live {
-        vecs: (0..base.len() as u64)
-            .map(|i| (i, base.vector(i as usize).to_vec()))
-            .collect(),
-    };
+    let (_dir, st, mut idx, mut live) = writable(&base);
     let mut recs = Vec::new();
     for i in 0..400u64 {
         let victim = i * 10 + 3;
@@ -568,16 +566,7 @@ fn a_large_delta_is_searched_through_a_graph() {
     let n_up = leann::delta::DELTA_GRAPH_MIN + 1500;
     let extra = clustered(n_up + 300, DIM, 16, 32);
     let qs = queries(80, DIM, 16, 32);
-    let dir = tempdir();
-    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    Index::create(st.as_ref(), dir.path(), &base, None, &Config::default()).unwrap();
-    let mut idx = Index::open(st.as_ref(), dir.path(), ReadMode::Buffered, None).unwrap();
-    idx.enable_writes(st.as_ref()).unwrap();
-    let mut live = Live {
-        vecs: (0..base.len() as u64)
-            .map(|i| (i, base.vector(i as usize).to_vec()))
-            .collect(),
-    };
+    let (dir, st, mut idx, mut live) = writable(&base);
     for part in (0..n_up).collect::<Vec<_>>().chunks(500) {
         let recs: Vec<Record> = part
             .iter()

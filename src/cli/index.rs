@@ -134,14 +134,7 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             }
             let only = match &git_diff {
                 Some(ab) => {
-                    let root = match input.as_deref() {
-                        Some(p) => p.to_path_buf(),
-                        None => s.root().map(Path::to_path_buf).ok_or_else(|| {
-                            leann::Error::invalid(
-                                "the index records no source tree: pass --input DIR",
-                            )
-                        })?,
-                    };
+                    let root = leann::update::tree_root(&s, input.as_deref())?;
                     let g = leann::update::git_changes(&root, &ab[0], &ab[1])?;
                     if g.b_is_not_head {
                         eprintln!(
