@@ -1,5 +1,6 @@
 //! The delta: what the write-ahead log says on top of the segments. Live
-//! upserts (exact vectors), and which segment chunks are hidden because they
+//! upserts (exact vectors, or reused ones that only navigate and are scored
+//! by the search's `ExactSource`), and which segment chunks are hidden because they
 //! were upserted again or deleted (by id, or by path for a removed or changed
 //! file). Upserts are searched by an exact scan while there are fewer than
 //! `DELTA_GRAPH_MIN`; beyond that, by an in-memory Vamana graph over them
@@ -15,6 +16,9 @@ use std::collections::{BTreeMap, HashSet};
 pub struct DeltaEntry {
     pub vector: Vec<f32>,
     pub chunk: Option<UpsertChunk>,
+    /// False for a reused vector (`Record::UpsertReused`): it navigates, and
+    /// the search scores the upsert exactly through its `ExactSource`.
+    pub exact: bool,
 }
 
 /// Live upserts at which the delta is searched through a graph.
@@ -61,21 +65,10 @@ impl Delta {
     pub fn apply(&mut self, r: &Record, metric: Metric) {
         match r {
             Record::Upsert { id, vector, chunk } => {
-                let mut v = vector.clone();
-                if metric == Metric::Cosine {
-                    normalize(&mut v);
-                }
-                self.shadowed_ids.insert(*id);
-                if self.graph.is_some() {
-                    self.tail.push(*id);
-                }
-                self.upserts.insert(
-                    *id,
-                    DeltaEntry {
-                        vector: v,
-                        chunk: chunk.clone(),
-                    },
-                );
+                self.upsert(*id, vector, chunk.clone(), true, metric)
+            }
+            Record::UpsertReused { id, vector, chunk } => {
+                self.upsert(*id, vector, Some(chunk.clone()), false, metric)
             }
             Record::DeleteId { id } => {
                 self.upserts.remove(id);
@@ -90,6 +83,32 @@ impl Delta {
             }
             Record::Begin { .. } | Record::Commit { .. } => {}
         }
+    }
+
+    fn upsert(
+        &mut self,
+        id: u64,
+        vector: &[f32],
+        chunk: Option<UpsertChunk>,
+        exact: bool,
+        metric: Metric,
+    ) {
+        let mut v = vector.to_vec();
+        if metric == Metric::Cosine {
+            normalize(&mut v);
+        }
+        self.shadowed_ids.insert(id);
+        if self.graph.is_some() {
+            self.tail.push(id);
+        }
+        self.upserts.insert(
+            id,
+            DeltaEntry {
+                vector: v,
+                chunk,
+                exact,
+            },
+        );
     }
 
     /// Build or drop the graph as the number of live upserts asks (after a

@@ -26,6 +26,21 @@ pub trait ExactSource: Sync {
         stats: &mut SearchStats,
         out: &mut Vec<f32>,
     ) -> Result<()>;
+
+    /// Append the exact vectors of delta upserts whose logged vector was
+    /// reused, not embedded (`DeltaEntry::exact` false), `dim` floats each.
+    /// Only text indexes log such upserts; other sources refuse.
+    fn delta_vectors(
+        &self,
+        ids: &[u64],
+        _entries: &[&crate::delta::DeltaEntry],
+        _out: &mut Vec<f32>,
+    ) -> Result<()> {
+        Err(Error::invalid(format!(
+            "{} delta upserts need recomputing, and this search has no text to recompute them from",
+            ids.len()
+        )))
+    }
 }
 
 /// Exact vectors stored in the graph file (config graph.storeFullVectors).
@@ -609,7 +624,7 @@ impl Index {
             .as_ref()
             .ok_or_else(|| Error::invalid("index opened read-only: call enable_writes first"))?;
         for r in records {
-            if let crate::format::wal::Record::Upsert { vector, .. } = r {
+            if let Some(vector) = r.upsert_vector() {
                 check_vector(vector, self.dim, "upserted vector")?;
             }
         }
@@ -719,6 +734,22 @@ impl Index {
         ctx: &mut QueryContext,
     ) -> Result<SearchOutput> {
         self.search_with(query, p, exact, ctx, None)
+    }
+
+    /// Distance of an exact vector `v` (not necessarily unit length) from
+    /// the prepared query `q` (unit length for cosine).
+    fn exact_distance(&self, q: &[f32], v: &[f32]) -> f32 {
+        if self.metric == Metric::Cosine {
+            // q is unit length; scale instead of copying v to normalise it.
+            let nv = crate::distance::dot(v, v).sqrt();
+            if nv > 0.0 {
+                1.0 - crate::distance::dot(q, v) / nv
+            } else {
+                1.0
+            }
+        } else {
+            self.metric.distance(q, v)
+        }
     }
 
     /// `search` restricted to the nodes `filter` allows. The filter acts inside
@@ -845,17 +876,7 @@ impl Index {
             }
             for (j, &e) in ext.iter().enumerate() {
                 let v = &ctx.exact[j * self.dim..(j + 1) * self.dim];
-                let d = if self.metric == Metric::Cosine {
-                    // q is unit length; scale instead of copying v to normalise it.
-                    let nv = crate::distance::dot(v, v).sqrt();
-                    if nv > 0.0 {
-                        1.0 - crate::distance::dot(&q, v) / nv
-                    } else {
-                        1.0
-                    }
-                } else {
-                    self.metric.distance(&q, v)
-                };
+                let d = self.exact_distance(&q, v);
                 all.push((d, e, si as u32, nodes[j]));
             }
         }
@@ -872,6 +893,35 @@ impl Index {
                 &|id, _| delta_ids.is_none_or(|s| s.contains(&id)),
                 vis,
             );
+            // Reused vectors only navigate: score those upserts exactly.
+            let reused: Vec<(usize, u64)> = found
+                .iter()
+                .enumerate()
+                .filter(|(_, (_, id))| self.delta.upserts.get(id).is_some_and(|e| !e.exact))
+                .map(|(i, &(_, id))| (i, id))
+                .collect();
+            let mut found = found;
+            if !reused.is_empty() {
+                let ids: Vec<u64> = reused.iter().map(|x| x.1).collect();
+                let entries: Vec<&crate::delta::DeltaEntry> = ids
+                    .iter()
+                    .filter_map(|id| self.delta.upserts.get(id))
+                    .collect();
+                ctx.exact.clear();
+                exact.delta_vectors(&ids, &entries, &mut ctx.exact)?;
+                if ctx.exact.len() != ids.len() * self.dim {
+                    return Err(Error::invalid(format!(
+                        "exact source returned {} floats for {} delta upserts of dim {}",
+                        ctx.exact.len(),
+                        ids.len(),
+                        self.dim
+                    )));
+                }
+                for (j, &(i, _)) in reused.iter().enumerate() {
+                    found[i].0 =
+                        self.exact_distance(&q, &ctx.exact[j * self.dim..(j + 1) * self.dim]);
+                }
+            }
             all.extend(found.into_iter().map(|(d, id)| (d, id, DELTA_SEGMENT, 0)));
         }
         all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));

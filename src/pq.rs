@@ -190,6 +190,20 @@ impl Quantizer {
         (a as u32, recon_norm, da)
     }
 
+    /// The vector a node's codes stand for (what `encode` approximated it
+    /// by): its anchor plus, per sub-space, the chosen codebook centroid.
+    /// `anchor` < anchors and every code < ksub (checked when a segment opens).
+    pub fn reconstruct(&self, anchor: u32, codes: &[u8]) -> Vec<f32> {
+        let mut v = self.anchors.row(anchor as usize).to_vec();
+        for (j, &c) in codes.iter().enumerate() {
+            let cr = self.books[j].row(c as usize);
+            for (x, &r) in v[j * self.dsub..(j + 1) * self.dsub].iter_mut().zip(cr) {
+                *x += r;
+            }
+        }
+        v
+    }
+
     /// Encode every vector in parallel; also returns, per anchor, the nearest
     /// vector to it (u32::MAX where no vector chose that anchor).
     pub fn encode_all(&self, src: &dyn VectorSource) -> (CodesFile, Vec<u32>) {

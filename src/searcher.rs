@@ -232,9 +232,10 @@ impl Searcher {
         Ok(Some(f))
     }
 
-    /// Compact a tree index (`leann index compact`) by `method`: a merge
-    /// needs no text; a rebuild re-embeds live chunks from their text (stored,
-    /// or read back from the tree, as a query would).
+    /// Compact a tree index (`leann index compact`) by `method`: both
+    /// methods re-embed the live segment chunks from their text (stored, or
+    /// read back from the tree, as a query would) for exact distances;
+    /// upserts enter by their logged vectors.
     pub fn compact(
         &mut self,
         method: crate::compact::Method,
@@ -458,6 +459,37 @@ impl ExactSource for TreeExact<'_> {
         for (&n, t) in nodes.iter().zip(got) {
             texts.insert((si, n), t);
         }
+        Ok(())
+    }
+
+    /// Reused delta vectors: recomputed from the chunk's text in the tree,
+    /// like a segment node's.
+    fn delta_vectors(
+        &self,
+        _ids: &[u64],
+        entries: &[&crate::delta::DeltaEntry],
+        out: &mut Vec<f32>,
+    ) -> Result<()> {
+        let (root, storage) = (
+            self.searcher.root.as_deref(),
+            self.searcher.storage.as_ref(),
+        );
+        let mut files = HashMap::new();
+        let mut inputs = Vec::with_capacity(entries.len());
+        for e in entries {
+            let c = e
+                .chunk
+                .as_ref()
+                .ok_or_else(|| Error::invalid("a reused delta upsert without chunk metadata"))?;
+            let t = source_text(root, storage, &delta_info(c), &mut files);
+            inputs.push(crate::ingest::embed_input(
+                &c.path,
+                c.symbol.as_deref(),
+                &t.text,
+            ));
+        }
+        let refs: Vec<&str> = inputs.iter().map(|s| s.as_str()).collect();
+        out.extend_from_slice(&self.searcher.embedder.embed(&refs)?);
         Ok(())
     }
 }

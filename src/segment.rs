@@ -562,6 +562,14 @@ impl Segment {
         )
     }
 
+    /// The PQ reconstruction of node `i` (anchor + residual codes).
+    pub fn reconstruct(&self, i: u32) -> Vec<f32> {
+        let m = self.codes.m as usize;
+        let i = i as usize;
+        self.quant
+            .reconstruct(self.codes.anchors[i], &self.codes.codes[i * m..(i + 1) * m])
+    }
+
     /// Entry points for a query: the medoid and the entry nodes of the
     /// `n` anchors nearest to it (by <q, anchor> / anchor distance).
     pub fn entry_points(&self, t: &crate::pq::QueryTables, n: usize) -> Vec<u32> {

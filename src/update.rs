@@ -5,8 +5,11 @@
 //! and its new ones upserted. New files are added, removed files deleted.
 //! Files whose stamp (size, modification time, digest of their chunks: see
 //! `stamps`) vouches for them are not read at all.
-//! Chunks whose hash the index already holds with a vector in the delta reuse
-//! that vector instead of being embedded again.
+//! Chunks whose content (hash) the index already holds are not embedded
+//! again (moved or copied code, the unchanged parts of an edited file): they
+//! reuse the vector of a delta upsert with that hash, or else the PQ
+//! reconstruction of a segment node with it, logged as a reused upsert that
+//! searches score exactly by recomputing it (SPEC.md, record kind 6).
 
 use crate::chunk::{chunk_text, split::content_hash, walk, Chunk};
 use crate::error::{Error, Result};
@@ -15,7 +18,7 @@ use crate::format::wal::{Record, UpsertChunk};
 use crate::io::Storage;
 use crate::searcher::Searcher;
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -31,7 +34,11 @@ pub struct UpdateReport {
     pub files_removed: usize,
     pub chunks_upserted: usize,
     pub chunks_embedded: usize,
+    /// Chunks whose vector came from the embedding cache instead of the
+    /// embedder: a log upsert's vector, or (`chunks_reused_from_segments` of
+    /// them) a segment node's PQ reconstruction.
     pub chunks_reused: usize,
+    pub chunks_reused_from_segments: usize,
     pub seconds: f64,
     /// Phases: walking the tree, collecting the index's chunks by path,
     /// checking files against them, embedding, writing the log.
@@ -50,12 +57,16 @@ struct Known {
 }
 
 /// Live chunks by path, the largest id ever used, and vectors by hash from
-/// the delta (the embedding cache).
+/// the delta (the embedding cache's first level), each with whether it is
+/// exact.
 struct KnownState {
     by_path: BTreeMap<String, Vec<Known>>,
     max_id: u64,
-    cache: HashMap<[u8; 16], Vec<f32>>,
+    cache: HashMap<[u8; 16], Cached>,
 }
+
+/// A vector from the embedding cache, and whether it is exact.
+type Cached = (Vec<f32>, bool);
 
 fn known_chunks(s: &Searcher) -> KnownState {
     let idx = &s.index;
@@ -92,7 +103,7 @@ fn known_chunks(s: &Searcher) -> KnownState {
                 byte_len: c.byte_len,
                 hash: c.hash,
             });
-            cache.insert(c.hash, e.vector.clone());
+            cache.insert(c.hash, (e.vector.clone(), e.exact));
         }
     }
     for &id in &idx.delta.shadowed_ids {
@@ -103,6 +114,26 @@ fn known_chunks(s: &Searcher) -> KnownState {
         max_id,
         cache,
     }
+}
+
+/// PQ reconstructions of segment nodes whose content hash is in `want` (one
+/// per hash; any node, live or hidden, holds that content's vector).
+fn segment_vectors_by_hash(
+    idx: &crate::index::Index,
+    want: &HashSet<[u8; 16]>,
+) -> HashMap<[u8; 16], Vec<f32>> {
+    let mut out = HashMap::new();
+    for seg in &idx.segments {
+        let Some(store) = seg.chunks.as_ref() else {
+            continue;
+        };
+        for (n, r) in store.head.records.iter().enumerate() {
+            if want.contains(&r.hash) && !out.contains_key(&r.hash) {
+                out.insert(r.hash, seg.reconstruct(n as u32));
+            }
+        }
+    }
+    out
 }
 
 /// What the check found for one walked file.
@@ -365,7 +396,8 @@ pub fn update_paths(
     restamp |= new_stamps.len() != stamp_of.len();
     let mut records = Vec::new();
     let mut to_embed: Vec<(usize, String)> = Vec::new();
-    let mut pending: Vec<(Chunk, Option<Vec<f32>>)> = Vec::new();
+    // Per chunk to upsert: its vector once known, and whether it is exact.
+    let mut pending: Vec<(Chunk, Option<Cached>)> = Vec::new();
     for (f, r) in files.iter().zip(results) {
         let chunks = match r {
             Outcome::Changed(c) => c,
@@ -410,36 +442,64 @@ pub fn update_paths(
         }
     }
     let te = Instant::now();
+    // The cache's second level: content a segment holds lends its node's PQ
+    // reconstruction (segments keep no exact vectors), logged as a reused
+    // upsert that searches score by recomputing it.
+    if !to_embed.is_empty() {
+        let want: HashSet<[u8; 16]> = to_embed.iter().map(|(i, _)| pending[*i].0.hash).collect();
+        let found = segment_vectors_by_hash(&s.index, &want);
+        if !found.is_empty() {
+            to_embed.retain(|(i, _)| match found.get(&pending[*i].0.hash) {
+                Some(v) => {
+                    pending[*i].1 = Some((v.clone(), false));
+                    rep.chunks_reused += 1;
+                    rep.chunks_reused_from_segments += 1;
+                    false
+                }
+                None => true,
+            });
+        }
+    }
     let dim = s.embedder().dim();
     for part in to_embed.chunks(crate::ingest::EMBED_BATCH_TEXTS) {
         let texts: Vec<&str> = part.iter().map(|(_, t)| t.as_str()).collect();
         let v = s.embedder().embed(&texts)?;
         for (j, (i, _)) in part.iter().enumerate() {
-            pending[*i].1 = Some(v[j * dim..(j + 1) * dim].to_vec());
+            pending[*i].1 = Some((v[j * dim..(j + 1) * dim].to_vec(), true));
         }
         rep.chunks_embedded += part.len();
     }
     for (next_id, (c, v)) in (max_id + 1..).zip(pending) {
-        let vector = v.ok_or_else(|| Error::invalid("a chunk was left without a vector"))?;
+        let (vector, exact) =
+            v.ok_or_else(|| Error::invalid("a chunk was left without a vector"))?;
         let too_big = |_| {
             Error::invalid(format!(
                 "{}: chunk beyond the format's 4 GiB offsets",
                 c.path
             ))
         };
-        records.push(Record::Upsert {
-            id: next_id,
-            vector,
-            chunk: Some(UpsertChunk {
-                path: c.path.clone(),
-                language: c.language,
-                start_line: c.start_line,
-                end_line: c.end_line,
-                start_byte: u32::try_from(c.start_byte).map_err(too_big)?,
-                byte_len: u32::try_from(c.end_byte - c.start_byte).map_err(too_big)?,
-                symbol: c.symbol.clone(),
-                hash: c.hash,
-            }),
+        let chunk = UpsertChunk {
+            path: c.path.clone(),
+            language: c.language,
+            start_line: c.start_line,
+            end_line: c.end_line,
+            start_byte: u32::try_from(c.start_byte).map_err(too_big)?,
+            byte_len: u32::try_from(c.end_byte - c.start_byte).map_err(too_big)?,
+            symbol: c.symbol.clone(),
+            hash: c.hash,
+        };
+        records.push(if exact {
+            Record::Upsert {
+                id: next_id,
+                vector,
+                chunk: Some(chunk),
+            }
+        } else {
+            Record::UpsertReused {
+                id: next_id,
+                vector,
+                chunk,
+            }
         });
         rep.chunks_upserted += 1;
     }

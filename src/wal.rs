@@ -58,6 +58,8 @@ pub fn read_log(path: &Path, buf: &[u8]) -> Result<Option<(LogMeta, Recovered)>>
     loop {
         match wal::frame_at(path, buf, pos, meta.salt) {
             FrameAt::End => break,
+            // Its checks pass, so it was written whole: refuse, keep the file.
+            FrameAt::Unreadable(e) => return Err(e),
             FrameAt::Invalid(why) => {
                 if let Some(next) = valid_frame_after(path, buf, pos, meta.salt) {
                     return Err(Error::corrupt(
@@ -227,7 +229,7 @@ impl Wal {
                     "begin/commit frames are written by the log itself",
                 ));
             }
-            if let Record::Upsert { vector, .. } = r {
+            if let Some(vector) = r.upsert_vector() {
                 if vector.len() != self.meta.dim as usize {
                     return Err(Error::invalid(format!(
                         "upsert of dimension {}, the index has {}",

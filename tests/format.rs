@@ -243,6 +243,10 @@ fn fixture12_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.2")
 }
 
+fn fixture13_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.3")
+}
+
 fn fixture11_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.1")
 }
@@ -424,11 +428,31 @@ fn golden_v1_2_fixture_still_reads() {
     assert_eq!(paths.len(), 3, "{paths:?}");
 }
 
-/// Regenerates format/v1.2 (from the v1.1 tree).
+/// Regenerates format/v1.2 (only by a 1.2 build: this one writes 1.3).
 #[test]
 #[ignore]
 fn regenerate_v1_2_fixture() {
     regenerate_tree_fixture(&fixture12_dir());
+}
+
+/// F-5: the golden v1.3 fixture (format/v1.1/tree indexed by 1.3) opens,
+/// verifies, re-encodes byte for byte, and answers the v1.1 queries as
+/// recorded.
+#[test]
+fn golden_v1_3_fixture_still_reads() {
+    check_tree_fixture(&fixture13_dir());
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let b = st
+        .read_all(&fixture13_dir().join("index/MANIFEST"))
+        .unwrap();
+    assert_eq!(u16::from_le_bytes([b[10], b[11]]), 3, "fixture is not 1.3");
+}
+
+/// Regenerates format/v1.3 (from the v1.1 tree).
+#[test]
+#[ignore]
+fn regenerate_v1_3_fixture() {
+    regenerate_tree_fixture(&fixture13_dir());
 }
 
 /// Regenerates format/v1.1 (only by a 1.1 build: this one writes 1.2).
@@ -499,30 +523,140 @@ fn fixture_wal_batches() -> Vec<Vec<leann::format::wal::Record>> {
     ]
 }
 
-/// F-5 for the write-ahead log: the golden log of format 1.1 still recovers
-/// to the recorded batches, with nothing torn.
+/// The records of the golden log `format/v1.3/wal/wal-00000001.log`: the 1.1
+/// log's batches and one holding a reused upsert (kind 6, since 1.3).
+fn fixture13_wal_batches() -> Vec<Vec<leann::format::wal::Record>> {
+    use leann::format::wal::{Record, UpsertChunk};
+    let mut b = fixture_wal_batches();
+    b.push(vec![
+        Record::DeletePath {
+            path: "src/lib.rs".into(),
+        },
+        Record::UpsertReused {
+            id: 9,
+            vector: vec![0.5, -1.0, 2.0, 0.25],
+            chunk: UpsertChunk {
+                path: "src/pool.rs".into(),
+                language: leann::chunk::Language::Rust,
+                start_line: 1,
+                end_line: 7,
+                start_byte: 0,
+                byte_len: 120,
+                symbol: Some("Pool::acquire".into()),
+                hash: [0xab; 16],
+            },
+        },
+    ]);
+    b
+}
+
+/// F-5 for the 1.3 log: it recovers to the recorded batches, kind 6
+/// included.
 #[test]
-fn golden_v1_1_log_still_reads() {
-    let p = fixture11_dir().join("wal/wal-00000001.log");
+fn golden_v1_3_log_still_reads() {
+    check_log_fixture(&fixture13_dir(), &fixture13_wal_batches());
+    let b = std::fs::read(fixture13_dir().join("wal/wal-00000001.log")).unwrap();
+    assert_eq!(u16::from_le_bytes([b[10], b[11]]), 3, "fixture is not 1.3");
+}
+
+/// Regenerates the golden 1.3 log (a new salt each time).
+#[test]
+#[ignore]
+fn regenerate_v1_3_log_fixture() {
+    write_log_fixture(&fixture13_dir(), &fixture13_wal_batches());
+}
+
+/// `fixture/wal/wal-00000001.log` (dimension 4) recovers to `batches`, with
+/// nothing torn.
+fn check_log_fixture(fixture: &Path, batches: &[Vec<leann::format::wal::Record>]) {
+    let p = fixture.join("wal/wal-00000001.log");
     let b = std::fs::read(&p).unwrap();
     let (meta, rec) = leann::wal::read_log(&p, &b).unwrap().unwrap();
     assert_eq!((meta.seq, meta.dim), (1, 4));
     assert_eq!(rec.torn_bytes, 0);
-    assert_eq!(rec.batches, fixture_wal_batches());
+    assert_eq!(rec.batches, batches);
 }
 
-/// Regenerates the golden log (a new salt each time).
-#[test]
-#[ignore]
-fn regenerate_v1_1_log_fixture() {
+fn write_log_fixture(fixture: &Path, batches: &[Vec<leann::format::wal::Record>]) {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    let dir = fixture11_dir().join("wal");
+    let dir = fixture.join("wal");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let w = leann::wal::Wal::create(st.as_ref(), &dir, 1, 4).unwrap();
-    for b in fixture_wal_batches() {
-        w.commit(&b).unwrap();
+    for b in batches {
+        w.commit(b).unwrap();
     }
+}
+
+/// F-1, F-2 for a reused upsert: every truncation of its payload and a
+/// missing chunk is refused, naming the file.
+#[test]
+fn damaged_reused_upserts_are_refused() {
+    let p = fixture13_dir().join("wal/wal-00000001.log");
+    let b = std::fs::read(&p).unwrap();
+    let meta = leann::format::wal::decode_header(&p, &b).unwrap();
+    let batches = fixture13_wal_batches();
+    let r = &batches[2][1];
+    let mut frame = Vec::new();
+    leann::format::wal::put_frame(&mut frame, meta.salt, r);
+    assert!(matches!(
+        leann::format::wal::frame_at(&p, &frame, 0, meta.salt),
+        leann::format::wal::FrameAt::Frame(..)
+    ));
+    // The payload cut short, with its length and checksums made valid again:
+    // the frame's checks pass, its payload does not decode.
+    let payload = &frame[9..frame.len() - 4];
+    let crc = |parts: &[&[u8]]| {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&meta.salt.to_le_bytes());
+        for x in parts {
+            h.update(x);
+        }
+        h.finalize()
+    };
+    let reframe = |payload: &[u8]| {
+        let len = (payload.len() as u32).to_le_bytes();
+        let mut f = len.to_vec();
+        f.extend_from_slice(&crc(&[&len]).to_le_bytes());
+        f.push(leann::format::wal::KIND_UPSERT_REUSED);
+        f.extend_from_slice(payload);
+        f.extend_from_slice(
+            &crc(&[&[leann::format::wal::KIND_UPSERT_REUSED], payload]).to_le_bytes(),
+        );
+        f
+    };
+    for cut in 0..payload.len() {
+        match leann::format::wal::frame_at(&p, &reframe(&payload[..cut]), 0, meta.salt) {
+            leann::format::wal::FrameAt::Unreadable(e) => {
+                assert_names_file(&e, &p, &format!("cut {cut}"))
+            }
+            other => panic!("cut {cut}: {other:?}"),
+        }
+    }
+    // has_chunk 0 is a plain upsert's, not a reused one's.
+    let flag_at = 8 + 4 + 4 * 4;
+    let mut no_chunk = payload[..flag_at].to_vec();
+    no_chunk.push(0);
+    match leann::format::wal::frame_at(&p, &reframe(&no_chunk), 0, meta.salt) {
+        leann::format::wal::FrameAt::Unreadable(e) => {
+            assert!(e.to_string().contains("without chunk metadata"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// F-5 for the write-ahead log: the golden log of format 1.1 still recovers
+/// to the recorded batches, with nothing torn.
+#[test]
+fn golden_v1_1_log_still_reads() {
+    check_log_fixture(&fixture11_dir(), &fixture_wal_batches());
+}
+
+/// Regenerates the golden log (a new salt each time; only by a 1.1 build).
+#[test]
+#[ignore]
+fn regenerate_v1_1_log_fixture() {
+    write_log_fixture(&fixture11_dir(), &fixture_wal_batches());
 }
 
 /// F-1, F-2 for `FILES` (not read by open, so not in the damage loops above):

@@ -265,6 +265,88 @@ fn git_diff_names_the_files_to_update() {
     assert!(e.to_string().contains("git -C"), "{e}");
 }
 
+/// Scores of `query`'s hits on the index at `idx`, by path.
+fn scores(idx: &Path, query: &str) -> Vec<(String, f32, bool)> {
+    let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let s = Searcher::open(st, idx, None, None).unwrap();
+    let mut ctx = leann::index::QueryContext::default();
+    let o = leann::searcher::QueryOptions {
+        k: 10,
+        ..Default::default()
+    };
+    s.query(query, &o, &mut ctx)
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.path, h.score, h.stale))
+        .collect()
+}
+
+fn score_of(hits: &[(String, f32, bool)], path: &str) -> f32 {
+    hits.iter()
+        .find(|h| h.0 == path)
+        .unwrap_or_else(|| panic!("{path} not in {hits:?}"))
+        .1
+}
+
+/// Issue 4, item 3: moved code is not embedded again. Its chunks take the
+/// PQ reconstruction of their segment copies (a reused upsert), and searches
+/// still score them exactly: the same scores as a fresh index of the moved
+/// tree, after reopening and after compaction too.
+#[test]
+fn moved_code_is_not_embedded_again() {
+    let (d, tree, idx) = setup(Duration::from_secs(3600));
+    fs::create_dir_all(tree.join("src/geo")).unwrap();
+    fs::rename(tree.join("src/a.rs"), tree.join("src/geo/area.rs")).unwrap();
+    fs::rename(tree.join("lib/c.py"), tree.join("lib/words.py")).unwrap();
+    // A copy of unchanged code elsewhere reuses it as well.
+    fs::copy(tree.join("lib/d.py"), tree.join("lib/twice.py")).unwrap();
+    let r = update(&idx, None);
+    assert_eq!(changes(&r), (0, 3, 2));
+    assert_eq!(r.chunks_embedded, 0, "{r:?}");
+    assert_eq!(r.chunks_upserted, 3, "{r:?}");
+    assert_eq!(r.chunks_reused_from_segments, 3, "{r:?}");
+
+    let fresh = d.path().join("fresh");
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    leann::ingest::create_from_tree(
+        st.as_ref(),
+        &tree,
+        &fresh,
+        &Config::default(),
+        &leann::embed::static_model::StaticModel::builtin().unwrap(),
+        leann::embed::EmbedderSpec::Builtin,
+        &|_| {},
+    )
+    .unwrap();
+    let queries = [
+        ("count the words of a text", "lib/words.py"),
+        ("area of a rectangle", "src/geo/area.rs"),
+        ("double a number", "lib/twice.py"),
+    ];
+    let check = |when: &str| {
+        for (q, path) in queries {
+            let (a, b) = (scores(&idx, q), scores(&fresh, q));
+            let (x, y) = (score_of(&a, path), score_of(&b, path));
+            assert!((x - y).abs() < 1e-5, "{when}: {q}: {x} vs fresh {y}");
+            assert!(a.iter().all(|h| !h.2), "{when}: stale hit in {a:?}");
+            assert!(
+                a.iter().all(|h| h.0 != "src/a.rs" && h.0 != "lib/c.py"),
+                "{when}: an old path in {a:?}"
+            );
+        }
+    };
+    // Each `scores` call opens the index again, so the log is replayed.
+    check("from the log");
+    let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
+    let c = s.compact(leann::compact::Method::Merge, &|_| {}).unwrap();
+    assert_eq!(c.live_vectors, 5);
+    drop(s);
+    check("after compaction");
+    let r = update(&idx, None);
+    assert_eq!(changes(&r), (0, 0, 0));
+}
+
 /// Issue 4, item 3: `--watch` follows editors' save patterns (write a
 /// temporary file and rename it over the original; delete and create), new
 /// and removed files, and a renamed directory; afterwards a full check finds

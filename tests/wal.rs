@@ -1,5 +1,5 @@
 //! The write-ahead log: one test per row of SPEC.md's recovery table (W-1 ..
-//! W-9), poisoning after a failed fsync, group commit, and a crash at every
+//! W-10), poisoning after a failed fsync, group commit, and a crash at every
 //! operation of a workload under the fault-injecting backend.
 
 use leann::format::wal::{Record, UpsertChunk, FIRST_FRAME};
@@ -34,6 +34,20 @@ fn batch(i: u64) -> Vec<Record> {
         upsert(3 * i),
         upsert(3 * i + 1),
         Record::DeleteId { id: 1000 + i },
+        Record::UpsertReused {
+            id: 2000 + i,
+            vector: vec![0.5, i as f32, 0.0, -1.0],
+            chunk: UpsertChunk {
+                path: format!("moved/{i}.py"),
+                language: leann::chunk::Language::Python,
+                start_line: 2,
+                end_line: 4,
+                start_byte: 10,
+                byte_len: 30,
+                symbol: Some(format!("g{i}")),
+                hash: [i as u8 ^ 0x5a; 16],
+            },
+        },
         Record::DeletePath {
             path: format!("old/{i}.py"),
         },
@@ -221,6 +235,55 @@ fn w9_zero_tail_is_torn() {
     st.put(&log_path(), b);
     assert_eq!(reopen(&st), expect(2));
     assert_eq!(st.read_all(&log_path()).unwrap(), mine);
+}
+
+/// W-10: a frame whose checks pass but whose kind this build does not know
+/// (a newer writer) is refused wherever it is, even as the last frame of the
+/// log, naming the file and the frame's kind byte; the file is unchanged.
+#[test]
+fn w10_unknown_record_kind_is_refused_not_truncated() {
+    let st = MemStorage::default();
+    write_batches(&st, 2);
+    let mine = st.read_all(&log_path()).unwrap();
+    let salt = u64::from_le_bytes(mine[32..40].try_into().unwrap());
+    let crc = |parts: &[&[u8]]| {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&salt.to_le_bytes());
+        for p in parts {
+            h.update(p);
+        }
+        h.finalize()
+    };
+    for committed in [false, true] {
+        let mut b = mine.clone();
+        leann::format::wal::put_frame(&mut b, salt, &Record::Begin { batch: 2 });
+        let at = b.len() as u64;
+        let payload = [1u8, 2, 3];
+        let len = (payload.len() as u32).to_le_bytes();
+        b.extend_from_slice(&len);
+        b.extend_from_slice(&crc(&[&len]).to_le_bytes());
+        b.push(99);
+        b.extend_from_slice(&payload);
+        b.extend_from_slice(&crc(&[&[99], &payload]).to_le_bytes());
+        if committed {
+            let c = Record::Commit {
+                batch: 2,
+                records: 1,
+            };
+            leann::format::wal::put_frame(&mut b, salt, &c);
+        }
+        st.put(&log_path(), b.clone());
+        match Wal::open(&st, &log_path()) {
+            Err(Error::Corrupt { path, offset, what }) => {
+                assert_eq!(path, log_path());
+                assert_eq!(offset, at + 8, "{what}");
+                assert!(what.contains("unknown record kind 99"), "{what}");
+            }
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("a record of unknown kind was accepted (committed: {committed})"),
+        }
+        assert_eq!(st.read_all(&log_path()).unwrap(), b);
+    }
 }
 
 /// A failed fsync poisons the log: that commit and every later one fail

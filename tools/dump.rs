@@ -115,12 +115,28 @@ fn dump_file(p: &Path, node: Option<u32>) -> leann::Result<()> {
     } else if leann::wal::parse_name(&name).is_some() {
         match leann::wal::read_log(&pb, &b)? {
             None => println!("{name}: write-ahead log, empty (shorter than its header)"),
-            Some((meta, rec)) => println!(
-                "{name}: write-ahead log, {meta:?}; {} committed batches, {} records, torn tail {} bytes",
-                rec.batches.len(),
-                rec.batches.iter().map(|b| b.len()).sum::<usize>(),
-                rec.torn_bytes
-            ),
+            Some((meta, rec)) => {
+                use leann::format::wal::Record;
+                let mut kinds = [0usize; 4];
+                for r in rec.batches.iter().flatten() {
+                    match r {
+                        Record::Upsert { .. } => kinds[0] += 1,
+                        Record::UpsertReused { .. } => kinds[1] += 1,
+                        Record::DeleteId { .. } => kinds[2] += 1,
+                        Record::DeletePath { .. } => kinds[3] += 1,
+                        Record::Begin { .. } | Record::Commit { .. } => {}
+                    }
+                }
+                println!(
+                    "{name}: write-ahead log, {meta:?}; {} committed batches: {} upserts, {} reused upserts, {} deletes by id, {} deletes by path; torn tail {} bytes",
+                    rec.batches.len(),
+                    kinds[0],
+                    kinds[1],
+                    kinds[2],
+                    kinds[3],
+                    rec.torn_bytes
+                )
+            }
         }
     } else if name == format::stamps::FILE_NAME {
         let f = format::stamps::decode(&pb, &b)?;

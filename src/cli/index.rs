@@ -159,7 +159,7 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                 eprintln!("warning: {note}; every file was checked by content");
             }
             println!(
-                "{} files scanned in {:.3} s ({} unchanged by their stamps): {} changed, {} added, {} removed; {} chunks upserted ({} embedded, {} reused)",
+                "{} files scanned in {:.3} s ({} unchanged by their stamps): {} changed, {} added, {} removed; {} chunks upserted ({} embedded, {} reused, {} of them from segments)",
                 r.files_scanned,
                 r.seconds,
                 r.files_trusted,
@@ -168,7 +168,8 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                 r.files_removed,
                 r.chunks_upserted,
                 r.chunks_embedded,
-                r.chunks_reused
+                r.chunks_reused,
+                r.chunks_reused_from_segments
             );
             println!(
                 "  open {open_seconds:.3} s, walk {:.3} s, index chunks {:.3} s, check files {:.3} s, embed {:.3} s, write {:.3} s",

@@ -24,6 +24,9 @@ pub const KIND_UPSERT: u8 = 2;
 pub const KIND_DELETE_ID: u8 = 3;
 pub const KIND_DELETE_PATH: u8 = 4;
 pub const KIND_COMMIT: u8 = 5;
+/// Since 1.3: an upsert whose vector is reused from an earlier copy of the
+/// same content (its PQ reconstruction), not embedded; approximate.
+pub const KIND_UPSERT_REUSED: u8 = 6;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LogMeta {
@@ -56,6 +59,15 @@ pub enum Record {
         vector: Vec<f32>,
         chunk: Option<UpsertChunk>,
     },
+    /// Since 1.3: an upsert of a chunk whose content an earlier copy had
+    /// (moved or unchanged code), carrying that copy's PQ reconstruction
+    /// instead of a fresh embedding. The vector only navigates: searches
+    /// score these upserts exactly by recomputing them from their text.
+    UpsertReused {
+        id: u64,
+        vector: Vec<f32>,
+        chunk: UpsertChunk,
+    },
     DeleteId {
         id: u64,
     },
@@ -66,6 +78,16 @@ pub enum Record {
         batch: u64,
         records: u32,
     },
+}
+
+impl Record {
+    /// The vector of an upsert (either kind).
+    pub fn upsert_vector(&self) -> Option<&[f32]> {
+        match self {
+            Record::Upsert { vector, .. } | Record::UpsertReused { vector, .. } => Some(vector),
+            _ => None,
+        }
+    }
 }
 
 pub fn encode_header(m: &LogMeta) -> Vec<u8> {
@@ -112,6 +134,33 @@ fn salted_crc(salt: u64, parts: &[&[u8]]) -> u32 {
     h.finalize()
 }
 
+/// The payload of an upsert (kinds 2 and 6).
+fn put_upsert(p: &mut Vec<u8>, id: u64, vector: &[f32], chunk: Option<&UpsertChunk>) {
+    put_u64(p, id);
+    put_u32(p, vector.len() as u32);
+    super::put_f32s(p, vector);
+    match chunk {
+        None => p.push(0),
+        Some(c) => {
+            p.push(1);
+            put_str(p, &c.path);
+            p.push(c.language.code());
+            put_u32(p, c.start_line);
+            put_u32(p, c.end_line);
+            put_u32(p, c.start_byte);
+            put_u32(p, c.byte_len);
+            match &c.symbol {
+                None => p.push(0),
+                Some(s) => {
+                    p.push(1);
+                    put_str(p, s);
+                }
+            }
+            p.extend_from_slice(&c.hash);
+        }
+    }
+}
+
 /// Append one frame holding `r` to `out`.
 pub fn put_frame(out: &mut Vec<u8>, salt: u64, r: &Record) {
     let mut p = Vec::new();
@@ -121,30 +170,12 @@ pub fn put_frame(out: &mut Vec<u8>, salt: u64, r: &Record) {
             KIND_BEGIN
         }
         Record::Upsert { id, vector, chunk } => {
-            put_u64(&mut p, *id);
-            put_u32(&mut p, vector.len() as u32);
-            super::put_f32s(&mut p, vector);
-            match chunk {
-                None => p.push(0),
-                Some(c) => {
-                    p.push(1);
-                    put_str(&mut p, &c.path);
-                    p.push(c.language.code());
-                    put_u32(&mut p, c.start_line);
-                    put_u32(&mut p, c.end_line);
-                    put_u32(&mut p, c.start_byte);
-                    put_u32(&mut p, c.byte_len);
-                    match &c.symbol {
-                        None => p.push(0),
-                        Some(s) => {
-                            p.push(1);
-                            put_str(&mut p, s);
-                        }
-                    }
-                    p.extend_from_slice(&c.hash);
-                }
-            }
+            put_upsert(&mut p, *id, vector, chunk.as_ref());
             KIND_UPSERT
+        }
+        Record::UpsertReused { id, vector, chunk } => {
+            put_upsert(&mut p, *id, vector, Some(chunk));
+            KIND_UPSERT_REUSED
         }
         Record::DeleteId { id } => {
             put_u64(&mut p, *id);
@@ -177,6 +208,10 @@ pub enum FrameAt {
     End,
     /// Not a valid frame (torn, zeroed, corrupt); the reason.
     Invalid(String),
+    /// A frame whose checks pass but whose kind or payload this build cannot
+    /// read (a newer writer, or a bug): never a torn write, so never
+    /// truncated; the error names the file and offset.
+    Unreadable(Error),
 }
 
 /// Read the frame at `off` of `buf` (the whole log file).
@@ -209,7 +244,7 @@ pub fn frame_at(path: &Path, buf: &[u8], off: u64, salt: u64) -> FrameAt {
     }
     match decode_payload(path, off + 9, kind, payload) {
         Ok(r) => FrameAt::Frame(r, end as u64),
-        Err(e) => FrameAt::Invalid(e.to_string()),
+        Err(e) => FrameAt::Unreadable(e),
     }
 }
 
@@ -221,6 +256,49 @@ fn take_str(c: &mut Cursor<'_>, what: &str) -> Result<String> {
         .map_err(|_| Error::corrupt(c.path, at, format!("{what} is not UTF-8")))
 }
 
+/// The payload of an upsert (kinds 2 and 6): id, vector, chunk metadata.
+fn take_upsert(path: &Path, c: &mut Cursor<'_>) -> Result<(u64, Vec<f32>, Option<UpsertChunk>)> {
+    let id = c.u64("id")?;
+    let dim = c.u32("dim")? as usize;
+    if dim * 4 > c.remaining() {
+        return Err(c.err("truncated vector"));
+    }
+    let vector = super::f32s_from(c.bytes(dim * 4, "vector")?);
+    let chunk = match c.bytes(1, "chunk flag")?[0] {
+        0 => None,
+        1 => {
+            let path_s = take_str(c, "path")?;
+            let at = c.offset();
+            let code = c.bytes(1, "language")?[0];
+            let language = Language::from_code(code)
+                .ok_or_else(|| Error::corrupt(path, at, format!("unknown language {code}")))?;
+            let start_line = c.u32("start_line")?;
+            let end_line = c.u32("end_line")?;
+            let start_byte = c.u32("start_byte")?;
+            let byte_len = c.u32("byte_len")?;
+            let symbol = match c.bytes(1, "symbol flag")?[0] {
+                0 => None,
+                1 => Some(take_str(c, "symbol")?),
+                f => return Err(c.err_back(1, format!("bad symbol flag {f}"))),
+            };
+            let mut hash = [0u8; 16];
+            hash.copy_from_slice(c.bytes(16, "hash")?);
+            Some(UpsertChunk {
+                path: path_s,
+                language,
+                start_line,
+                end_line,
+                start_byte,
+                byte_len,
+                symbol,
+                hash,
+            })
+        }
+        f => return Err(c.err_back(1, format!("bad chunk flag {f}"))),
+    };
+    Ok((id, vector, chunk))
+}
+
 fn decode_payload(path: &Path, base: u64, kind: u8, p: &[u8]) -> Result<Record> {
     let mut c = Cursor::new(path, p, base);
     let r = match kind {
@@ -228,46 +306,15 @@ fn decode_payload(path: &Path, base: u64, kind: u8, p: &[u8]) -> Result<Record> 
             batch: c.u64("batch")?,
         },
         KIND_UPSERT => {
-            let id = c.u64("id")?;
-            let dim = c.u32("dim")? as usize;
-            if dim * 4 > c.remaining() {
-                return Err(c.err("truncated vector"));
-            }
-            let vector = super::f32s_from(c.bytes(dim * 4, "vector")?);
-            let chunk = match c.bytes(1, "chunk flag")?[0] {
-                0 => None,
-                1 => {
-                    let path_s = take_str(&mut c, "path")?;
-                    let at = c.offset();
-                    let code = c.bytes(1, "language")?[0];
-                    let language = Language::from_code(code).ok_or_else(|| {
-                        Error::corrupt(path, at, format!("unknown language {code}"))
-                    })?;
-                    let start_line = c.u32("start_line")?;
-                    let end_line = c.u32("end_line")?;
-                    let start_byte = c.u32("start_byte")?;
-                    let byte_len = c.u32("byte_len")?;
-                    let symbol = match c.bytes(1, "symbol flag")?[0] {
-                        0 => None,
-                        1 => Some(take_str(&mut c, "symbol")?),
-                        f => return Err(c.err_back(1, format!("bad symbol flag {f}"))),
-                    };
-                    let mut hash = [0u8; 16];
-                    hash.copy_from_slice(c.bytes(16, "hash")?);
-                    Some(UpsertChunk {
-                        path: path_s,
-                        language,
-                        start_line,
-                        end_line,
-                        start_byte,
-                        byte_len,
-                        symbol,
-                        hash,
-                    })
-                }
-                f => return Err(c.err_back(1, format!("bad chunk flag {f}"))),
-            };
+            let (id, vector, chunk) = take_upsert(path, &mut c)?;
             Record::Upsert { id, vector, chunk }
+        }
+        KIND_UPSERT_REUSED => {
+            let (id, vector, chunk) = take_upsert(path, &mut c)?;
+            let chunk = chunk.ok_or_else(|| {
+                Error::corrupt(path, base, "reused upsert without chunk metadata")
+            })?;
+            Record::UpsertReused { id, vector, chunk }
         }
         KIND_DELETE_ID => Record::DeleteId { id: c.u64("id")? },
         KIND_DELETE_PATH => Record::DeletePath {
@@ -281,7 +328,11 @@ fn decode_payload(path: &Path, base: u64, kind: u8, p: &[u8]) -> Result<Record> 
             return Err(Error::corrupt(
                 path,
                 base - 1,
-                format!("unknown frame kind {k}"),
+                format!(
+                "unknown record kind {k} (written by a newer leann? this build reads format {}.{})",
+                header::FORMAT_MAJOR,
+                header::FORMAT_MINOR
+            ),
             ))
         }
     };
