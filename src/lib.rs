@@ -16,6 +16,7 @@ pub mod delta;
 pub mod distance;
 pub mod embed;
 pub mod error;
+pub mod eval;
 pub mod format;
 pub mod index;
 pub mod ingest;

@@ -135,3 +135,106 @@ fn check(cases: &[(&str, &str, &str)]) {
     }
     assert!(misses.is_empty(), "not in the top 3: {misses:?}");
 }
+
+/// `leann eval` (issue 5, item 5) on the cases above written as a relevance
+/// file (the target is the line that names the symbol), plus one question
+/// whose answer is not in the tree: every case is in the top 3 (the test
+/// above), so recall@5 = recall@10 = 10/11; recall@1 and MRR@10 agree with
+/// the ranks the results file holds.
+#[test]
+fn eval_scores_a_relevance_file() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/relevance_repo");
+    let d = common::tempdir();
+    let idx = d.path().join("idx");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_leann"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "index",
+        "create",
+        "--input",
+        repo.to_str().unwrap(),
+        "--output",
+        idx.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let mut rel = String::new();
+    for (i, &(q, file, sym)) in CASES.iter().enumerate() {
+        let code = std::fs::read_to_string(repo.join(file)).unwrap();
+        let line = code.lines().position(|l| l.contains(sym)).unwrap() + 1;
+        rel += &serde_json::json!({"id": i, "query": q, "repo": "relevance_repo",
+            "path": file, "start_line": line, "end_line": line})
+        .to_string();
+        rel.push('\n');
+    }
+    rel += &serde_json::json!({"id": 99, "query": "parse a yaml document",
+        "repo": "relevance_repo", "path": "src/yaml.rs", "start_line": 1, "end_line": 9})
+    .to_string();
+    let rel_path = d.path().join("rel.jsonl");
+    std::fs::write(&rel_path, rel).unwrap();
+    let res_path = d.path().join("res.jsonl");
+    let out = run(&[
+        "eval",
+        "--index",
+        idx.to_str().unwrap(),
+        "--relevance",
+        rel_path.to_str().unwrap(),
+        "--results",
+        res_path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let rep: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rep["queries"], 11);
+    let close = |k: &str, v: f64| {
+        let got = rep[k].as_f64().unwrap();
+        assert!((got - v).abs() < 1e-9, "{k}: {got}, expected {v}");
+    };
+    close("recall_at_5", 10.0 / 11.0);
+    close("recall_at_10", 10.0 / 11.0);
+    // Ranks from the results file, by the same definition.
+    let mut ranks = Vec::new();
+    for line in std::fs::read_to_string(&res_path).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = v["id"].as_u64().unwrap() as usize;
+        let rank = (id < CASES.len())
+            .then(|| {
+                let (_, file, sym) = CASES[id];
+                let code = std::fs::read_to_string(repo.join(file)).unwrap();
+                let line = code.lines().position(|l| l.contains(sym)).unwrap() as u64 + 1;
+                v["results"].as_array().unwrap().iter().position(|r| {
+                    r["path"] == file
+                        && r["start_line"].as_u64().unwrap() <= line
+                        && r["end_line"].as_u64().unwrap() >= line
+                })
+            })
+            .flatten();
+        ranks.push(rank.map(|r| r + 1));
+    }
+    assert_eq!(ranks.len(), 11);
+    close(
+        "recall_at_1",
+        ranks.iter().filter(|r| **r == Some(1)).count() as f64 / 11.0,
+    );
+    close(
+        "mrr_at_10",
+        ranks.iter().flatten().map(|&r| 1.0 / r as f64).sum::<f64>() / 11.0,
+    );
+    assert!(rep["p50_ms"].as_f64().unwrap() > 0.0);
+
+    // A line that is not a question is an error naming the file and line.
+    std::fs::write(&rel_path, "{\"id\": 1, \"query\": \"x\"}\n").unwrap();
+    let out = run(&[
+        "eval",
+        "--index",
+        idx.to_str().unwrap(),
+        "--relevance",
+        rel_path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("rel.jsonl:1"), "{err}");
+}

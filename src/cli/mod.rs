@@ -3,6 +3,7 @@
 
 mod bench;
 mod debug;
+mod eval;
 mod index;
 mod model;
 mod progress;
@@ -34,6 +35,8 @@ enum Cmd {
     Model(model::ModelCmd),
     /// Search an index built from a source tree.
     Query(Box<query::QueryCmd>),
+    /// Score an index on a relevance file (recall@1/5/10, MRR@10, latency).
+    Eval(Box<eval::EvalCmd>),
     /// Serve an embedding model over ZeroMQ (protocol in SPEC.md).
     EmbedServer(serve::EmbedServerCmd),
     /// A write workload for the process-crash test.
@@ -48,6 +51,7 @@ pub fn main() -> i32 {
         Cmd::Index(c) => index::run(c),
         Cmd::Model(c) => model::run(c),
         Cmd::Query(c) => query::run(*c),
+        Cmd::Eval(c) => eval::run(*c),
         Cmd::EmbedServer(c) => serve::run(c),
         Cmd::DebugWorkload(c) => debug::run(c),
     };

@@ -56,7 +56,7 @@ enum Format {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum ModeArg {
+pub(super) enum ModeArg {
     Retrieve,
     Rerank,
 }
@@ -88,15 +88,22 @@ struct BatchFilters {
     paths: Vec<String>,
 }
 
-pub fn run(c: QueryCmd) -> leann::Result<i32> {
-    let st = super::storage("auto")?;
-    let mut searcher = Searcher::open(st.clone(), &c.index, c.root.as_deref(), None)?;
-    let mode = match c.mode {
+/// Open the index at `index` for text queries in `mode` (loading the rerank
+/// model for `--mode rerank`).
+pub(super) fn open_searcher(
+    st: &std::sync::Arc<dyn leann::io::Storage>,
+    index: &std::path::Path,
+    root: Option<&std::path::Path>,
+    mode: ModeArg,
+    rerank_model: Option<&std::path::Path>,
+) -> leann::Result<(Searcher, Mode)> {
+    let mut searcher = Searcher::open(st.clone(), index, root, None)?;
+    let mode = match mode {
         ModeArg::Retrieve => Mode::Retrieve,
         ModeArg::Rerank => Mode::Rerank,
     };
     if mode == Mode::Rerank {
-        let dir = c.rerank_model.as_ref().ok_or_else(|| {
+        let dir = rerank_model.ok_or_else(|| {
             leann::Error::invalid(
                 "--mode rerank needs --rerank-model DIR (a sentence-transformers model directory)",
             )
@@ -106,6 +113,18 @@ pub fn run(c: QueryCmd) -> leann::Result<i32> {
             dir,
         )?));
     }
+    Ok((searcher, mode))
+}
+
+pub fn run(c: QueryCmd) -> leann::Result<i32> {
+    let st = super::storage("auto")?;
+    let (searcher, mode) = open_searcher(
+        &st,
+        &c.index,
+        c.root.as_deref(),
+        c.mode,
+        c.rerank_model.as_deref(),
+    )?;
     let languages = leann::chunk::Language::parse_names(&c.langs, "--lang")?;
     let opts = QueryOptions {
         k: c.top_k,

@@ -1,0 +1,88 @@
+//! `leann eval`: score an index on a relevance file (recall@1/5/10, MRR@10,
+//! query latency).
+
+use super::query::{open_searcher, ModeArg};
+use leann::searcher::QueryOptions;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct EvalCmd {
+    /// Index directory (from `leann index create`).
+    #[arg(long)]
+    index: PathBuf,
+    /// Relevance file: JSON lines {"id", "query", "repo", "path",
+    /// "start_line", "end_line"} (the format of dev-relevance/relevance.jsonl).
+    #[arg(long)]
+    relevance: PathBuf,
+    #[arg(long, value_enum, default_value = "retrieve")]
+    mode: ModeArg,
+    /// Sentence-transformers model directory for --mode rerank.
+    #[arg(long)]
+    rerank_model: Option<PathBuf>,
+    /// Candidates rescored in rerank mode.
+    #[arg(long)]
+    rerank_candidates: Option<usize>,
+    /// Where the indexed tree is now, if it moved.
+    #[arg(long)]
+    root: Option<PathBuf>,
+    /// Also write each question's results as JSON lines {"id", "results"}
+    /// (the input of score_relevance.py) to this file.
+    #[arg(long)]
+    results: Option<PathBuf>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(c: EvalCmd) -> leann::Result<i32> {
+    let st = super::storage("auto")?;
+    let (searcher, mode) = open_searcher(
+        &st,
+        &c.index,
+        c.root.as_deref(),
+        c.mode,
+        c.rerank_model.as_deref(),
+    )?;
+    let questions = leann::eval::load(st.as_ref(), &c.relevance)?;
+    let opts = QueryOptions {
+        mode,
+        rerank_candidates: c.rerank_candidates,
+        ..Default::default()
+    };
+    let tty = std::io::stderr().is_terminal();
+    let (rep, results) = leann::eval::run(&searcher, &questions, &opts, &|done, total| {
+        if tty && (done % 10 == 0 || done == total) {
+            eprint!("\r{done}/{total} questions");
+            if done == total {
+                eprintln!();
+            }
+        }
+    })?;
+    if let Some(p) = &c.results {
+        let mut out = String::new();
+        for (q, r) in questions.iter().zip(&results) {
+            out.push_str(&serde_json::json!({"id": q.id, "results": r}).to_string());
+            out.push('\n');
+        }
+        st.write_atomic(p, out.as_bytes())?;
+    }
+    if c.json {
+        println!(
+            "{}",
+            serde_json::to_string(&rep).map_err(|e| leann::Error::invalid(e.to_string()))?
+        );
+    } else {
+        println!("queries {}", rep.queries);
+        println!(
+            "recall@1 {:.3} recall@5 {:.3} MRR@10 {:.3}",
+            rep.recall_at_1, rep.recall_at_5, rep.mrr_at_10
+        );
+        println!("recall@10 {:.3}", rep.recall_at_10);
+        println!(
+            "latency p50 {:.2} ms, p90 {:.2} ms, mean {:.2} ms",
+            rep.p50_ms, rep.p90_ms, rep.mean_ms
+        );
+    }
+    Ok(0)
+}
