@@ -22,6 +22,7 @@ pub mod index;
 pub mod ingest;
 pub mod io;
 pub mod kmeans;
+pub mod lexical;
 pub mod manifest;
 pub mod pq;
 pub mod rng;

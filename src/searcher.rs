@@ -42,6 +42,9 @@ pub struct QueryOptions {
     pub mode: Mode,
     /// Candidates rescored in rerank mode (default DEFAULT_RERANK_CANDIDATES).
     pub rerank_candidates: Option<usize>,
+    /// Share of the semantic side in the fusion: 0 lexical only, 1 semantic
+    /// only (default DEFAULT_SEMANTIC_RATIO).
+    pub semantic_ratio: Option<f32>,
 }
 
 /// One result (the JSON schema of `leann query --format json`, README.md).
@@ -69,6 +72,33 @@ pub struct Searcher {
     root: Option<PathBuf>,
     storage: Arc<dyn Storage>,
     filter_cache: Mutex<Option<CachedFilter>>,
+    /// The lexical index over the live chunks (built on first use).
+    lexical: std::sync::OnceLock<std::result::Result<LexicalDocs, String>>,
+}
+
+/// BM25 over the live chunks, and where each of its documents is.
+struct LexicalDocs {
+    bm25: crate::lexical::Bm25,
+    /// Per document: (segment or DELTA_SEGMENT, node, external id).
+    docs: Vec<(u32, u32, u64)>,
+}
+
+/// Default share of the semantic side in the fusion (`--semantic-ratio`).
+pub const DEFAULT_SEMANTIC_RATIO: f32 = 1.0;
+/// Candidates each side brings to the fusion.
+pub const FUSION_CANDIDATES: usize = 50;
+/// Reciprocal rank fusion's constant.
+pub const RRF_K: f32 = 60.0;
+
+/// The tokens a chunk is indexed by: its path, its symbol and its text.
+fn lexical_tokens(path: &str, symbol: Option<&str>, text: &str) -> Vec<String> {
+    let mut t = Vec::new();
+    crate::lexical::tokens::tokens(path, &mut t);
+    if let Some(sym) = symbol {
+        crate::lexical::tokens::tokens(sym, &mut t);
+    }
+    crate::lexical::tokens::tokens(text, &mut t);
+    t
 }
 
 /// Text of a chunk and whether it is stale.
@@ -153,6 +183,7 @@ impl Searcher {
             root,
             storage,
             filter_cache: Mutex::new(None),
+            lexical: std::sync::OnceLock::new(),
         })
     }
 
@@ -171,6 +202,51 @@ impl Searcher {
         if let Ok(c) = self.filter_cache.get_mut() {
             *c = None;
         }
+        self.lexical = std::sync::OnceLock::new();
+    }
+
+    /// The lexical index (built from the live chunks' text on first use).
+    fn lexical(&self) -> Result<&LexicalDocs> {
+        self.lexical
+            .get_or_init(|| self.build_lexical().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| Error::invalid(format!("lexical index: {e}")))
+    }
+
+    fn build_lexical(&self) -> Result<LexicalDocs> {
+        let (root, storage) = (self.root.as_deref(), self.storage.as_ref());
+        let mut bm25 = crate::lexical::Bm25::default();
+        let mut docs = Vec::new();
+        let mut files = HashMap::new();
+        for (si, seg) in self.index.segments.iter().enumerate() {
+            let store = seg
+                .chunks
+                .as_ref()
+                .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+            for n in 0..seg.len() as u32 {
+                if self
+                    .index
+                    .visible
+                    .as_ref()
+                    .is_some_and(|v| !v.allow[si][n as usize])
+                {
+                    continue;
+                }
+                let t = segment_text(seg, n, root, storage, &mut files)?;
+                let c = store.info(n);
+                bm25.add(&lexical_tokens(c.path, c.symbol, &t.text));
+                docs.push((si as u32, n, seg.ids[n as usize]));
+            }
+            files.clear();
+        }
+        for (&id, e) in &self.index.delta.upserts {
+            if let Some(c) = &e.chunk {
+                let t = source_text(root, storage, &delta_info(c), &mut files);
+                bm25.add(&lexical_tokens(&c.path, c.symbol.as_deref(), &t.text));
+                docs.push((crate::index::DELTA_SEGMENT, 0, id));
+            }
+        }
+        Ok(LexicalDocs { bm25, docs })
     }
 
     pub fn embedder(&self) -> &dyn Embedder {
@@ -232,6 +308,62 @@ impl Searcher {
         Ok(Some(f))
     }
 
+    /// Reciprocal rank fusion of the semantic hits with the lexical side's
+    /// best: each side's rank r adds weight / (RRF_K + r), the weights being
+    /// `ratio` and 1 - `ratio`. The best `k`, scored by the fusion.
+    fn fuse(
+        &self,
+        query: &str,
+        semantic: &[crate::index::Hit],
+        ratio: f32,
+        k: usize,
+        filter: Option<&NodeFilter>,
+    ) -> Result<Vec<crate::index::Hit>> {
+        let lex = self.lexical()?;
+        let mut qt = Vec::new();
+        crate::lexical::tokens::tokens(query, &mut qt);
+        let allow = |d: u32| {
+            let (si, n, id) = lex.docs[d as usize];
+            if si == crate::index::DELTA_SEGMENT {
+                return self.index.delta.upserts.contains_key(&id)
+                    && filter.is_none_or(|f| f.delta_ids.as_ref().is_none_or(|s| s.contains(&id)));
+            }
+            let (si, n) = (si as usize, n as usize);
+            self.index.visible.as_ref().is_none_or(|v| v.allow[si][n])
+                && filter.is_none_or(|f| f.allow[si][n])
+        };
+        let found = lex.bm25.search(&qt, FUSION_CANDIDATES.max(k), &allow);
+        // (fused score, hit), keyed by external id.
+        let mut by_id: HashMap<u64, (f32, crate::index::Hit)> = HashMap::new();
+        for (r, h) in semantic.iter().enumerate() {
+            let s = ratio / (RRF_K + r as f32 + 1.0);
+            by_id.insert(h.id, (s, h.clone()));
+        }
+        for (r, &(_, d)) in found.iter().enumerate() {
+            let (segment, node, id) = lex.docs[d as usize];
+            let s = (1.0 - ratio) / (RRF_K + r as f32 + 1.0);
+            by_id.entry(id).and_modify(|e| e.0 += s).or_insert((
+                s,
+                crate::index::Hit {
+                    id,
+                    score: 0.0,
+                    segment,
+                    node,
+                },
+            ));
+        }
+        let mut all: Vec<(f32, crate::index::Hit)> = by_id.into_values().collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
+        all.truncate(k);
+        Ok(all
+            .into_iter()
+            .map(|(s, mut h)| {
+                h.score = s;
+                h
+            })
+            .collect())
+    }
+
     /// Compact a tree index (`leann index compact`) by `method`: both
     /// methods re-embed the live segment chunks from their text (stored, or
     /// read back from the tree, as a query would) for exact distances;
@@ -247,6 +379,7 @@ impl Searcher {
             root,
             storage,
             filter_cache,
+            lexical,
             ..
         } = self;
         let storage: &dyn Storage = storage.as_ref();
@@ -291,6 +424,7 @@ impl Searcher {
         if let Ok(c) = filter_cache.get_mut() {
             *c = None;
         }
+        *lexical = std::sync::OnceLock::new();
         Ok(rep)
     }
 
@@ -313,14 +447,34 @@ impl Searcher {
                 .unwrap_or(DEFAULT_RERANK_CANDIDATES)
                 .max(o.k),
         };
-        let params = self.index.default_params(retrieve_k);
+        let ratio = o.semantic_ratio.unwrap_or(DEFAULT_SEMANTIC_RATIO);
+        if !(0.0..=1.0).contains(&ratio) {
+            return Err(Error::invalid(format!(
+                "--semantic-ratio {ratio} is outside 0..1"
+            )));
+        }
+        let cand = if ratio < 1.0 {
+            retrieve_k.max(FUSION_CANDIDATES)
+        } else {
+            retrieve_k
+        };
+        let params = self.index.default_params(cand);
         let exact = TreeExact {
             searcher: self,
             texts: Mutex::new(HashMap::new()),
         };
-        let out = self
-            .index
-            .search_with(&q, &params, &exact, ctx, filter.as_deref())?;
+        let mut out = if ratio > 0.0 {
+            self.index
+                .search_with(&q, &params, &exact, ctx, filter.as_deref())?
+        } else {
+            crate::index::SearchOutput {
+                hits: Vec::new(),
+                stats: Default::default(),
+            }
+        };
+        if ratio < 1.0 {
+            out.hits = self.fuse(query, &out.hits, ratio, retrieve_k, filter.as_deref())?;
+        }
         let mut texts = exact
             .texts
             .into_inner()

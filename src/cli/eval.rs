@@ -23,6 +23,10 @@ pub struct EvalCmd {
     /// Candidates rescored in rerank mode.
     #[arg(long)]
     rerank_candidates: Option<usize>,
+    /// Share of semantic ranking in the fusion with lexical (BM25) ranking:
+    /// 0 = lexical only, 1 = semantic only.
+    #[arg(long)]
+    semantic_ratio: Option<f32>,
     /// Where the indexed tree is now, if it moved.
     #[arg(long)]
     root: Option<PathBuf>,
@@ -48,6 +52,7 @@ pub fn run(c: EvalCmd) -> leann::Result<i32> {
     let opts = QueryOptions {
         mode,
         rerank_candidates: c.rerank_candidates,
+        semantic_ratio: c.semantic_ratio,
         ..Default::default()
     };
     let tty = std::io::stderr().is_terminal();

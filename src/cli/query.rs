@@ -39,6 +39,10 @@ pub struct QueryCmd {
     /// Candidates rescored in rerank mode.
     #[arg(long)]
     rerank_candidates: Option<usize>,
+    /// Share of semantic ranking in the fusion with lexical (BM25) ranking:
+    /// 0 = lexical only, 1 = semantic only.
+    #[arg(long)]
+    semantic_ratio: Option<f32>,
     /// Where the indexed tree is now, if it moved.
     #[arg(long)]
     root: Option<PathBuf>,
@@ -132,6 +136,7 @@ pub fn run(c: QueryCmd) -> leann::Result<i32> {
         paths: c.paths.clone(),
         mode,
         rerank_candidates: c.rerank_candidates,
+        semantic_ratio: c.semantic_ratio,
     };
     let mut ctx = QueryContext::default();
     if let Some(batch) = &c.batch {
