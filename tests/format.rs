@@ -229,6 +229,7 @@ fn garbage_never_panics() {
                     let _ = manifest::decode(p, &b);
                     let _ = chunks::decode_head(p, &b);
                     let _ = leann::format::stamps::decode(p, &b);
+                    let _ = leann::format::lex::decode_head(p, &b);
                 }
             }
         }

@@ -66,6 +66,11 @@ pub const STAMPS: FileKind = FileKind {
     name: "file stamps",
     known_flags: 0,
 };
+pub const LEX: FileKind = FileKind {
+    magic: *b"LEANNLEX",
+    name: "lexical index",
+    known_flags: 0,
+};
 pub const MANIFEST: FileKind = FileKind {
     magic: *b"LEANNMAN",
     name: "manifest",

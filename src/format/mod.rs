@@ -8,6 +8,7 @@ pub mod codes;
 pub mod graph;
 pub mod header;
 pub mod idmap;
+pub mod lex;
 pub mod manifest;
 pub mod pq;
 pub mod stamps;

@@ -1,6 +1,8 @@
 //! The lexical side of hybrid retrieval: Okapi BM25 over code-aware tokens
 //! (`tokens`).
 
+pub mod packed;
+pub mod segment;
 pub mod tokens;
 
 use std::collections::HashMap;

@@ -1,0 +1,183 @@
+//! Lexical index file `seg-S.lex` (SPEC.md, "Lexical index"): a container
+//! for one segment's BM25 index, built by tantivy. After the common header
+//! and a checksummed table (the node of every lexical row, and the name,
+//! offset, length and CRC-32 of every tantivy file) come the tantivy files'
+//! bytes. The container is specified here; the files inside are tantivy's
+//! own format (its version is recorded), checked by their CRC-32s.
+
+use super::header::{self, LEX};
+use super::{expect_end, put_blocks, put_u16, put_u32, put_u64, take_blocks, Cursor};
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Offsets of inner files are multiples of this.
+pub const FILE_ALIGN_BYTES: u64 = 8;
+/// Bytes of a file-table entry besides its name.
+const FILE_ENTRY_FIXED_BYTES: usize = 2 + 8 + 8 + 4;
+
+/// One tantivy file inside the container.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackedFile {
+    pub name: String,
+    /// Absolute offset in the container.
+    pub offset: u64,
+    pub len: u64,
+    pub crc: u32,
+}
+
+/// Everything before the files' bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LexHead {
+    /// tantivy's index format version the files were written with.
+    pub tantivy_format: u32,
+    /// Per lexical row (tantivy's `row` fast field), the segment node.
+    pub node_of_row: Vec<u32>,
+    /// Sorted by offset; contiguous after the table (with alignment padding).
+    pub files: Vec<PackedFile>,
+}
+
+fn table_bytes(h: &LexHead) -> Vec<u8> {
+    let mut t = Vec::with_capacity(h.node_of_row.len() * 4 + h.files.len() * 64);
+    for &n in &h.node_of_row {
+        put_u32(&mut t, n);
+    }
+    for f in &h.files {
+        put_u16(&mut t, f.name.len() as u16);
+        t.extend_from_slice(f.name.as_bytes());
+        put_u64(&mut t, f.offset);
+        put_u64(&mut t, f.len);
+        put_u32(&mut t, f.crc);
+    }
+    t
+}
+
+fn meta_bytes(h: &LexHead, table_len: usize) -> Vec<u8> {
+    let mut meta = Vec::with_capacity(24);
+    put_u32(&mut meta, h.tantivy_format);
+    put_u32(&mut meta, h.files.len() as u32);
+    put_u64(&mut meta, h.node_of_row.len() as u64);
+    put_u64(&mut meta, table_len as u64);
+    meta
+}
+
+/// Bytes of the header and table of `h` (names and lengths set; offsets are
+/// ignored): lay the files out after it and return (head bytes, offsets).
+pub fn layout(h: &LexHead) -> (usize, Vec<u64>) {
+    let table = table_bytes(h);
+    let head = header::HEADER_BYTES
+        + meta_bytes(h, table.len()).len()
+        + super::blocks_encoded_len(table.len());
+    let mut off = (head as u64).next_multiple_of(FILE_ALIGN_BYTES);
+    let mut offs = Vec::with_capacity(h.files.len());
+    for f in &h.files {
+        offs.push(off);
+        off = (off + f.len).next_multiple_of(FILE_ALIGN_BYTES);
+    }
+    (head, offs)
+}
+
+/// Header and table of `h` (offsets as `layout` gave them).
+pub fn encode_head(h: &LexHead) -> Vec<u8> {
+    let table = table_bytes(h);
+    let mut out = header::encode(LEX, 0, &meta_bytes(h, table.len()));
+    put_blocks(&mut out, &table);
+    out
+}
+
+/// Decode the header and table from `buf` (the whole file), checking that
+/// every file lies inside it, in order, without overlap. The files' CRCs are
+/// checked when they are opened (`file_bytes`).
+pub fn decode_head(path: &Path, buf: &[u8]) -> Result<LexHead> {
+    let mut c = Cursor::new(path, buf, 0);
+    let (_, meta) = header::decode(LEX, &mut c)?;
+    let mut mc = Cursor::new(path, meta, header::HEADER_BYTES as u64);
+    let tantivy_format = mc.u32("tantivy format")?;
+    let n_files = mc.u32("n_files")? as usize;
+    let n_rows = mc.u64("n_rows")?;
+    let table_len = mc.u64("table bytes")?;
+    if table_len > c.remaining() as u64
+        || n_rows > table_len / 4
+        || n_files as u64 > table_len / FILE_ENTRY_FIXED_BYTES as u64
+    {
+        return Err(c.err(format!(
+            "truncated: {n_rows} rows and {n_files} files in a table of {table_len} bytes"
+        )));
+    }
+    let base = c.offset();
+    let table = take_blocks(&mut c, table_len as usize, "lexical table")?;
+    let head_end = c.offset();
+    let mut tc = Cursor::new(path, &table, base);
+    let mut node_of_row = Vec::with_capacity(n_rows as usize);
+    for _ in 0..n_rows {
+        node_of_row.push(tc.u32("node")?);
+    }
+    let mut files: Vec<PackedFile> = Vec::with_capacity(n_files);
+    let mut end = head_end;
+    for _ in 0..n_files {
+        let len = tc.u16("name length")? as usize;
+        let name = std::str::from_utf8(tc.bytes(len, "name")?)
+            .map_err(|_| tc.err_back(len, "file name is not UTF-8"))?
+            .to_string();
+        if name.is_empty() || name.contains('/') || files.iter().any(|f| f.name == name) {
+            return Err(tc.err_back(len, format!("bad or repeated file name {name:?}")));
+        }
+        let offset = tc.u64("offset")?;
+        let flen = tc.u64("length")?;
+        let crc = tc.u32("crc")?;
+        let fits = offset >= end
+            && offset % FILE_ALIGN_BYTES == 0
+            && offset
+                .checked_add(flen)
+                .is_some_and(|e| e <= buf.len() as u64);
+        if !fits {
+            return Err(tc.err_back(
+                20,
+                format!("file {name:?} at {offset}+{flen} is outside the container or overlaps"),
+            ));
+        }
+        if buf[end as usize..offset as usize].iter().any(|&b| b != 0) {
+            return Err(Error::corrupt(
+                path,
+                end,
+                "non-zero padding before a lexical file",
+            ));
+        }
+        end = offset + flen;
+        files.push(PackedFile {
+            name,
+            offset,
+            len: flen,
+            crc,
+        });
+    }
+    expect_end(&tc)?;
+    // Only alignment padding (zeros) may follow the last file.
+    if (buf.len() as u64).saturating_sub(end) >= FILE_ALIGN_BYTES
+        || buf[end as usize..].iter().any(|&b| b != 0)
+    {
+        return Err(Error::corrupt(
+            path,
+            end,
+            format!("{} bytes after the last file", buf.len() as u64 - end),
+        ));
+    }
+    Ok(LexHead {
+        tantivy_format,
+        node_of_row,
+        files,
+    })
+}
+
+/// The bytes of `f` in `buf`, checked against its CRC-32. `f` comes from
+/// `decode_head` of this `buf`, which checked that it lies inside.
+pub fn file_bytes<'a>(path: &Path, buf: &'a [u8], f: &PackedFile) -> Result<&'a [u8]> {
+    let b = &buf[f.offset as usize..(f.offset + f.len) as usize];
+    if crc32fast::hash(b) != f.crc {
+        return Err(Error::corrupt(
+            path,
+            f.offset,
+            format!("checksum mismatch in lexical file {:?}", f.name),
+        ));
+    }
+    Ok(b)
+}

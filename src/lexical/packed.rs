@@ -1,0 +1,195 @@
+//! A read-only tantivy `Directory` over a `seg-S.lex` container mapped
+//! through the storage layer: tantivy reads its files as slices of the
+//! mapping (no copies), each checked against its CRC-32 the first time it is
+//! opened. Writes are refused: a segment's lexical index never changes.
+
+use crate::error::Result;
+use crate::format::lex::{self, LexHead, PackedFile};
+use crate::io::Mapped;
+use std::collections::HashMap;
+use std::io;
+use std::ops::{Deref, Range};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
+use tantivy::directory::{
+    DirectoryLock, FileHandle, Lock, OwnedBytes, WatchCallback, WatchHandle, WritePtr,
+};
+use tantivy::{Directory, HasLen};
+
+struct Packed {
+    path: PathBuf,
+    map: Mapped,
+    files: HashMap<PathBuf, PackedFile>,
+    /// Files whose CRC has been checked.
+    verified: Mutex<std::collections::HashSet<PathBuf>>,
+}
+
+/// The directory over one container; cheap to clone.
+#[derive(Clone)]
+pub struct PackedDirectory {
+    inner: Arc<Packed>,
+}
+
+impl std::fmt::Debug for PackedDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedDirectory({})", self.inner.path.display())
+    }
+}
+
+impl PackedDirectory {
+    /// Over `map` (the whole container at `path`), whose head is `head`.
+    pub fn new(path: &Path, map: Mapped, head: &LexHead) -> PackedDirectory {
+        PackedDirectory {
+            inner: Arc::new(Packed {
+                path: path.to_path_buf(),
+                map,
+                files: head
+                    .files
+                    .iter()
+                    .map(|f| (PathBuf::from(&f.name), f.clone()))
+                    .collect(),
+                verified: Mutex::new(Default::default()),
+            }),
+        }
+    }
+
+    /// Check every file's CRC now (`leann index validate`).
+    pub fn verify_all(&self) -> Result<()> {
+        for f in self.inner.files.values() {
+            lex::file_bytes(&self.inner.path, &self.inner.map, f)?;
+        }
+        Ok(())
+    }
+
+    fn checked(&self, p: &Path) -> std::result::Result<&PackedFile, OpenReadError> {
+        let f = self
+            .inner
+            .files
+            .get(p)
+            .ok_or_else(|| OpenReadError::FileDoesNotExist(p.to_path_buf()))?;
+        let mut v = self
+            .inner
+            .verified
+            .lock()
+            .map_err(|_| io_read_err(p, "lock poisoned"))?;
+        if !v.contains(p) {
+            lex::file_bytes(&self.inner.path, &self.inner.map, f)
+                .map_err(|e| io_read_err(p, &e.to_string()))?;
+            v.insert(p.to_path_buf());
+        }
+        Ok(f)
+    }
+}
+
+fn io_read_err(p: &Path, what: &str) -> OpenReadError {
+    OpenReadError::IoError {
+        io_error: Arc::new(io::Error::new(io::ErrorKind::InvalidData, what.to_string())),
+        filepath: p.to_path_buf(),
+    }
+}
+
+fn read_only() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        "a segment's lexical index is read-only",
+    )
+}
+
+/// A file's bytes: a range of the shared mapping.
+struct Slice {
+    owner: Arc<Packed>,
+    range: Range<usize>,
+}
+
+impl Deref for Slice {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.owner.map[self.range.clone()]
+    }
+}
+
+// SAFETY: `deref` returns a range of `owner.map`, a memory map or a shared
+// `Arc<Vec<u8>>` held by the `Arc<Packed>`; neither moves or changes while
+// the `Slice` (which keeps the `Arc` alive) exists, so the address is stable
+// when the `Slice` itself moves.
+unsafe impl stable_deref_trait::StableDeref for Slice {}
+
+#[derive(Debug)]
+struct Handle {
+    bytes: OwnedBytes,
+}
+
+impl HasLen for Handle {
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl FileHandle for Handle {
+    fn read_bytes(&self, range: Range<usize>) -> io::Result<OwnedBytes> {
+        if range.end > self.bytes.len() || range.start > range.end {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("read {range:?} of a {}-byte file", self.bytes.len()),
+            ));
+        }
+        Ok(self.bytes.slice(range))
+    }
+}
+
+impl Directory for PackedDirectory {
+    fn get_file_handle(
+        &self,
+        path: &Path,
+    ) -> std::result::Result<Arc<dyn FileHandle>, OpenReadError> {
+        let f = self.checked(path)?;
+        let range = f.offset as usize..(f.offset + f.len) as usize;
+        Ok(Arc::new(Handle {
+            bytes: OwnedBytes::new(Slice {
+                owner: self.inner.clone(),
+                range,
+            }),
+        }))
+    }
+
+    fn delete(&self, path: &Path) -> std::result::Result<(), DeleteError> {
+        Err(DeleteError::IoError {
+            io_error: Arc::new(read_only()),
+            filepath: path.to_path_buf(),
+        })
+    }
+
+    fn exists(&self, path: &Path) -> std::result::Result<bool, OpenReadError> {
+        Ok(self.inner.files.contains_key(path))
+    }
+
+    fn open_write(&self, path: &Path) -> std::result::Result<WritePtr, OpenWriteError> {
+        Err(OpenWriteError::IoError {
+            io_error: Arc::new(read_only()),
+            filepath: path.to_path_buf(),
+        })
+    }
+
+    fn atomic_read(&self, path: &Path) -> std::result::Result<Vec<u8>, OpenReadError> {
+        let f = self.checked(path)?;
+        Ok(self.inner.map[f.offset as usize..(f.offset + f.len) as usize].to_vec())
+    }
+
+    fn atomic_write(&self, _path: &Path, _data: &[u8]) -> io::Result<()> {
+        Err(read_only())
+    }
+
+    fn sync_directory(&self) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Nothing writes here, so readers need no lock.
+    fn acquire_lock(&self, _lock: &Lock) -> std::result::Result<DirectoryLock, LockError> {
+        Ok(DirectoryLock::from(Box::new(())))
+    }
+
+    fn watch(&self, _cb: WatchCallback) -> tantivy::Result<WatchHandle> {
+        Ok(WatchHandle::empty())
+    }
+}

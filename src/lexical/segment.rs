@@ -1,0 +1,300 @@
+//! One segment's lexical index: building it with tantivy (in a scratch
+//! directory, then packed into `seg-S.lex` through the storage layer) and
+//! searching it, with BM25 statistics that can span several indexes (the
+//! segments and the delta) so their scores compare.
+
+use super::packed::PackedDirectory;
+use crate::error::{Error, Result};
+use crate::format::lex::{self, LexHead, PackedFile};
+use crate::io::Storage;
+use std::path::Path;
+use std::sync::Arc;
+use tantivy::collector::{FilterCollector, TopDocs};
+use tantivy::query::{BooleanQuery, Query, TermQuery};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST};
+use tantivy::tokenizer::{TextAnalyzer, WhitespaceTokenizer};
+use tantivy::{Index, IndexWriter, Term};
+
+/// The tokenizer name the schema refers to: the text is already tokens.
+const TOKENIZER: &str = "leann";
+/// Memory tantivy's writer may use before it flushes a segment.
+const WRITER_BUDGET_BYTES: usize = 128 << 20;
+
+fn lexerr(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::invalid(format!("lexical index: {what}: {e}"))
+}
+
+/// The schema: `body` (space-joined tokens, frequencies, no positions) and
+/// `row` (u64 fast field: the row's position in build order).
+fn schema() -> (Schema, Field, Field) {
+    let mut sb = Schema::builder();
+    let body = sb.add_text_field(
+        "body",
+        TextOptions::default().set_indexing_options(
+            TextFieldIndexing::default()
+                .set_tokenizer(TOKENIZER)
+                .set_index_option(IndexRecordOption::WithFreqs),
+        ),
+    );
+    let row = sb.add_u64_field("row", FAST);
+    (sb.build(), body, row)
+}
+
+fn register(index: &Index) {
+    index.tokenizers().register(
+        TOKENIZER,
+        TextAnalyzer::builder(WhitespaceTokenizer::default()).build(),
+    );
+}
+
+/// Builds a lexical index row by row (in a scratch directory).
+pub struct LexBuilder {
+    scratch: tempfile::TempDir,
+    index: Index,
+    writer: IndexWriter,
+    body: Field,
+    row: Field,
+    rows: u64,
+}
+
+impl LexBuilder {
+    pub fn new() -> Result<LexBuilder> {
+        let scratch = crate::io::temp_dir("leann-lex")?;
+        let (schema, body, row) = schema();
+        let index = Index::create_in_dir(scratch.path(), schema)
+            .map_err(|e| lexerr("create scratch index", e))?;
+        register(&index);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+        let writer = index
+            .writer_with_num_threads(threads, WRITER_BUDGET_BYTES)
+            .map_err(|e| lexerr("start writer", e))?;
+        Ok(LexBuilder {
+            scratch,
+            index,
+            writer,
+            body,
+            row,
+            rows: 0,
+        })
+    }
+
+    /// Add the next row (rows are numbered in the order they are added).
+    pub fn add(&mut self, tokens: &[String]) -> Result<()> {
+        let mut d = tantivy::TantivyDocument::default();
+        d.add_u64(self.row, self.rows);
+        d.add_text(self.body, tokens.join(" "));
+        self.writer
+            .add_document(d)
+            .map_err(|e| lexerr("add document", e))?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Commit, merge into one tantivy segment, and pack the files into
+    /// `path` (durably, through `storage`) with `node_of_row`. Returns the
+    /// container's size.
+    pub fn finish(
+        mut self,
+        storage: &dyn Storage,
+        path: &Path,
+        node_of_row: &[u32],
+    ) -> Result<u64> {
+        if node_of_row.len() as u64 != self.rows {
+            return Err(Error::invalid(format!(
+                "lexical index: {} rows but {} nodes given",
+                self.rows,
+                node_of_row.len()
+            )));
+        }
+        self.writer.commit().map_err(|e| lexerr("commit", e))?;
+        let ids = self
+            .index
+            .searchable_segment_ids()
+            .map_err(|e| lexerr("list segments", e))?;
+        if ids.len() > 1 {
+            self.writer
+                .merge(&ids)
+                .wait()
+                .map_err(|e| lexerr("merge", e))?;
+        }
+        self.writer
+            .garbage_collect_files()
+            .wait()
+            .map_err(|e| lexerr("clean up", e))?;
+        self.writer
+            .wait_merging_threads()
+            .map_err(|e| lexerr("finish merges", e))?;
+        let dir = self.scratch.path();
+        let mut names: Vec<String> = storage
+            .list_dir(dir)?
+            .into_iter()
+            .filter(|n| !n.ends_with(".lock"))
+            .collect();
+        names.sort();
+        let mut maps = Vec::with_capacity(names.len());
+        let mut files = Vec::with_capacity(names.len());
+        for n in &names {
+            let m = storage.map(&dir.join(n))?;
+            files.push(PackedFile {
+                name: n.clone(),
+                offset: 0,
+                len: m.len() as u64,
+                crc: crc32fast::hash(&m),
+            });
+            maps.push(m);
+        }
+        let mut head = LexHead {
+            tantivy_format: tantivy::INDEX_FORMAT_VERSION,
+            node_of_row: node_of_row.to_vec(),
+            files,
+        };
+        let (_, offs) = lex::layout(&head);
+        for (f, o) in head.files.iter_mut().zip(&offs) {
+            f.offset = *o;
+        }
+        let bytes = lex::encode_head(&head);
+        let mut w = storage.create(path)?;
+        w.write_all(&bytes)?;
+        let mut at = bytes.len() as u64;
+        for (f, m) in head.files.iter().zip(&maps) {
+            w.write_all(&vec![0u8; (f.offset - at) as usize])?;
+            w.write_all(m)?;
+            at = f.offset + f.len;
+        }
+        let end = at.next_multiple_of(lex::FILE_ALIGN_BYTES);
+        w.write_all(&vec![0u8; (end - at) as usize])?;
+        w.finish()?;
+        Ok(end)
+    }
+}
+
+/// A segment's lexical index, open for search.
+pub struct LexSegment {
+    pub head: LexHead,
+    pub dir: PackedDirectory,
+    searcher: tantivy::Searcher,
+}
+
+impl LexSegment {
+    /// Open `path`; every row must name a node below `nodes`.
+    pub fn open(storage: &dyn Storage, path: &Path, nodes: usize) -> Result<LexSegment> {
+        let map = storage.map(path)?;
+        let head = lex::decode_head(path, &map)?;
+        if let Some(n) = head.node_of_row.iter().find(|&&n| n as usize >= nodes) {
+            return Err(Error::corrupt(
+                path,
+                0,
+                format!("a row names node {n}, the segment has {nodes}"),
+            ));
+        }
+        let dir = PackedDirectory::new(path, map, &head);
+        let index = Index::open(dir.clone()).map_err(|e| {
+            Error::corrupt(
+                path,
+                0,
+                format!("tantivy cannot open the lexical index: {e}"),
+            )
+        })?;
+        register(&index);
+        let reader = index
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| Error::corrupt(path, 0, format!("lexical index reader: {e}")))?;
+        let searcher = reader.searcher();
+        if searcher.num_docs() != head.node_of_row.len() as u64 {
+            return Err(Error::corrupt(
+                path,
+                0,
+                format!(
+                    "{} lexical documents for {} rows",
+                    searcher.num_docs(),
+                    head.node_of_row.len()
+                ),
+            ));
+        }
+        Ok(LexSegment {
+            head,
+            dir,
+            searcher,
+        })
+    }
+
+    pub fn searcher(&self) -> &tantivy::Searcher {
+        &self.searcher
+    }
+}
+
+/// BM25 statistics summed over several indexes (segments and the delta), so
+/// their scores are on one scale.
+pub struct Combined<'a>(pub Vec<&'a tantivy::Searcher>);
+
+impl tantivy::query::Bm25StatisticsProvider for Combined<'_> {
+    fn total_num_tokens(&self, field: Field) -> tantivy::Result<u64> {
+        self.0.iter().map(|s| s.total_num_tokens(field)).sum()
+    }
+    fn total_num_docs(&self) -> tantivy::Result<u64> {
+        self.0.iter().map(|s| s.total_num_docs()).sum()
+    }
+    fn doc_freq(&self, term: &Term) -> tantivy::Result<u64> {
+        self.0.iter().map(|s| s.doc_freq(term)).sum()
+    }
+}
+
+/// The query: any of the distinct tokens (BM25 sums their scores).
+pub fn query_for(tokens: &[String]) -> Box<dyn Query> {
+    let (_, body, _) = schema();
+    let mut seen = std::collections::HashSet::new();
+    let terms: Vec<Box<dyn Query>> = tokens
+        .iter()
+        .filter(|t| seen.insert(t.as_str()))
+        .map(|t| {
+            Box::new(TermQuery::new(
+                Term::from_field_text(body, t),
+                IndexRecordOption::WithFreqs,
+            )) as Box<dyn Query>
+        })
+        .collect();
+    Box::new(BooleanQuery::union(terms))
+}
+
+/// The best `k` rows of `searcher` for `query` that `allow` (by row)
+/// accepts, scored with `stats`: (score, row), best first.
+pub fn search(
+    searcher: &tantivy::Searcher,
+    query: &dyn Query,
+    stats: &Combined<'_>,
+    k: usize,
+    allow: Option<Arc<Vec<bool>>>,
+) -> Result<Vec<(f32, u64)>> {
+    let top = TopDocs::with_limit(k.max(1));
+    let docs = match allow {
+        None => searcher.search_with_statistics_provider(query, &top, stats),
+        Some(a) => {
+            let c = FilterCollector::new(
+                "row".to_string(),
+                move |r: u64| a.get(r as usize).copied().unwrap_or(false),
+                top,
+            );
+            searcher.search_with_statistics_provider(query, &c, stats)
+        }
+    }
+    .map_err(|e| lexerr("search", e))?;
+    let mut out = Vec::with_capacity(docs.len());
+    for (score, addr) in docs {
+        let col = searcher
+            .segment_reader(addr.segment_ord)
+            .fast_fields()
+            .u64("row")
+            .map_err(|e| lexerr("row column", e))?;
+        let row = col
+            .first(addr.doc_id)
+            .ok_or_else(|| lexerr("row column", "a document without a row"))?;
+        out.push((score, row));
+    }
+    Ok(out)
+}
