@@ -22,6 +22,8 @@ pub struct ChunkTable {
     pub symbols: String,
     pub records: Vec<ChunkRecord>,
     text: Option<TextSpool>,
+    /// The segment's lexical index, built row by row (`seg-S.lex`).
+    lexical: Option<crate::lexical::segment::LexBuilder>,
 }
 
 struct TextSpool {
@@ -43,10 +45,15 @@ pub struct NewChunk<'a> {
     pub hash: [u8; 16],
     /// Compressed text (zstd frame), when the table stores text.
     pub compressed: Option<&'a [u8]>,
+    /// The chunk's text for the lexical index (None: unknown, for example a
+    /// changed source file; only the path and symbol are indexed then).
+    pub text: Option<&'a str>,
 }
 
 impl ChunkTable {
-    pub fn new(store_text: bool) -> Result<ChunkTable> {
+    /// A table that stores compressed text with `store_text` and builds a
+    /// lexical index with `lexical`.
+    pub fn new(store_text: bool, lexical: bool) -> Result<ChunkTable> {
         let text = if store_text {
             let dir = crate::io::temp_dir("leann-text")?;
             let path = dir.path().join("text.spool");
@@ -66,6 +73,11 @@ impl ChunkTable {
             symbols: String::new(),
             records: Vec::new(),
             text,
+            lexical: if lexical {
+                Some(crate::lexical::segment::LexBuilder::new()?)
+            } else {
+                None
+            },
         })
     }
 
@@ -78,6 +90,13 @@ impl ChunkTable {
 
     /// Append a chunk. Byte offsets and sizes must fit the format's u32 fields.
     pub fn push(&mut self, c: &NewChunk<'_>) -> Result<()> {
+        if let Some(b) = self.lexical.as_mut() {
+            b.add(&crate::lexical::tokens::chunk_tokens(
+                c.path,
+                c.symbol,
+                c.text.unwrap_or(""),
+            ))?;
+        }
         let path = crate::format::cut_str(c.path, MAX_STRING_BYTES);
         let p = match self.path_index.get(path) {
             Some(&p) => p,
@@ -178,6 +197,26 @@ impl ChunkTable {
         }
         w.finish()?;
         Ok(head.len() as u64 + text_bytes)
+    }
+}
+
+impl ChunkTable {
+    /// Write `seg-S.lex` at `path` (when the table builds one) for a segment
+    /// whose node n holds row `order[n]`. Returns its size (0: none).
+    pub fn write_lexical(
+        &mut self,
+        storage: &dyn Storage,
+        path: &Path,
+        order: &[u32],
+    ) -> Result<u64> {
+        let Some(b) = self.lexical.take() else {
+            return Ok(0);
+        };
+        let mut node_of_row = vec![0u32; order.len()];
+        for (node, &row) in order.iter().enumerate() {
+            node_of_row[row as usize] = node as u32;
+        }
+        b.finish(storage, path, &node_of_row)
     }
 }
 

@@ -149,8 +149,10 @@ pub struct CompactReport {
 pub type SegmentVectors<'a> =
     dyn Fn(&Index, usize, &[u32], &[u64], &mut Vec<f32>) -> Result<()> + 'a;
 
-/// Text of a live segment node or delta upsert, for indexes that store text.
-pub type ChunkTextSource<'a> = dyn Fn(&Index, ChunkRef<'_>) -> Result<String> + 'a;
+/// Text of a live segment node or delta upsert, for indexes that store text
+/// or have a lexical index: (text, stale), stale when the source no longer
+/// holds the chunk's content.
+pub type ChunkTextSource<'a> = dyn Fn(&Index, ChunkRef<'_>) -> Result<(String, bool)> + 'a;
 
 /// A chunk whose text a rebuild needs.
 pub enum ChunkRef<'a> {
@@ -210,23 +212,40 @@ struct Rows {
 
 fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
     let store_text = idx.config.store_text;
-    if store_text && text.is_none() {
+    let lexical = idx.info.chunks && idx.info.lexical;
+    if (store_text || lexical) && text.is_none() {
         return Err(Error::invalid(
-            "this index stores text: compaction needs a text source",
+            "this index stores text or has a lexical index: compaction needs a text source",
         ));
     }
     let mut table = if idx.info.chunks {
-        Some(ChunkTable::new(store_text)?)
+        Some(ChunkTable::new(store_text, lexical)?)
     } else {
         None
     };
     let mut ids = Vec::new();
     let mut live_of = Vec::with_capacity(idx.segments.len());
-    let compress = |r: ChunkRef<'_>| -> Result<Option<Vec<u8>>> {
-        match (store_text, text) {
-            (true, Some(f)) => Ok(Some(crate::chunkstore::compress_text(&f(idx, r)?)?)),
-            _ => Ok(None),
+    // (compressed text when stored, text for the lexical index when fresh)
+    let texts = |r: ChunkRef<'_>| -> Result<(Option<Vec<u8>>, Option<String>)> {
+        let Some(f) = text.filter(|_| store_text || lexical) else {
+            return Ok((None, None));
+        };
+        let what = match &r {
+            ChunkRef::Segment(..) => String::new(),
+            ChunkRef::Delta(c) => c.path.clone(),
+        };
+        let (t, stale) = f(idx, r)?;
+        if store_text && stale {
+            return Err(Error::invalid(format!(
+                "{what}: changed since it was indexed; run `leann index update` before compacting an index that stores text"
+            )));
         }
+        let z = if store_text {
+            Some(crate::chunkstore::compress_text(&t)?)
+        } else {
+            None
+        };
+        Ok((z, (!stale).then_some(t)))
     };
     for (si, seg) in idx.segments.iter().enumerate() {
         let live: Vec<u32> = (0..seg.len() as u32)
@@ -240,7 +259,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
                 .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
             for &n in &live {
                 let c = store.info(n);
-                let z = compress(ChunkRef::Segment(si, n))?;
+                let (z, lex_text) = texts(ChunkRef::Segment(si, n))?;
                 t.push(&NewChunk {
                     path: c.path,
                     language: c.language,
@@ -251,6 +270,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
                     symbol: c.symbol,
                     hash: c.hash,
                     compressed: z.as_deref(),
+                    text: lex_text.as_deref(),
                 })?;
             }
         }
@@ -264,7 +284,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
                     "upsert {id} has no chunk metadata in a chunk index"
                 ))
             })?;
-            let z = compress(ChunkRef::Delta(c))?;
+            let (z, lex_text) = texts(ChunkRef::Delta(c))?;
             t.push(&NewChunk {
                 path: &c.path,
                 language: c.language,
@@ -275,6 +295,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
                 symbol: c.symbol.as_deref(),
                 hash: c.hash,
                 compressed: z.as_deref(),
+                text: lex_text.as_deref(),
             })?;
         }
     }

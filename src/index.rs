@@ -496,6 +496,7 @@ impl Index {
             read_mode,
             cache_bytes: cache_bytes.unwrap_or(resolved.cache_bytes),
             chunks: info.chunks,
+            lexical: info.chunks && info.lexical,
         };
         let mut segments = Vec::with_capacity(manifest.segments.len());
         for s in &manifest.segments {
@@ -704,6 +705,7 @@ impl Index {
             f.codes += s.files.codes;
             f.ids += s.files.ids;
             f.chunks += s.files.chunks;
+            f.lexical += s.files.lexical;
         }
         out.push(("graph".to_string(), f.graph));
         out.push(("anchors+pq".to_string(), f.pq));
@@ -711,6 +713,9 @@ impl Index {
         out.push(("ids".to_string(), f.ids));
         if f.chunks > 0 {
             out.push(("chunks".to_string(), f.chunks));
+        }
+        if f.lexical > 0 {
+            out.push(("lexical".to_string(), f.lexical));
         }
         out
     }

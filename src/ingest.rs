@@ -75,7 +75,7 @@ pub fn create_from_tree(
 
     let dim = embedder.dim();
     let mut spool = VectorSpool::new(dim)?;
-    let mut table = ChunkTable::new(config.store_text)?;
+    let mut table = ChunkTable::new(config.store_text, true)?;
     let mut rep = TreeReport {
         scan_seconds,
         ..TreeReport::default()
@@ -162,6 +162,7 @@ pub fn create_from_tree(
                 symbol: c.symbol.as_deref(),
                 hash: c.hash,
                 compressed: z.as_deref(),
+                text: Some(&c.text),
             })?;
         }
         rep.embed_seconds += te.elapsed().as_secs_f64();
@@ -191,6 +192,7 @@ pub fn create_from_tree(
         embedder: Some(spec),
         source_root: Some(root.display().to_string()),
         chunks: true,
+        lexical: true,
         log_start: 0,
     };
     rep.build = Index::build(

@@ -35,10 +35,17 @@ pub struct IndexInfo {
     /// Every segment has a `seg-S.chunks` file.
     #[serde(default)]
     pub chunks: bool,
+    /// Every segment has a `seg-S.lex` file (since 1.4).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub lexical: bool,
     /// Write-ahead logs with a sequence number below this are folded into
     /// the segments (compaction) and no longer read.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub log_start: u64,
+}
+
+fn is_false(x: &bool) -> bool {
+    !*x
 }
 
 fn is_zero(x: &u64) -> bool {

@@ -72,15 +72,14 @@ pub struct Searcher {
     root: Option<PathBuf>,
     storage: Arc<dyn Storage>,
     filter_cache: Mutex<Option<CachedFilter>>,
-    /// The lexical index over the live chunks (built on first use).
-    lexical: std::sync::OnceLock<std::result::Result<LexicalDocs, String>>,
+    /// The lexical index of the delta's upserts (built on first use).
+    lexical: std::sync::OnceLock<std::result::Result<DeltaLexical, String>>,
 }
 
-/// BM25 over the live chunks, and where each of its documents is.
-struct LexicalDocs {
-    bm25: crate::lexical::Bm25,
-    /// Per document: (segment or DELTA_SEGMENT, node, external id).
-    docs: Vec<(u32, u32, u64)>,
+/// The delta's upserts in a lexical index; row r is upsert `ids[r]`.
+struct DeltaLexical {
+    index: crate::lexical::segment::LexMemory,
+    ids: Vec<u64>,
 }
 
 /// Default share of the semantic side in the fusion (`--semantic-ratio`).
@@ -89,17 +88,6 @@ pub const DEFAULT_SEMANTIC_RATIO: f32 = 1.0;
 pub const FUSION_CANDIDATES: usize = 50;
 /// Reciprocal rank fusion's constant.
 pub const RRF_K: f32 = 60.0;
-
-/// The tokens a chunk is indexed by: its path, its symbol and its text.
-fn lexical_tokens(path: &str, symbol: Option<&str>, text: &str) -> Vec<String> {
-    let mut t = Vec::new();
-    crate::lexical::tokens::tokens(path, &mut t);
-    if let Some(sym) = symbol {
-        crate::lexical::tokens::tokens(sym, &mut t);
-    }
-    crate::lexical::tokens::tokens(text, &mut t);
-    t
-}
 
 /// Text of a chunk and whether it is stale.
 #[derive(Clone, Debug)]
@@ -205,48 +193,41 @@ impl Searcher {
         self.lexical = std::sync::OnceLock::new();
     }
 
-    /// The lexical index (built from the live chunks' text on first use).
-    fn lexical(&self) -> Result<&LexicalDocs> {
-        self.lexical
-            .get_or_init(|| self.build_lexical().map_err(|e| e.to_string()))
-            .as_ref()
-            .map_err(|e| Error::invalid(format!("lexical index: {e}")))
+    /// Whether the index has a lexical index (built by format 1.4 or later).
+    pub fn has_lexical(&self) -> bool {
+        self.index.info.lexical && self.index.segments.iter().all(|s| s.lexical.is_some())
     }
 
-    fn build_lexical(&self) -> Result<LexicalDocs> {
+    /// The delta's lexical index (its upserts' text read from the tree on
+    /// first use; a changed file contributes its path and symbol only).
+    fn delta_lexical(&self) -> Result<&DeltaLexical> {
+        self.lexical
+            .get_or_init(|| self.build_delta_lexical().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| Error::invalid(format!("lexical index of the log: {e}")))
+    }
+
+    fn build_delta_lexical(&self) -> Result<DeltaLexical> {
         let (root, storage) = (self.root.as_deref(), self.storage.as_ref());
-        let mut bm25 = crate::lexical::Bm25::default();
-        let mut docs = Vec::new();
         let mut files = HashMap::new();
-        for (si, seg) in self.index.segments.iter().enumerate() {
-            let store = seg
-                .chunks
-                .as_ref()
-                .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
-            for n in 0..seg.len() as u32 {
-                if self
-                    .index
-                    .visible
-                    .as_ref()
-                    .is_some_and(|v| !v.allow[si][n as usize])
-                {
-                    continue;
-                }
-                let t = segment_text(seg, n, root, storage, &mut files)?;
-                let c = store.info(n);
-                bm25.add(&lexical_tokens(c.path, c.symbol, &t.text));
-                docs.push((si as u32, n, seg.ids[n as usize]));
-            }
-            files.clear();
-        }
+        let mut docs = Vec::new();
+        let mut ids = Vec::new();
         for (&id, e) in &self.index.delta.upserts {
             if let Some(c) = &e.chunk {
                 let t = source_text(root, storage, &delta_info(c), &mut files);
-                bm25.add(&lexical_tokens(&c.path, c.symbol.as_deref(), &t.text));
-                docs.push((crate::index::DELTA_SEGMENT, 0, id));
+                let text = if t.stale { "" } else { t.text.as_str() };
+                docs.push(crate::lexical::tokens::chunk_tokens(
+                    &c.path,
+                    c.symbol.as_deref(),
+                    text,
+                ));
+                ids.push(id);
             }
         }
-        Ok(LexicalDocs { bm25, docs })
+        Ok(DeltaLexical {
+            index: crate::lexical::segment::LexMemory::build(&docs)?,
+            ids,
+        })
     }
 
     pub fn embedder(&self) -> &dyn Embedder {
@@ -319,38 +300,88 @@ impl Searcher {
         k: usize,
         filter: Option<&NodeFilter>,
     ) -> Result<Vec<crate::index::Hit>> {
-        let lex = self.lexical()?;
+        use crate::lexical::segment::{query_for, search, Combined};
         let mut qt = Vec::new();
         crate::lexical::tokens::tokens(query, &mut qt);
-        let allow = |d: u32| {
-            let (si, n, id) = lex.docs[d as usize];
-            if si == crate::index::DELTA_SEGMENT {
-                return self.index.delta.upserts.contains_key(&id)
-                    && filter.is_none_or(|f| f.delta_ids.as_ref().is_none_or(|s| s.contains(&id)));
+        let delta = self.delta_lexical()?;
+        let mut searchers: Vec<&tantivy::Searcher> = Vec::new();
+        for seg in &self.index.segments {
+            let l = seg
+                .lexical
+                .as_ref()
+                .ok_or_else(|| Error::invalid("segment without a lexical index"))?;
+            searchers.push(l.searcher());
+        }
+        searchers.push(delta.index.searcher());
+        let stats = Combined(searchers);
+        let q = query_for(&qt);
+        let want = FUSION_CANDIDATES.max(k);
+        // (BM25 score, hit) over every segment and the delta.
+        let mut found: Vec<(f32, crate::index::Hit)> = Vec::new();
+        for (si, seg) in self.index.segments.iter().enumerate() {
+            let Some(l) = seg.lexical.as_ref() else {
+                continue;
+            };
+            let rows = &l.head.node_of_row;
+            let node_ok = |n: usize| {
+                self.index.visible.as_ref().is_none_or(|v| v.allow[si][n])
+                    && filter.is_none_or(|f| f.allow[si][n])
+            };
+            let allow = (self.index.visible.is_some() || filter.is_some()).then(|| {
+                std::sync::Arc::new(
+                    rows.iter()
+                        .map(|&n| node_ok(n as usize))
+                        .collect::<Vec<bool>>(),
+                )
+            });
+            for (score, row) in search(l.searcher(), &*q, &stats, want, allow)? {
+                let node = rows[row as usize];
+                found.push((
+                    score,
+                    crate::index::Hit {
+                        id: seg.ids[node as usize],
+                        score,
+                        segment: si as u32,
+                        node,
+                    },
+                ));
             }
-            let (si, n) = (si as usize, n as usize);
-            self.index.visible.as_ref().is_none_or(|v| v.allow[si][n])
-                && filter.is_none_or(|f| f.allow[si][n])
-        };
-        let found = lex.bm25.search(&qt, FUSION_CANDIDATES.max(k), &allow);
+        }
+        let delta_allow = filter.and_then(|f| f.delta_ids.as_ref()).map(|live| {
+            std::sync::Arc::new(
+                delta
+                    .ids
+                    .iter()
+                    .map(|id| live.contains(id))
+                    .collect::<Vec<bool>>(),
+            )
+        });
+        for (score, row) in search(delta.index.searcher(), &*q, &stats, want, delta_allow)? {
+            let id = delta.ids[row as usize];
+            // Only upserts still live (a later delete may have removed it).
+            if self.index.delta.upserts.contains_key(&id) {
+                found.push((
+                    score,
+                    crate::index::Hit {
+                        id,
+                        score,
+                        segment: crate::index::DELTA_SEGMENT,
+                        node: 0,
+                    },
+                ));
+            }
+        }
+        found.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
+        found.truncate(want);
         // (fused score, hit), keyed by external id.
         let mut by_id: HashMap<u64, (f32, crate::index::Hit)> = HashMap::new();
         for (r, h) in semantic.iter().enumerate() {
             let s = ratio / (RRF_K + r as f32 + 1.0);
             by_id.insert(h.id, (s, h.clone()));
         }
-        for (r, &(_, d)) in found.iter().enumerate() {
-            let (segment, node, id) = lex.docs[d as usize];
+        for (r, (_, h)) in found.into_iter().enumerate() {
             let s = (1.0 - ratio) / (RRF_K + r as f32 + 1.0);
-            by_id.entry(id).and_modify(|e| e.0 += s).or_insert((
-                s,
-                crate::index::Hit {
-                    id,
-                    score: 0.0,
-                    segment,
-                    node,
-                },
-            ));
+            by_id.entry(h.id).and_modify(|e| e.0 += s).or_insert((s, h));
         }
         let mut all: Vec<(f32, crate::index::Hit)> = by_id.into_values().collect();
         all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
@@ -402,23 +433,17 @@ impl Searcher {
             out.extend_from_slice(&embedder.embed(&refs)?);
             Ok(())
         };
-        let text = |idx: &Index, r: crate::compact::ChunkRef<'_>| -> Result<String> {
+        let text = |idx: &Index, r: crate::compact::ChunkRef<'_>| -> Result<(String, bool)> {
             let mut files = HashMap::new();
-            match r {
+            let t = match r {
                 crate::compact::ChunkRef::Segment(si, n) => {
-                    Ok(segment_text(&idx.segments[si], n, root, storage, &mut files)?.text)
+                    segment_text(&idx.segments[si], n, root, storage, &mut files)?
                 }
                 crate::compact::ChunkRef::Delta(c) => {
-                    let t = source_text(root, storage, &delta_info(c), &mut files);
-                    if t.stale {
-                        return Err(Error::invalid(format!(
-                            "{}: changed since it was upserted; run `leann index update` before compacting an index that stores text",
-                            c.path
-                        )));
-                    }
-                    Ok(t.text)
+                    source_text(root, storage, &delta_info(c), &mut files)
                 }
-            }
+            };
+            Ok((t.text, t.stale))
         };
         let rep = crate::compact::compact(index, storage, method, &vectors, Some(&text), progress)?;
         if let Ok(c) = filter_cache.get_mut() {
@@ -447,12 +472,23 @@ impl Searcher {
                 .unwrap_or(DEFAULT_RERANK_CANDIDATES)
                 .max(o.k),
         };
-        let ratio = o.semantic_ratio.unwrap_or(DEFAULT_SEMANTIC_RATIO);
-        if !(0.0..=1.0).contains(&ratio) {
-            return Err(Error::invalid(format!(
-                "--semantic-ratio {ratio} is outside 0..1"
-            )));
-        }
+        let lexical = self.has_lexical();
+        let ratio = match o.semantic_ratio {
+            Some(r) if !(0.0..=1.0).contains(&r) => {
+                return Err(Error::invalid(format!(
+                    "--semantic-ratio {r} is outside 0..1"
+                )))
+            }
+            Some(r) if r < 1.0 && !lexical => {
+                return Err(Error::invalid(format!(
+                    "{}: this index has no lexical index (it was built before format 1.4), so --semantic-ratio must be 1; create it again (`leann index create --input DIR --output PATH --force`) for lexical search",
+                    self.index.dir.display()
+                )))
+            }
+            Some(r) => r,
+            None if lexical => DEFAULT_SEMANTIC_RATIO,
+            None => 1.0,
+        };
         let cand = if ratio < 1.0 {
             retrieve_k.max(FUSION_CANDIDATES)
         } else {

@@ -46,11 +46,12 @@ pub struct SegmentFiles {
     pub codes: u64,
     pub ids: u64,
     pub chunks: u64,
+    pub lexical: u64,
 }
 
 impl SegmentFiles {
     pub fn total(&self) -> u64 {
-        self.graph + self.pq + self.codes + self.ids + self.chunks
+        self.graph + self.pq + self.codes + self.ids + self.chunks + self.lexical
     }
 }
 
@@ -143,7 +144,7 @@ pub fn write(
     storage.write_atomic(&dir.join(file_name(d.id, "pq")), &pq_bytes)?;
     storage.write_atomic(&dir.join(file_name(d.id, "codes")), &codes_bytes)?;
     storage.write_atomic(&dir.join(file_name(d.id, "ids")), &ids_bytes)?;
-    let chunk_bytes = match chunks {
+    let (chunk_bytes, lexical_bytes) = match chunks {
         Some(t) => {
             if t.len() != n {
                 return Err(Error::invalid(format!(
@@ -151,9 +152,12 @@ pub fn write(
                     t.len()
                 )));
             }
-            t.write(storage, &dir.join(file_name(d.id, "chunks")), &order)?
+            (
+                t.write(storage, &dir.join(file_name(d.id, "chunks")), &order)?,
+                t.write_lexical(storage, &dir.join(file_name(d.id, "lex")), &order)?,
+            )
         }
-        None => 0,
+        None => (0, 0),
     };
     Ok(SegmentFiles {
         graph: meta.file_bytes(),
@@ -161,6 +165,7 @@ pub fn write(
         codes: codes_bytes.len() as u64,
         ids: ids_bytes.len() as u64,
         chunks: chunk_bytes,
+        lexical: lexical_bytes,
     })
 }
 
@@ -196,6 +201,8 @@ pub struct OpenOptions {
     pub cache_bytes: usize,
     /// Open `seg-S.chunks` too (the manifest's info says segments have one).
     pub chunks: bool,
+    /// Open `seg-S.lex` too (the manifest's info says segments have one).
+    pub lexical: bool,
 }
 
 /// An open segment.
@@ -214,6 +221,8 @@ pub struct Segment {
     pub files: SegmentFiles,
     /// Chunk metadata, for indexes built from a source tree.
     pub chunks: Option<crate::chunkstore::ChunkStore>,
+    /// The lexical index (`seg-S.lex`), for tree indexes since format 1.4.
+    pub lexical: Option<crate::lexical::segment::LexSegment>,
 }
 
 /// Per-query scratch: the sectors read so far in this query.
@@ -352,12 +361,23 @@ impl Segment {
         } else {
             None
         };
+        let lexical = if o.lexical {
+            let lpath = dir.join(file_name(id, "lex"));
+            Some(crate::lexical::segment::LexSegment::open(
+                storage,
+                &lpath,
+                meta.n_nodes as usize,
+            )?)
+        } else {
+            None
+        };
         let files = SegmentFiles {
             graph: file.len(),
             pq: pq_bytes.len() as u64,
             codes: codes_bytes.len() as u64,
             ids: ids_bytes.len() as u64,
             chunks: chunks.as_ref().map_or(0, |c| c.file_bytes()),
+            lexical: lexical.as_ref().map_or(0, |l| l.file_bytes()),
         };
         let quant = Quantizer::from_file(&pqf, metric);
         let mut seg = Segment {
@@ -373,6 +393,7 @@ impl Segment {
             cache: NodeCache::default(),
             files,
             chunks,
+            lexical,
         };
         if o.cache_bytes > 0 {
             seg.fill_cache(o.cache_bytes)?;

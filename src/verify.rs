@@ -23,6 +23,10 @@ pub fn verify(idx: &Index) -> Result<u64> {
             first = first.saturating_add(step);
         }
         sectors += stats.sector_reads;
+        if let Some(l) = &seg.lexical {
+            // Every packed tantivy file's CRC-32 (opening checked the table).
+            l.dir.verify_all()?;
+        }
         if let Some(store) = &seg.chunks {
             // Every text entry's checksum, and that it decompresses.
             if store.has_text() {

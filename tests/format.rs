@@ -44,7 +44,7 @@ fn small_index(st: &MemStorage, dir: &Path, full: bool, chunks: bool) {
 
 /// Chunk metadata with stored text for `n` vectors.
 fn fake_chunks(n: usize) -> leann::chunkstore::ChunkTable {
-    let mut t = leann::chunkstore::ChunkTable::new(true).unwrap();
+    let mut t = leann::chunkstore::ChunkTable::new(true, false).unwrap();
     for i in 0..n {
         let text = format!("fn f{i}() {{ println!(\"{i}\"); }}\n");
         let z = leann::chunkstore::compress_text(&text).unwrap();
@@ -59,6 +59,7 @@ fn fake_chunks(n: usize) -> leann::chunkstore::ChunkTable {
             symbol: (i % 3 != 0).then_some(sym.as_str()),
             hash: leann::chunk::split::content_hash(&text),
             compressed: Some(&z),
+            text: Some(&text),
         })
         .unwrap();
     }
@@ -244,6 +245,10 @@ fn fixture12_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.2")
 }
 
+fn fixture14_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.4")
+}
+
 fn fixture13_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.3")
 }
@@ -279,7 +284,7 @@ fn fixture_results(idx: &Index) -> Vec<Vec<u64>> {
 /// header of the re-encoded file carries the file's own minor version (this
 /// build writes `FORMAT_MINOR`; a 1.1 file re-encodes as 1.2 otherwise).
 fn assert_reencodes(st: &dyn Storage, dir: &Path, n_anchors: usize) {
-    use leann::format::{chunks, codes, idmap, manifest, pq, stamps};
+    use leann::format::{chunks, codes, idmap, lex, manifest, pq, stamps};
     for name in st.list_dir(dir).unwrap() {
         let p = dir.join(&name);
         let b = st.read_all(&p).unwrap();
@@ -293,6 +298,12 @@ fn assert_reencodes(st: &dyn Storage, dir: &Path, n_anchors: usize) {
             idmap::encode(&idmap::decode(&p, &b).unwrap())
         } else if name == "MANIFEST" {
             manifest::encode(&manifest::decode(&p, &b).unwrap())
+        } else if name.ends_with(".lex") {
+            let h = lex::decode_head(&p, &b).unwrap();
+            let mut out = lex::encode_head(&h);
+            let start = out.len();
+            out.extend_from_slice(&b[start..]);
+            out
         } else if name.ends_with(".chunks") {
             let h = chunks::decode_head(&p, &b).unwrap();
             let mut out =
@@ -347,8 +358,10 @@ const FIXTURE11_QUERIES: [&str; 3] = [
 
 fn fixture11_results(s: &leann::searcher::Searcher) -> Vec<Vec<(String, u32)>> {
     let mut ctx = QueryContext::default();
+    // Semantic ranking, as the fixtures were recorded with.
     let o = leann::searcher::QueryOptions {
         k: 3,
+        semantic_ratio: Some(1.0),
         ..Default::default()
     };
     FIXTURE11_QUERIES
@@ -449,11 +462,105 @@ fn golden_v1_3_fixture_still_reads() {
     assert_eq!(u16::from_le_bytes([b[10], b[11]]), 3, "fixture is not 1.3");
 }
 
-/// Regenerates format/v1.3 (from the v1.1 tree).
+/// Regenerates format/v1.3 (only by a 1.3 build: this one writes 1.4).
 #[test]
 #[ignore]
 fn regenerate_v1_3_fixture() {
     regenerate_tree_fixture(&fixture13_dir());
+}
+
+/// F-5: the golden v1.4 fixture (format/v1.1/tree indexed by 1.4, with a
+/// lexical index per segment) opens, verifies (every packed file's CRC),
+/// re-encodes its container heads byte for byte, answers the v1.1 queries as
+/// recorded, and answers lexical-only queries from `seg-S.lex`.
+#[test]
+fn golden_v1_4_fixture_still_reads() {
+    check_tree_fixture(&fixture14_dir());
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let dir = fixture14_dir().join("index");
+    let b = st.read_all(&dir.join("MANIFEST")).unwrap();
+    assert_eq!(u16::from_le_bytes([b[10], b[11]]), 4, "fixture is not 1.4");
+    let s = leann::searcher::Searcher::open(
+        st.clone(),
+        &dir,
+        Some(&fixture11_dir().join("tree")),
+        None,
+    )
+    .unwrap();
+    assert!(s.has_lexical());
+    let o = leann::searcher::QueryOptions {
+        k: 3,
+        semantic_ratio: Some(0.0),
+        ..Default::default()
+    };
+    let hits = s
+        .query("lru cache evict", &o, &mut QueryContext::default())
+        .unwrap();
+    assert!(!hits.is_empty());
+    let expected: Vec<(String, u32)> =
+        serde_json::from_slice(&st.read_all(&fixture14_dir().join("lexical.json")).unwrap())
+            .unwrap();
+    let got: Vec<(String, u32)> = hits.into_iter().map(|r| (r.path, r.start_line)).collect();
+    assert_eq!(got, expected);
+}
+
+/// An index of format 1.3 (no lexical index) still answers semantic
+/// queries; asking for lexical ranking is an error that says what to do.
+#[test]
+fn v1_3_index_without_lexical_index() {
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let s = leann::searcher::Searcher::open(
+        st,
+        &fixture13_dir().join("index"),
+        Some(&fixture11_dir().join("tree")),
+        None,
+    )
+    .unwrap();
+    assert!(!s.has_lexical());
+    let mut o = leann::searcher::QueryOptions {
+        k: 3,
+        ..Default::default()
+    };
+    assert!(!s
+        .query("lru cache", &o, &mut QueryContext::default())
+        .unwrap()
+        .is_empty());
+    o.semantic_ratio = Some(0.5);
+    let e = s
+        .query("lru cache", &o, &mut QueryContext::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("no lexical index"), "{e}");
+}
+
+/// Regenerates format/v1.4 (from the v1.1 tree) and its lexical answers.
+#[test]
+#[ignore]
+fn regenerate_v1_4_fixture() {
+    regenerate_tree_fixture(&fixture14_dir());
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let s = leann::searcher::Searcher::open(
+        st.clone(),
+        &fixture14_dir().join("index"),
+        Some(&fixture11_dir().join("tree")),
+        None,
+    )
+    .unwrap();
+    let o = leann::searcher::QueryOptions {
+        k: 3,
+        semantic_ratio: Some(0.0),
+        ..Default::default()
+    };
+    let got: Vec<(String, u32)> = s
+        .query("lru cache evict", &o, &mut QueryContext::default())
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.path, r.start_line))
+        .collect();
+    st.write_atomic(
+        &fixture14_dir().join("lexical.json"),
+        serde_json::to_string(&got).unwrap().as_bytes(),
+    )
+    .unwrap();
 }
 
 /// Regenerates format/v1.1 (only by a 1.1 build: this one writes 1.2).

@@ -19,7 +19,7 @@ pub const HEADER_BYTES: usize = 32;
 /// Major version this build writes and reads.
 pub const FORMAT_MAJOR: u16 = 1;
 /// Minor version this build writes (readers accept any minor of their major).
-pub const FORMAT_MINOR: u16 = 3;
+pub const FORMAT_MINOR: u16 = 4;
 /// Upper bound on metadata size, so a corrupt length cannot ask for gigabytes.
 pub const MAX_META_BYTES: u32 = 16 * 1024 * 1024;
 

@@ -177,12 +177,14 @@ pub struct LexSegment {
     pub head: LexHead,
     pub dir: PackedDirectory,
     searcher: tantivy::Searcher,
+    bytes: u64,
 }
 
 impl LexSegment {
     /// Open `path`; every row must name a node below `nodes`.
     pub fn open(storage: &dyn Storage, path: &Path, nodes: usize) -> Result<LexSegment> {
         let map = storage.map(path)?;
+        let bytes = map.len() as u64;
         let head = lex::decode_head(path, &map)?;
         if let Some(n) = head.node_of_row.iter().find(|&&n| n as usize >= nodes) {
             return Err(Error::corrupt(
@@ -221,6 +223,47 @@ impl LexSegment {
             head,
             dir,
             searcher,
+            bytes,
+        })
+    }
+
+    pub fn searcher(&self) -> &tantivy::Searcher {
+        &self.searcher
+    }
+
+    pub fn file_bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
+/// A lexical index in memory (the delta's upserts), rows numbered in the
+/// order given.
+pub struct LexMemory {
+    searcher: tantivy::Searcher,
+}
+
+impl LexMemory {
+    pub fn build(docs: &[Vec<String>]) -> Result<LexMemory> {
+        let (schema, body, row) = schema();
+        let index = Index::create_in_ram(schema);
+        register(&index);
+        let mut w: IndexWriter = index
+            .writer_with_num_threads(1, 15 << 20)
+            .map_err(|e| lexerr("start writer", e))?;
+        for (i, t) in docs.iter().enumerate() {
+            let mut d = tantivy::TantivyDocument::default();
+            d.add_u64(row, i as u64);
+            d.add_text(body, t.join(" "));
+            w.add_document(d).map_err(|e| lexerr("add document", e))?;
+        }
+        w.commit().map_err(|e| lexerr("commit", e))?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| lexerr("reader", e))?;
+        Ok(LexMemory {
+            searcher: reader.searcher(),
         })
     }
 
