@@ -1,8 +1,7 @@
 //! `leann eval`: score an index on a relevance file (recall@1/5/10, MRR@10,
 //! query latency).
 
-use super::query::{open_searcher, ModeArg};
-use leann::searcher::QueryOptions;
+use super::query::RankingArgs;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -15,21 +14,8 @@ pub struct EvalCmd {
     /// "start_line", "end_line"} (the format of dev-relevance/relevance.jsonl).
     #[arg(long)]
     relevance: PathBuf,
-    #[arg(long, value_enum, default_value = "retrieve")]
-    mode: ModeArg,
-    /// Sentence-transformers model directory for --mode rerank.
-    #[arg(long)]
-    rerank_model: Option<PathBuf>,
-    /// Candidates rescored in rerank mode.
-    #[arg(long)]
-    rerank_candidates: Option<usize>,
-    /// Share of semantic ranking in the fusion with lexical (BM25) ranking:
-    /// 0 = lexical only, 1 = semantic only.
-    #[arg(long)]
-    semantic_ratio: Option<f32>,
-    /// Where the indexed tree is now, if it moved.
-    #[arg(long)]
-    root: Option<PathBuf>,
+    #[command(flatten)]
+    ranking: RankingArgs,
     /// Also write each question's results as JSON lines {"id", "results"}
     /// (the input of score_relevance.py) to this file.
     #[arg(long)]
@@ -41,20 +27,8 @@ pub struct EvalCmd {
 
 pub fn run(c: EvalCmd) -> leann::Result<i32> {
     let st = super::storage("auto")?;
-    let (searcher, mode) = open_searcher(
-        &st,
-        &c.index,
-        c.root.as_deref(),
-        c.mode,
-        c.rerank_model.as_deref(),
-    )?;
+    let (searcher, opts) = c.ranking.open(&st, &c.index)?;
     let questions = leann::eval::load(st.as_ref(), &c.relevance)?;
-    let opts = QueryOptions {
-        mode,
-        rerank_candidates: c.rerank_candidates,
-        semantic_ratio: c.semantic_ratio,
-        ..Default::default()
-    };
     let tty = std::io::stderr().is_terminal();
     let (rep, results) = leann::eval::run(&searcher, &questions, &opts, &|done, total| {
         if tty && (done % 10 == 0 || done == total) {

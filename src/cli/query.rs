@@ -31,26 +31,59 @@ pub struct QueryCmd {
     /// directory name matches everything below it.
     #[arg(long = "path")]
     paths: Vec<String>,
-    #[arg(long, value_enum, default_value = "retrieve")]
-    mode: ModeArg,
-    /// Sentence-transformers model directory for --mode rerank.
-    #[arg(long)]
-    rerank_model: Option<PathBuf>,
-    /// Candidates rescored in rerank mode.
-    #[arg(long)]
-    rerank_candidates: Option<usize>,
-    /// Share of semantic ranking in the fusion with lexical (BM25) ranking:
-    /// 0 = lexical only, 1 = semantic only.
-    #[arg(long)]
-    semantic_ratio: Option<f32>,
-    /// Where the indexed tree is now, if it moved.
-    #[arg(long)]
-    root: Option<PathBuf>,
+    #[command(flatten)]
+    ranking: RankingArgs,
     /// Run the query N times and report latency on stderr.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
     #[arg(long, value_enum, default_value = "auto")]
     color: Color,
+}
+
+/// How results are ranked, and where the tree is (shared by `query` and
+/// `eval`).
+#[derive(clap::Args)]
+pub(super) struct RankingArgs {
+    #[arg(long, value_enum, default_value = "retrieve")]
+    pub(super) mode: ModeArg,
+    /// Sentence-transformers model directory for --mode rerank.
+    #[arg(long)]
+    pub(super) rerank_model: Option<PathBuf>,
+    /// Candidates rescored in rerank mode.
+    #[arg(long)]
+    pub(super) rerank_candidates: Option<usize>,
+    /// Share of semantic ranking in the fusion with lexical (BM25) ranking:
+    /// 0 = lexical only, 1 = semantic only.
+    #[arg(long)]
+    pub(super) semantic_ratio: Option<f32>,
+    /// Where the indexed tree is now, if it moved.
+    #[arg(long)]
+    pub(super) root: Option<PathBuf>,
+}
+
+impl RankingArgs {
+    /// Open the index at `index` for text queries ranked as asked, and the
+    /// query options that say so.
+    pub(super) fn open(
+        &self,
+        st: &std::sync::Arc<dyn leann::io::Storage>,
+        index: &std::path::Path,
+    ) -> leann::Result<(Searcher, QueryOptions)> {
+        let (searcher, mode) = open_searcher(
+            st,
+            index,
+            self.root.as_deref(),
+            self.mode,
+            self.rerank_model.as_deref(),
+        )?;
+        let o = QueryOptions {
+            mode,
+            rerank_candidates: self.rerank_candidates,
+            semantic_ratio: self.semantic_ratio,
+            ..Default::default()
+        };
+        Ok((searcher, o))
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum, PartialEq)]
@@ -94,7 +127,7 @@ struct BatchFilters {
 
 /// Open the index at `index` for text queries in `mode` (loading the rerank
 /// model for `--mode rerank`).
-pub(super) fn open_searcher(
+fn open_searcher(
     st: &std::sync::Arc<dyn leann::io::Storage>,
     index: &std::path::Path,
     root: Option<&std::path::Path>,
@@ -122,21 +155,13 @@ pub(super) fn open_searcher(
 
 pub fn run(c: QueryCmd) -> leann::Result<i32> {
     let st = super::storage("auto")?;
-    let (searcher, mode) = open_searcher(
-        &st,
-        &c.index,
-        c.root.as_deref(),
-        c.mode,
-        c.rerank_model.as_deref(),
-    )?;
+    let (searcher, base) = c.ranking.open(&st, &c.index)?;
     let languages = leann::chunk::Language::parse_names(&c.langs, "--lang")?;
     let opts = QueryOptions {
         k: c.top_k,
         languages,
         paths: c.paths.clone(),
-        mode,
-        rerank_candidates: c.rerank_candidates,
-        semantic_ratio: c.semantic_ratio,
+        ..base
     };
     let mut ctx = QueryContext::default();
     if let Some(batch) = &c.batch {
