@@ -13,6 +13,7 @@ use leann::io::memory::MemStorage;
 use leann::io::{ReadMode, Storage};
 use leann::Error;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The shapes of index the corruption tests damage: bare vectors, with full
 /// vectors in the graph, and with chunk metadata and stored text.
@@ -384,19 +385,19 @@ fn golden_v1_1_fixture_still_reads() {
     check_tree_fixture(&fixture11_dir());
 }
 
+/// A searcher over the tree-index fixture at `index` (the v1.1 tree).
+fn fixture_searcher(st: &Arc<dyn Storage>, index: &Path) -> leann::searcher::Searcher {
+    leann::searcher::Searcher::open(st.clone(), index, Some(&fixture11_dir().join("tree")), None)
+        .unwrap()
+}
+
 /// Open the tree-index fixture in `fixture/index` over the v1.1 tree, verify
 /// it, check that its files re-encode byte for byte and that it answers the
 /// v1.1 text queries as `fixture/expected.json` records.
 fn check_tree_fixture(fixture: &Path) {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let dir = fixture.join("index");
-    let s = leann::searcher::Searcher::open(
-        st.clone(),
-        &dir,
-        Some(&fixture11_dir().join("tree")),
-        None,
-    )
-    .unwrap();
+    let s = fixture_searcher(&st, &dir);
     leann::verify::verify(&s.index).unwrap();
     assert_reencodes(st.as_ref(), &dir, s.index.segments[0].quant.anchors.k);
     let expected: Vec<Vec<(String, u32)>> =
@@ -480,13 +481,7 @@ fn golden_v1_4_fixture_still_reads() {
     let dir = fixture14_dir().join("index");
     let b = st.read_all(&dir.join("MANIFEST")).unwrap();
     assert_eq!(u16::from_le_bytes([b[10], b[11]]), 4, "fixture is not 1.4");
-    let s = leann::searcher::Searcher::open(
-        st.clone(),
-        &dir,
-        Some(&fixture11_dir().join("tree")),
-        None,
-    )
-    .unwrap();
+    let s = fixture_searcher(&st, &dir);
     assert!(s.has_lexical());
     let o = leann::searcher::QueryOptions {
         k: 3,
@@ -509,13 +504,7 @@ fn golden_v1_4_fixture_still_reads() {
 #[test]
 fn v1_3_index_without_lexical_index() {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    let s = leann::searcher::Searcher::open(
-        st,
-        &fixture13_dir().join("index"),
-        Some(&fixture11_dir().join("tree")),
-        None,
-    )
-    .unwrap();
+    let s = fixture_searcher(&st, &fixture13_dir().join("index"));
     assert!(!s.has_lexical());
     let mut o = leann::searcher::QueryOptions {
         k: 3,
@@ -538,13 +527,7 @@ fn v1_3_index_without_lexical_index() {
 fn regenerate_v1_4_fixture() {
     regenerate_tree_fixture(&fixture14_dir());
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    let s = leann::searcher::Searcher::open(
-        st.clone(),
-        &fixture14_dir().join("index"),
-        Some(&fixture11_dir().join("tree")),
-        None,
-    )
-    .unwrap();
+    let s = fixture_searcher(&st, &fixture14_dir().join("index"));
     let o = leann::searcher::QueryOptions {
         k: 3,
         semantic_ratio: Some(0.0),

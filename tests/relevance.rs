@@ -163,8 +163,7 @@ fn eval_scores_a_relevance_file() {
     assert!(out.status.success(), "{out:?}");
     let mut rel = String::new();
     for (i, &(q, file, sym)) in CASES.iter().enumerate() {
-        let code = std::fs::read_to_string(repo.join(file)).unwrap();
-        let line = code.lines().position(|l| l.contains(sym)).unwrap() + 1;
+        let line = target_line(&repo, file, sym);
         rel += &serde_json::json!({"id": i, "query": q, "repo": "relevance_repo",
             "path": file, "start_line": line, "end_line": line})
         .to_string();
@@ -203,8 +202,7 @@ fn eval_scores_a_relevance_file() {
         let rank = (id < CASES.len())
             .then(|| {
                 let (_, file, sym) = CASES[id];
-                let code = std::fs::read_to_string(repo.join(file)).unwrap();
-                let line = code.lines().position(|l| l.contains(sym)).unwrap() as u64 + 1;
+                let line = target_line(&repo, file, sym) as u64;
                 v["results"].as_array().unwrap().iter().position(|r| {
                     r["path"] == file
                         && r["start_line"].as_u64().unwrap() <= line
@@ -237,4 +235,10 @@ fn eval_scores_a_relevance_file() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("rel.jsonl:1"), "{err}");
+}
+
+/// The first line (1-based) of `file` that names `sym`: an eval target.
+fn target_line(repo: &Path, file: &str, sym: &str) -> usize {
+    let code = std::fs::read_to_string(repo.join(file)).unwrap();
+    code.lines().position(|l| l.contains(sym)).unwrap() + 1
 }

@@ -24,6 +24,9 @@ fn lexerr(what: &str, e: impl std::fmt::Display) -> Error {
     Error::invalid(format!("lexical index: {what}: {e}"))
 }
 
+/// `body`'s field id: the first field `schema` adds (no schema per query).
+const BODY: Field = Field::from_field_id(0);
+
 /// The schema: `body` (space-joined tokens, frequencies, no positions) and
 /// `row` (u64 fast field: the row's position in build order).
 fn schema() -> (Schema, Field, Field) {
@@ -37,6 +40,7 @@ fn schema() -> (Schema, Field, Field) {
         ),
     );
     let row = sb.add_u64_field("row", FAST);
+    debug_assert_eq!(body, BODY);
     (sb.build(), body, row)
 }
 
@@ -290,7 +294,7 @@ impl tantivy::query::Bm25StatisticsProvider for Combined<'_> {
 
 /// The query: any of the distinct tokens (BM25 sums their scores).
 pub fn query_for(tokens: &[String]) -> Box<dyn Query> {
-    let (_, body, _) = schema();
+    let body = BODY;
     let mut seen = std::collections::HashSet::new();
     let terms: Vec<Box<dyn Query>> = tokens
         .iter()
