@@ -93,6 +93,7 @@ impl ChunkTable {
         if let Some(b) = self.lexical.as_mut() {
             b.add(&crate::lexical::tokens::chunk_tokens(
                 c.path,
+                c.language,
                 c.symbol,
                 c.text.unwrap_or(""),
             ))?;

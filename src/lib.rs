@@ -30,6 +30,7 @@ pub mod searcher;
 pub mod segment;
 pub mod sq8;
 pub mod stamps;
+pub mod symbols;
 pub mod synth;
 pub mod update;
 pub mod vamana;

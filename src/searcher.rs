@@ -82,8 +82,11 @@ struct DeltaLexical {
     ids: Vec<u64>,
 }
 
-/// Default share of the semantic side in the fusion (`--semantic-ratio`).
-pub const DEFAULT_SEMANTIC_RATIO: f32 = 1.0;
+/// Default share of the semantic side in the fusion (`--semantic-ratio`):
+/// equal shares. Measured on dev-relevance with the built-in model
+/// (recall@10): 0.675 at 0.5, 0.665 at 0.7, 0.640 at 0.3, semantic only
+/// 0.610, lexical only 0.535.
+pub const DEFAULT_SEMANTIC_RATIO: f32 = 0.5;
 /// Candidates each side brings to the fusion.
 pub const FUSION_CANDIDATES: usize = 50;
 /// Reciprocal rank fusion's constant.
@@ -148,7 +151,7 @@ impl Searcher {
                         "no embedder recorded for a chunk index",
                     )
                 })?;
-                spec.load(storage.as_ref())?
+                spec.load_recorded(storage.as_ref(), &model)?
             }
         };
         if embedder.model_id() != model || embedder.dim() != index.dim {
@@ -218,6 +221,7 @@ impl Searcher {
                 let text = if t.stale { "" } else { t.text.as_str() };
                 docs.push(crate::lexical::tokens::chunk_tokens(
                     &c.path,
+                    c.language,
                     c.symbol.as_deref(),
                     text,
                 ));
@@ -395,6 +399,93 @@ impl Searcher {
             .collect())
     }
 
+    /// Put the chunks whose symbol an identifier-like query names (see
+    /// `symbols`) first: qualified matches, then name matches, each in the
+    /// order the ranking had them (chunks it had not found after, in index
+    /// order, with score 0). Deleted and filtered-out chunks are skipped.
+    /// Returns how many hits were lifted (at most `k`).
+    fn lift_symbols(
+        &self,
+        parts: &[String],
+        hits: &mut Vec<crate::index::Hit>,
+        k: usize,
+        filter: Option<&NodeFilter>,
+    ) -> usize {
+        use crate::symbols::symbol_match;
+        // (match level, position in the ranking or usize::MAX, hit)
+        let mut found: Vec<(u8, usize, crate::index::Hit)> = Vec::new();
+        let rank_of = |id: u64| hits.iter().position(|h| h.id == id);
+        for (si, seg) in self.index.segments.iter().enumerate() {
+            let Some(store) = seg.chunks.as_ref() else {
+                continue;
+            };
+            for node in 0..store.len() {
+                let Some(sym) = store.info(node as u32).symbol else {
+                    continue;
+                };
+                let level = symbol_match(parts, sym);
+                if level == 0
+                    || !self
+                        .index
+                        .visible
+                        .as_ref()
+                        .is_none_or(|v| v.allow[si][node])
+                    || !filter.is_none_or(|f| f.allow[si][node])
+                {
+                    continue;
+                }
+                let id = seg.ids[node];
+                let pos = rank_of(id);
+                found.push((
+                    level,
+                    pos.unwrap_or(usize::MAX),
+                    crate::index::Hit {
+                        id,
+                        score: pos.map_or(0.0, |p| hits[p].score),
+                        segment: si as u32,
+                        node: node as u32,
+                    },
+                ));
+            }
+        }
+        for (&id, e) in &self.index.delta.upserts {
+            let Some(sym) = e.chunk.as_ref().and_then(|c| c.symbol.as_deref()) else {
+                continue;
+            };
+            let level = symbol_match(parts, sym);
+            let allowed = filter
+                .and_then(|f| f.delta_ids.as_ref())
+                .is_none_or(|live| live.contains(&id));
+            if level == 0 || !allowed {
+                continue;
+            }
+            let pos = rank_of(id);
+            found.push((
+                level,
+                pos.unwrap_or(usize::MAX),
+                crate::index::Hit {
+                    id,
+                    score: pos.map_or(0.0, |p| hits[p].score),
+                    segment: crate::index::DELTA_SEGMENT,
+                    node: 0,
+                },
+            ));
+        }
+        if found.is_empty() {
+            return 0;
+        }
+        found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        found.truncate(k);
+        let lifted = found.len();
+        let ids: std::collections::HashSet<u64> = found.iter().map(|f| f.2.id).collect();
+        let rest: Vec<crate::index::Hit> =
+            hits.drain(..).filter(|h| !ids.contains(&h.id)).collect();
+        hits.extend(found.into_iter().map(|f| f.2));
+        hits.extend(rest);
+        hits.truncate(k);
+        lifted
+    }
+
     /// Compact a tree index (`leann index compact`) by `method`: both
     /// methods re-embed the live segment chunks from their text (stored, or
     /// read back from the tree, as a query would) for exact distances;
@@ -511,6 +602,10 @@ impl Searcher {
         if ratio < 1.0 {
             out.hits = self.fuse(query, &out.hits, ratio, retrieve_k, filter.as_deref())?;
         }
+        let lifted = match crate::symbols::identifier_query(query) {
+            Some(parts) => self.lift_symbols(&parts, &mut out.hits, retrieve_k, filter.as_deref()),
+            None => 0,
+        };
         let mut texts = exact
             .texts
             .into_inner()
@@ -570,7 +665,8 @@ impl Searcher {
             for (i, res) in results.iter_mut().enumerate() {
                 res.score = crate::distance::dot(&qv, &dv[i * d..(i + 1) * d]);
             }
-            results.sort_by(|a, b| b.score.total_cmp(&a.score));
+            // Exact symbol matches stay first; the rest by the reranker.
+            results[lifted..].sort_by(|a, b| b.score.total_cmp(&a.score));
             results.truncate(o.k);
         }
         Ok(results)

@@ -204,3 +204,123 @@ fn fast_wordpiece_matches_the_tokenizers_crate() {
         assert_eq!(ids, m.reference_token_ids(t).unwrap(), "text: {t:?}");
     }
 }
+
+/// A corpus of documented Python functions, `n` files: each docstring names
+/// what the function computes in words, the code in other words.
+fn documented_corpus(dir: &std::path::Path, n: usize) {
+    let things = [
+        ("price", "cost"),
+        ("user", "account"),
+        ("file", "path"),
+        ("socket", "conn"),
+        ("image", "pixels"),
+        ("date", "timestamp"),
+        ("color", "rgb"),
+        ("matrix", "grid"),
+    ];
+    let verbs = [
+        ("Compute", "calc"),
+        ("Load", "read"),
+        ("Store", "write"),
+        ("Validate", "check"),
+        ("Render", "draw"),
+    ];
+    std::fs::create_dir_all(dir).unwrap();
+    for i in 0..n {
+        let (w, c) = things[i % things.len()];
+        let (v, cv) = verbs[(i / things.len()) % verbs.len()];
+        let src = format!(
+            "def {cv}_{c}_{i}(x):\n    \"\"\"{v} the {w} for record number {i}.\n\n    More.\n    \"\"\"\n    y = {cv}({c}(x))\n    return y\n"
+        );
+        std::fs::write(dir.join(format!("m{i}.py")), src).unwrap();
+    }
+}
+
+/// `leann model reweight` then `leann model train` on a small corpus: the
+/// outputs load, the weights zero punctuation, the training loss falls, and
+/// too small a corpus or a bad `weights` tensor is refused by name.
+#[test]
+fn reweight_and_train_make_loadable_models() {
+    let d = common::tempdir();
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let corpus = d.path().join("corpus");
+    documented_corpus(&corpus, 80);
+    let builtin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/builtin");
+    let rw = d.path().join("rw");
+    let r = leann::embed::reweight::reweight(
+        st.as_ref(),
+        &builtin,
+        &rw,
+        std::slice::from_ref(&corpus),
+        3e-3,
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(r.files, 80);
+    assert!(r.tokens > 1000 && r.zeroed > 100, "{r:?}");
+    let m = StaticModel::load_dir(st.as_ref(), &rw).unwrap();
+    // Punctuation weighs nothing now: a text of it alone is the zero vector.
+    let v = m.embed(&["( ) : = ,"]).unwrap();
+    assert!(v.iter().all(|&x| x == 0.0));
+
+    let tr = d.path().join("trained");
+    let o = leann::embed::train::TrainOptions {
+        steps: 40,
+        batch: 16,
+        held_out: 16,
+        ..Default::default()
+    };
+    let rep = leann::embed::train::train(
+        st.as_ref(),
+        &rw,
+        &tr,
+        std::slice::from_ref(&corpus),
+        &o,
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(rep.pairs, 80);
+    assert!(rep.loss_last < rep.loss_first, "{rep:?}");
+    let t = StaticModel::load_dir(st.as_ref(), &tr).unwrap();
+    assert_eq!(t.dim(), 256);
+    let v = t.embed(&["load the user"]).unwrap();
+    assert!((v.iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-4);
+
+    // Too few pairs for a batch plus the held-out share.
+    let small = d.path().join("small");
+    documented_corpus(&small, 5);
+    let e = leann::embed::train::train(st.as_ref(), &rw, &tr, &[small], &o, &|_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("5 documented functions"), "{e}");
+
+    // A `weights` tensor of the wrong length is refused, naming the file.
+    let bytes = std::fs::read(rw.join("model.safetensors")).unwrap();
+    let stt = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let short = [0u8; 8];
+    let mut views: Vec<(String, safetensors::tensor::TensorView<'_>)> = stt
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| n != "weights")
+        .collect();
+    views.push((
+        "weights".into(),
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2], &short).unwrap(),
+    ));
+    let bad = d.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::copy(rw.join("tokenizer.json"), bad.join("tokenizer.json")).unwrap();
+    std::fs::write(
+        bad.join("model.safetensors"),
+        safetensors::serialize(views, None::<HashMap<String, String>>).unwrap(),
+    )
+    .unwrap();
+    let e = match StaticModel::load_dir(st.as_ref(), &bad) {
+        Ok(_) => panic!("a short weights tensor loaded"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("model.safetensors") && e.contains("weights"),
+        "{e}"
+    );
+}

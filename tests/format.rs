@@ -386,9 +386,49 @@ fn golden_v1_1_fixture_still_reads() {
 }
 
 /// A searcher over the tree-index fixture at `index` (the v1.1 tree).
+/// The built-in model the tree fixtures were made with (format/models).
+fn builtin_v1() -> leann::embed::static_model::StaticModel {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format/models/builtin-v1");
+    leann::embed::static_model::StaticModel::from_bytes(
+        leann::embed::static_model::BUILTIN_V1_ID,
+        &std::fs::read(dir.join("tokenizer.json")).unwrap(),
+        &std::fs::read(dir.join("model.safetensors")).unwrap(),
+        &dir,
+        true,
+    )
+    .unwrap()
+}
+
 fn fixture_searcher(st: &Arc<dyn Storage>, index: &Path) -> leann::searcher::Searcher {
-    leann::searcher::Searcher::open(st.clone(), index, Some(&fixture11_dir().join("tree")), None)
-        .unwrap()
+    leann::searcher::Searcher::open(
+        st.clone(),
+        index,
+        Some(&fixture11_dir().join("tree")),
+        Some(Box::new(builtin_v1())),
+    )
+    .unwrap()
+}
+
+/// An index made with the first built-in model, opened with the model it
+/// recorded, is refused with an error that names both models and says to
+/// create the index again.
+#[test]
+fn index_of_an_earlier_builtin_model_is_refused_with_a_hint() {
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.4/index");
+    let err = match leann::searcher::Searcher::open(st, &dir, None, None) {
+        Ok(_) => panic!("an index of the v1 built-in model opened with the v2 model"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(leann::embed::static_model::BUILTIN_V1_ID),
+        "{err}"
+    );
+    assert!(
+        err.contains(leann::embed::static_model::BUILTIN_ID),
+        "{err}"
+    );
+    assert!(err.contains("index create"), "{err}");
 }
 
 /// Open the tree-index fixture in `fixture/index` over the v1.1 tree, verify

@@ -1,6 +1,7 @@
-//! Hybrid retrieval (issue 5, items 1-2, in progress): BM25 over code-aware
-//! tokens fused with the semantic ranking by `semantic_ratio`; filters and
-//! the write-ahead log's changes apply to the lexical side too.
+//! Hybrid retrieval (issue 5, items 1-3): BM25 over code-aware tokens fused
+//! with the semantic ranking by `semantic_ratio`; filters and the write-ahead
+//! log's changes apply to the lexical side too; identifier-like queries lift
+//! exact symbol matches.
 
 mod common;
 
@@ -156,4 +157,103 @@ fn lexical_side_follows_compaction() {
     assert!(query(&s, "bubble sort", 0.0, &[])
         .iter()
         .all(|r| r.0 != "lib/sort.go"));
+}
+
+/// A tree with an `HttpClient::send`, a `Socket::send`, and a README that
+/// talks about `HttpClient::send` more than the code does.
+fn symbol_tree(root: &Path) {
+    std::fs::create_dir_all(root.join("net")).unwrap();
+    std::fs::create_dir_all(root.join("py")).unwrap();
+    std::fs::write(
+        root.join("net/client.rs"),
+        "pub struct HttpClient { base: String }\n\nimpl HttpClient {\n    pub fn send(&self, req: Request) -> Response {\n        let url = format!(\"{}{}\", self.base, req.path);\n        transport::post(&url, &req.body)\n    }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("net/socket.rs"),
+        "pub struct Socket { fd: i32 }\n\nimpl Socket {\n    pub fn send(&mut self, bytes: &[u8]) -> usize {\n        unsafe_write(self.fd, bytes)\n    }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("README.md"),
+        "# HttpClient\n\nCall HttpClient send to send a request: HttpClient send posts it.\nHttpClient send retries. HttpClient send, HttpClient send, HttpClient send.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("py/mailer.py"),
+        "def send(message):\n    smtp = connect()\n    smtp.sendmail(message)\n",
+    )
+    .unwrap();
+}
+
+/// Item 3: an identifier-like query lifts the chunk whose symbol it names
+/// to the top (qualified match first, then matches by name), where the same
+/// words as a phrase rank the README first; filters and deletes apply.
+#[test]
+fn identifier_queries_lift_exact_symbol_matches() {
+    let d = common::tempdir();
+    let tree = d.path().join("tree");
+    symbol_tree(&tree);
+    let idx = d.path().join("idx");
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let emb = leann::embed::static_model::StaticModel::builtin().unwrap();
+    leann::ingest::create_from_tree(
+        st.as_ref(),
+        &tree,
+        &idx,
+        &Config::default(),
+        &emb,
+        leann::embed::EmbedderSpec::Builtin,
+        &|_| {},
+    )
+    .unwrap();
+    let s = open(&idx);
+    let ask = |s: &Searcher, q: &str, langs: &[&str]| {
+        let o = QueryOptions {
+            k: 5,
+            languages: leann::chunk::Language::parse_names(
+                &langs.iter().map(|l| l.to_string()).collect::<Vec<_>>(),
+                "--lang",
+            )
+            .unwrap(),
+            ..Default::default()
+        };
+        s.query(q, &o, &mut QueryContext::default())
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.path, r.symbol.unwrap_or_default()))
+            .collect::<Vec<_>>()
+    };
+    // As words, the README wins (it says them most).
+    let words = ask(&s, "HttpClient send", &[]);
+    assert_eq!(words[0].0, "README.md", "{words:?}");
+    // As an identifier: the impl of HttpClient (small enough to be one
+    // chunk, so its symbol is `HttpClient`), then the function named `send`.
+    let ident = ask(&s, "HttpClient::send", &[]);
+    assert_eq!(ident[0].0, "net/client.rs", "{ident:?}");
+    assert_eq!(ident[1].0, "py/mailer.py", "{ident:?}");
+    // A qualified name that only the Python function's name matches.
+    let named = ask(&s, "mailer.send", &[]);
+    assert_eq!(
+        named[0],
+        ("py/mailer.py".to_string(), "send".to_string()),
+        "{named:?}"
+    );
+    // Filters apply to lifted chunks.
+    let py = ask(&s, "HttpClient::send", &["python"]);
+    assert_eq!(py[0].0, "py/mailer.py", "{py:?}");
+    assert!(py.iter().all(|r| r.0.ends_with(".py")), "{py:?}");
+    // A deleted file's symbol is not lifted; a new one in the log is.
+    drop(s);
+    std::fs::remove_file(tree.join("net/client.rs")).unwrap();
+    std::fs::write(
+        tree.join("net/h2.rs"),
+        "pub struct Http2 {}\n\nimpl HttpClient {\n    pub fn send(&self) {\n        todo!()\n    }\n}\n",
+    )
+    .unwrap();
+    let mut s = open(&idx);
+    leann::update::update_from_tree(&mut s, st.as_ref(), None).unwrap();
+    let after = ask(&s, "HttpClient::send", &[]);
+    assert_eq!(after[0].0, "net/h2.rs", "{after:?}");
+    assert!(after.iter().all(|r| r.0 != "net/client.rs"), "{after:?}");
 }

@@ -18,6 +18,51 @@ pub enum ModelCmd {
         #[arg(long, default_value_t = 1e-4)]
         sif: f32,
     },
+    /// Weight a static model's tokens by their frequency in a corpus of code
+    /// (SIF a / (a + p)); tokens without a letter or digit get 0. Writes the
+    /// model with a `weights` tensor to --to.
+    Reweight {
+        /// A static model directory (tokenizer.json, model.safetensors).
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        to: PathBuf,
+        /// A directory of code to count tokens in (walked like `index
+        /// create`); repeat for several.
+        #[arg(long, required = true)]
+        corpus: Vec<PathBuf>,
+        /// SIF coefficient a in a / (a + p(token)).
+        #[arg(long, default_value_t = 3e-3)]
+        sif: f64,
+    },
+    /// Train a static model's token table on (docstring sentence, code)
+    /// pairs from the documented Python and Rust functions of a corpus
+    /// (contrastive, in-batch negatives). Writes the trained model to --to.
+    Train {
+        /// A static model directory (tokenizer.json, model.safetensors).
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        to: PathBuf,
+        /// A directory of Python or Rust code; repeat for several.
+        #[arg(long, required = true)]
+        corpus: Vec<PathBuf>,
+        #[arg(long, default_value_t = 2000)]
+        steps: usize,
+        /// Pairs per step.
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+        /// Adam learning rate.
+        #[arg(long, default_value_t = 2e-3)]
+        lr: f32,
+        #[arg(long, default_value_t = 0.05)]
+        temperature: f32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Pairs kept out of training and measured on.
+        #[arg(long, default_value_t = 2000)]
+        held_out: usize,
+    },
 }
 
 pub fn run(c: ModelCmd) -> leann::Result<i32> {
@@ -38,6 +83,66 @@ pub fn run(c: ModelCmd) -> leann::Result<i32> {
                 r.dim_in,
                 r.dims,
                 r.variance_kept * 100.0,
+                r.seconds,
+                r.bytes_written,
+                to.display()
+            );
+            Ok(0)
+        }
+        ModelCmd::Train {
+            from,
+            to,
+            corpus,
+            steps,
+            batch,
+            lr,
+            temperature,
+            seed,
+            held_out,
+        } => {
+            let st = super::storage("auto")?;
+            let o = leann::embed::train::TrainOptions {
+                steps,
+                batch,
+                lr,
+                temperature,
+                seed,
+                held_out,
+                ..Default::default()
+            };
+            let r = leann::embed::train::train(st.as_ref(), &from, &to, &corpus, &o, &|m| {
+                eprintln!("{m}")
+            })?;
+            println!(
+                "trained on {} pairs in {:.0} s: loss {:.4} -> {:.4}, held-out recall@10 ({} pairs) {:.3} -> {:.3}; wrote {} bytes to {}",
+                r.pairs - r.held_out,
+                r.seconds,
+                r.loss_first,
+                r.loss_last,
+                r.held_out,
+                r.recall_before,
+                r.recall_after,
+                r.bytes_written,
+                to.display()
+            );
+            Ok(0)
+        }
+        ModelCmd::Reweight {
+            from,
+            to,
+            corpus,
+            sif,
+        } => {
+            let st = super::storage("auto")?;
+            let r =
+                leann::embed::reweight::reweight(st.as_ref(), &from, &to, &corpus, sif, &|m| {
+                    eprintln!("{m}")
+                })?;
+            println!(
+                "counted {} tokens in {} files; {} tokens weighted 0; {:.1} s; wrote {} bytes to {}",
+                r.tokens,
+                r.files,
+                r.zeroed,
                 r.seconds,
                 r.bytes_written,
                 to.display()

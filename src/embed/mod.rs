@@ -7,14 +7,19 @@
 //! - `distill`: `leann model distill`, making such a table from a
 //!   sentence-transformer with candle.
 //! - `pca`: principal components for the distillation.
+//! - `reweight`: `leann model reweight`, token weights from how often each
+//!   token occurs in a corpus of code.
 //! - `bert`: the transformer embedder (candle BERT, mean pooling).
 //! - `remote`: the ZeroMQ embedding-server protocol, server and client.
 
 pub mod bert;
 pub mod distill;
+pub mod pairs;
 pub mod pca;
 pub mod remote;
+pub mod reweight;
 pub mod static_model;
+pub mod train;
 pub mod wordpiece;
 
 use crate::error::{Error, Result};
@@ -83,6 +88,22 @@ impl EmbedderSpec {
             }
             EmbedderSpec::Server(cfg) => Box::new(remote::RemoteEmbedder::connect(cfg)?),
         })
+    }
+
+    /// Load the embedder an index recorded, `model_id` being the model id
+    /// it recorded: the built-in spec then names the built-in model of that
+    /// id (an index made with an earlier built-in model still opens).
+    pub fn load_recorded(
+        &self,
+        storage: &dyn Storage,
+        model_id: &str,
+    ) -> Result<Box<dyn Embedder>> {
+        match self {
+            EmbedderSpec::Builtin => {
+                Ok(Box::new(static_model::StaticModel::builtin_for(model_id)?))
+            }
+            other => other.load(storage),
+        }
     }
 
     pub fn describe(&self) -> String {

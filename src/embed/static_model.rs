@@ -9,8 +9,13 @@ use crate::io::Storage;
 use rayon::prelude::*;
 use std::path::Path;
 
-/// Model id of the built-in model.
-pub const BUILTIN_ID: &str = "builtin:minilm-l6-static-256-v1";
+/// Model id of the built-in model: the distilled table reweighted by token
+/// frequency in code and trained on docstring/code pairs (models/builtin).
+pub const BUILTIN_ID: &str = "builtin:minilm-l6-static-256-v2";
+/// The first built-in model (the distilled table alone). leann no longer
+/// carries it; indexes made with it must be created again. Its files are
+/// kept in format/models/builtin-v1 for the golden fixtures made with it.
+pub const BUILTIN_V1_ID: &str = "builtin:minilm-l6-static-256-v1";
 
 /// Tokens looked at per text (a 40-line chunk is a few hundred).
 pub const MAX_TOKENS: usize = 2048;
@@ -27,12 +32,14 @@ pub struct StaticModel {
 impl StaticModel {
     /// Load from `tokenizer.json` and `model.safetensors` bytes: tensor
     /// `embeddings` (vocab x dim; f32, f16, or i8 with an f32 `scales` row
-    /// factor).
+    /// factor) and, optionally, `weights` (f32 per row, multiplied in when
+    /// `use_weights`).
     pub fn from_bytes(
         id: &str,
         tokenizer_json: &[u8],
         safetensors_bytes: &[u8],
         origin: &Path,
+        use_weights: bool,
     ) -> Result<StaticModel> {
         let mut tokenizer = tokenizers::Tokenizer::from_bytes(tokenizer_json).map_err(|e| {
             Error::corrupt(
@@ -111,6 +118,14 @@ impl StaticModel {
                 "embeddings data does not match its shape",
             ));
         }
+        let mut table = table;
+        if use_weights {
+            if let Some(w) = row_weights(&st, vocab, &st_path)? {
+                for (row, w) in table.chunks_mut(dim).zip(w) {
+                    row.iter_mut().for_each(|x| *x *= w);
+                }
+            }
+        }
         if tokenizer.get_vocab_size(true) > vocab {
             return Err(Error::corrupt(
                 &st_path,
@@ -135,11 +150,23 @@ impl StaticModel {
     /// The model shipped inside the binary (models/builtin, distilled from
     /// all-MiniLM-L6-v2; see its README for provenance and the command).
     pub fn builtin() -> Result<StaticModel> {
+        Self::builtin_for(BUILTIN_ID)
+    }
+
+    /// The built-in model an index recorded by its id: an error that says
+    /// what to do when it is not the one this leann carries.
+    pub fn builtin_for(id: &str) -> Result<StaticModel> {
+        if id != BUILTIN_ID {
+            return Err(Error::invalid(format!(
+                "the index was made with the built-in model `{id}`; this leann carries `{BUILTIN_ID}` and cannot embed queries for it. Create the index again: leann index create --input SRC --output PATH --force"
+            )));
+        }
         StaticModel::from_bytes(
             BUILTIN_ID,
             include_bytes!("../../models/builtin/tokenizer.json"),
             include_bytes!("../../models/builtin/model.safetensors"),
             Path::new("<builtin>"),
+            true,
         )
     }
 
@@ -153,7 +180,38 @@ impl StaticModel {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default()
         );
-        StaticModel::from_bytes(&id, &tok, &st, dir)
+        StaticModel::from_bytes(&id, &tok, &st, dir, true)
+    }
+
+    /// The token table (vocab x dim, row-major, weights applied).
+    pub fn table(&self) -> &[f32] {
+        &self.table
+    }
+
+    /// The vocabulary size (rows of the table).
+    pub fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    /// The text of token `id` (`None` past the tokenizer's vocabulary).
+    pub fn token_text(&self, id: u32) -> Option<String> {
+        self.tokenizer.id_to_token(id)
+    }
+
+    /// Every token id of a text, with no cap (for counting a corpus).
+    pub fn all_token_ids(&self, text: &str, ids: &mut Vec<u32>) -> Result<()> {
+        ids.clear();
+        match &self.fast {
+            Some(f) if f.applies(text) => f.encode(text, usize::MAX, ids),
+            _ => {
+                let enc = self
+                    .tokenizer
+                    .encode_fast(text, false)
+                    .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+                ids.extend_from_slice(enc.get_ids());
+            }
+        }
+        Ok(())
     }
 
     /// Whether ASCII texts take the fast WordPiece path (see `wordpiece`).
@@ -204,6 +262,37 @@ impl StaticModel {
         }
         Ok(())
     }
+}
+
+/// The optional `weights` tensor: F32 [vocab], finite and >= 0.
+fn row_weights(
+    st: &safetensors::SafeTensors,
+    vocab: usize,
+    st_path: &Path,
+) -> Result<Option<Vec<f32>>> {
+    let Ok(w) = st.tensor("weights") else {
+        return Ok(None);
+    };
+    if w.dtype() != safetensors::Dtype::F32 || w.shape() != [vocab] {
+        return Err(Error::corrupt(
+            st_path,
+            0,
+            format!("`weights` must be F32 [{vocab}]"),
+        ));
+    }
+    let v: Vec<f32> = w
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if let Some(i) = v.iter().position(|x| !x.is_finite() || *x < 0.0) {
+        return Err(Error::corrupt(
+            st_path,
+            0,
+            format!("`weights`[{i}] is {}, not a finite weight >= 0", v[i]),
+        ));
+    }
+    Ok(Some(v))
 }
 
 impl Embedder for StaticModel {

@@ -7,10 +7,17 @@ pub const MIN_TOKEN_CHARS: usize = 2;
 /// Longer tokens are cut (keeps a minified line from making a huge term).
 pub const MAX_TOKEN_CHARS: usize = 64;
 
-/// The tokens a chunk is indexed by: its path, its symbol, its text.
-pub fn chunk_tokens(path: &str, symbol: Option<&str>, text: &str) -> Vec<String> {
+/// The tokens a chunk is indexed by: its path, its language's name, its
+/// symbol, its text.
+pub fn chunk_tokens(
+    path: &str,
+    language: crate::chunk::Language,
+    symbol: Option<&str>,
+    text: &str,
+) -> Vec<String> {
     let mut t = Vec::new();
     tokens(path, &mut t);
+    tokens(language.name(), &mut t);
     if let Some(s) = symbol {
         tokens(s, &mut t);
     }
