@@ -327,10 +327,7 @@ impl Searcher {
                 continue;
             };
             let rows = &l.head.node_of_row;
-            let node_ok = |n: usize| {
-                self.index.visible.as_ref().is_none_or(|v| v.allow[si][n])
-                    && filter.is_none_or(|f| f.allow[si][n])
-            };
+            let node_ok = |n: usize| self.node_allowed(si, n, filter);
             let allow = (self.index.visible.is_some() || filter.is_some()).then(|| {
                 std::sync::Arc::new(
                     rows.iter()
@@ -399,6 +396,13 @@ impl Searcher {
             .collect())
     }
 
+    /// Whether segment `si`'s node `n` is live (not deleted or replaced by
+    /// the log) and passes `filter`.
+    fn node_allowed(&self, si: usize, n: usize, filter: Option<&NodeFilter>) -> bool {
+        self.index.visible.as_ref().is_none_or(|v| v.allow[si][n])
+            && filter.is_none_or(|f| f.allow[si][n])
+    }
+
     /// Put the chunks whose symbol an identifier-like query names (see
     /// `symbols`) first: qualified matches, then name matches, each in the
     /// order the ranking had them (chunks it had not found after, in index
@@ -414,7 +418,19 @@ impl Searcher {
         use crate::symbols::symbol_match;
         // (match level, position in the ranking or usize::MAX, hit)
         let mut found: Vec<(u8, usize, crate::index::Hit)> = Vec::new();
-        let rank_of = |id: u64| hits.iter().position(|h| h.id == id);
+        let mut push = |level: u8, id: u64, segment: u32, node: u32| {
+            let pos = hits.iter().position(|h| h.id == id);
+            found.push((
+                level,
+                pos.unwrap_or(usize::MAX),
+                crate::index::Hit {
+                    id,
+                    score: pos.map_or(0.0, |p| hits[p].score),
+                    segment,
+                    node,
+                },
+            ));
+        };
         for (si, seg) in self.index.segments.iter().enumerate() {
             let Some(store) = seg.chunks.as_ref() else {
                 continue;
@@ -424,52 +440,22 @@ impl Searcher {
                     continue;
                 };
                 let level = symbol_match(parts, sym);
-                if level == 0
-                    || !self
-                        .index
-                        .visible
-                        .as_ref()
-                        .is_none_or(|v| v.allow[si][node])
-                    || !filter.is_none_or(|f| f.allow[si][node])
-                {
-                    continue;
+                if level > 0 && self.node_allowed(si, node, filter) {
+                    push(level, seg.ids[node], si as u32, node as u32);
                 }
-                let id = seg.ids[node];
-                let pos = rank_of(id);
-                found.push((
-                    level,
-                    pos.unwrap_or(usize::MAX),
-                    crate::index::Hit {
-                        id,
-                        score: pos.map_or(0.0, |p| hits[p].score),
-                        segment: si as u32,
-                        node: node as u32,
-                    },
-                ));
             }
         }
         for (&id, e) in &self.index.delta.upserts {
             let Some(sym) = e.chunk.as_ref().and_then(|c| c.symbol.as_deref()) else {
                 continue;
             };
-            let level = symbol_match(parts, sym);
             let allowed = filter
                 .and_then(|f| f.delta_ids.as_ref())
                 .is_none_or(|live| live.contains(&id));
-            if level == 0 || !allowed {
-                continue;
+            let level = symbol_match(parts, sym);
+            if level > 0 && allowed {
+                push(level, id, crate::index::DELTA_SEGMENT, 0);
             }
-            let pos = rank_of(id);
-            found.push((
-                level,
-                pos.unwrap_or(usize::MAX),
-                crate::index::Hit {
-                    id,
-                    score: pos.map_or(0.0, |p| hits[p].score),
-                    segment: crate::index::DELTA_SEGMENT,
-                    node: 0,
-                },
-            ));
         }
         if found.is_empty() {
             return 0;

@@ -22,18 +22,23 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
         std::fs::copy(&e, tree.join(rel)).unwrap();
     }
     let idx = d.path().join("idx");
+    build(&tree, &idx);
+    (d, idx)
+}
+
+/// Index `tree` into `idx` with the default configuration.
+fn build(tree: &Path, idx: &Path) {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     leann::ingest::create_from_tree(
         st.as_ref(),
-        &tree,
-        &idx,
+        tree,
+        idx,
         &Config::default(),
         &leann::embed::static_model::StaticModel::builtin().unwrap(),
         leann::embed::EmbedderSpec::Builtin,
         &|_| {},
     )
     .unwrap();
-    (d, idx)
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -55,9 +60,19 @@ fn open(idx: &Path) -> Searcher {
 }
 
 fn query(s: &Searcher, q: &str, ratio: f32, langs: &[&str]) -> Vec<(String, Option<String>)> {
+    query_with(s, q, Some(ratio), langs)
+}
+
+/// `query` with the ratio left to the default when `None`.
+fn query_with(
+    s: &Searcher,
+    q: &str,
+    ratio: Option<f32>,
+    langs: &[&str],
+) -> Vec<(String, Option<String>)> {
     let o = QueryOptions {
         k: 5,
-        semantic_ratio: Some(ratio),
+        semantic_ratio: ratio,
         languages: leann::chunk::Language::parse_names(
             &langs.iter().map(|l| l.to_string()).collect::<Vec<_>>(),
             "--lang",
@@ -195,35 +210,10 @@ fn identifier_queries_lift_exact_symbol_matches() {
     let tree = d.path().join("tree");
     symbol_tree(&tree);
     let idx = d.path().join("idx");
+    build(&tree, &idx);
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    let emb = leann::embed::static_model::StaticModel::builtin().unwrap();
-    leann::ingest::create_from_tree(
-        st.as_ref(),
-        &tree,
-        &idx,
-        &Config::default(),
-        &emb,
-        leann::embed::EmbedderSpec::Builtin,
-        &|_| {},
-    )
-    .unwrap();
     let s = open(&idx);
-    let ask = |s: &Searcher, q: &str, langs: &[&str]| {
-        let o = QueryOptions {
-            k: 5,
-            languages: leann::chunk::Language::parse_names(
-                &langs.iter().map(|l| l.to_string()).collect::<Vec<_>>(),
-                "--lang",
-            )
-            .unwrap(),
-            ..Default::default()
-        };
-        s.query(q, &o, &mut QueryContext::default())
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.path, r.symbol.unwrap_or_default()))
-            .collect::<Vec<_>>()
-    };
+    let ask = |s: &Searcher, q: &str, langs: &[&str]| query_with(s, q, None, langs);
     // As words, the README wins (it says them most).
     let words = ask(&s, "HttpClient send", &[]);
     assert_eq!(words[0].0, "README.md", "{words:?}");
@@ -236,7 +226,7 @@ fn identifier_queries_lift_exact_symbol_matches() {
     let named = ask(&s, "mailer.send", &[]);
     assert_eq!(
         named[0],
-        ("py/mailer.py".to_string(), "send".to_string()),
+        ("py/mailer.py".to_string(), Some("send".to_string())),
         "{named:?}"
     );
     // Filters apply to lifted chunks.

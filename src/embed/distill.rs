@@ -113,14 +113,6 @@ pub fn distill(
         let w = (sif as f64 / (sif as f64 + p)) as f32;
         row.iter_mut().for_each(|x| *x *= w);
     }
-    let (codes, scales) = quantize_rows(&reduced, dims);
-    let st_err = |e: safetensors::SafeTensorError| Error::invalid(format!("safetensors: {e}"));
-    let view =
-        safetensors::tensor::TensorView::new(safetensors::Dtype::I8, vec![vocab, dims], &codes)
-            .map_err(st_err)?;
-    let scale_view =
-        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![vocab], &scales)
-            .map_err(st_err)?;
     let mut meta = HashMap::new();
     meta.insert(
         "source".to_string(),
@@ -132,25 +124,49 @@ pub fn distill(
         "method".to_string(),
         format!("mean-pooled [CLS] t [SEP], PCA {dim_in}->{dims}, SIF a={sif}"),
     );
-    let st_bytes =
-        safetensors::serialize([("embeddings", view), ("scales", scale_view)], Some(meta))
-            .map_err(st_err)?;
-    storage.create_dir_all(to)?;
-    storage.write_atomic(&to.join("tokenizer.json"), tok_json.as_bytes())?;
-    storage.write_atomic(&to.join("model.safetensors"), &st_bytes)?;
+    let bytes_written = write_model(storage, to, tok_json.as_bytes(), &reduced, dims, meta)?;
     Ok(DistillReport {
         vocab,
         dim_in,
         dims,
         variance_kept,
         seconds: t0.elapsed().as_secs_f64(),
-        bytes_written: (st_bytes.len() + tok_json.len()) as u64,
+        bytes_written,
     })
+}
+
+/// Write a static model directory: `tokenizer.json` and `model.safetensors`
+/// holding `table` (vocab x `dims`) as int8 `embeddings` with f32 `scales`,
+/// and `meta`. Returns the bytes written.
+pub fn write_model(
+    storage: &dyn Storage,
+    to: &Path,
+    tokenizer_json: &[u8],
+    table: &[f32],
+    dims: usize,
+    meta: HashMap<String, String>,
+) -> Result<u64> {
+    let vocab = table.len() / dims.max(1);
+    let (codes, scales) = quantize_rows(table, dims);
+    let st_err = |e: safetensors::SafeTensorError| Error::invalid(format!("safetensors: {e}"));
+    let view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::I8, vec![vocab, dims], &codes)
+            .map_err(st_err)?;
+    let scale_view =
+        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![vocab], &scales)
+            .map_err(st_err)?;
+    let st_bytes =
+        safetensors::serialize([("embeddings", view), ("scales", scale_view)], Some(meta))
+            .map_err(st_err)?;
+    storage.create_dir_all(to)?;
+    storage.write_atomic(&to.join("tokenizer.json"), tokenizer_json)?;
+    storage.write_atomic(&to.join("model.safetensors"), &st_bytes)?;
+    Ok((st_bytes.len() + tokenizer_json.len()) as u64)
 }
 
 /// int8 with one f32 scale per row (a quarter of f32, ~1% error): the codes
 /// and the scales' little-endian bytes.
-pub fn quantize_rows(table: &[f32], dims: usize) -> (Vec<u8>, Vec<u8>) {
+fn quantize_rows(table: &[f32], dims: usize) -> (Vec<u8>, Vec<u8>) {
     let mut codes = Vec::with_capacity(table.len());
     let mut scales = Vec::with_capacity(table.len() / dims.max(1) * 4);
     for row in table.chunks(dims) {

@@ -322,17 +322,15 @@ pub fn train(
         }
     }
     let recall_after = recall_at_10(&table, dim, hq, hd);
-    let bytes_written = write_table(
-        storage,
-        to,
-        &tok,
-        &table,
-        dim,
-        &pairs.len(),
-        o,
-        recall_before,
-        recall_after,
-    )?;
+    let mut meta = HashMap::new();
+    meta.insert(
+        "trained".to_string(),
+        format!(
+            "{} docstring/code pairs, {} steps of {}, lr {}, temperature {}, seed {}; held-out recall@10 {recall_before:.3} -> {recall_after:.3}",
+            pairs.len(), o.steps, o.batch, o.lr, o.temperature, o.seed
+        ),
+    );
+    let bytes_written = super::distill::write_model(storage, to, &tok, &table, dim, meta)?;
     Ok(TrainReport {
         pairs: pairs.len(),
         held_out: o.held_out,
@@ -343,43 +341,6 @@ pub fn train(
         seconds: t0.elapsed().as_secs_f64(),
         bytes_written,
     })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn write_table(
-    storage: &dyn Storage,
-    to: &Path,
-    tok: &[u8],
-    table: &[f32],
-    dim: usize,
-    pairs: &usize,
-    o: &TrainOptions,
-    before: f64,
-    after: f64,
-) -> Result<u64> {
-    let vocab = table.len() / dim;
-    let (codes, scales) = super::distill::quantize_rows(table, dim);
-    let st_err = |e: safetensors::SafeTensorError| Error::invalid(format!("safetensors: {e}"));
-    let view =
-        safetensors::tensor::TensorView::new(safetensors::Dtype::I8, vec![vocab, dim], &codes)
-            .map_err(st_err)?;
-    let scale_view =
-        safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![vocab], &scales)
-            .map_err(st_err)?;
-    let mut meta = HashMap::new();
-    meta.insert(
-        "trained".to_string(),
-        format!(
-            "{pairs} docstring/code pairs, {} steps of {}, lr {}, temperature {}, seed {}; held-out recall@10 {before:.3} -> {after:.3}",
-            o.steps, o.batch, o.lr, o.temperature, o.seed
-        ),
-    );
-    let out = safetensors::serialize([("embeddings", view), ("scales", scale_view)], Some(meta))
-        .map_err(st_err)?;
-    storage.create_dir_all(to)?;
-    storage.write_atomic(&to.join("tokenizer.json"), tok)?;
-    storage.write_atomic(&to.join("model.safetensors"), &out)?;
-    Ok((out.len() + tok.len()) as u64)
 }
 
 #[cfg(test)]
