@@ -4,6 +4,7 @@
 use crate::distance::Metric;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -181,6 +182,16 @@ pub struct SearchConfig {
     /// Candidates reranked exactly. Default: the search list size.
     #[serde(default)]
     pub rerank: Option<usize>,
+    /// Sentence-transformers model directory for `--mode rerank` (the
+    /// `--rerank-model` flag overrides it). Made absolute against the config
+    /// file's directory when the config is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rerank_model: Option<String>,
+    /// Cross-encoder directory (a BertForSequenceClassification with one
+    /// label) that `--mode rerank` also rescores with (`--cross-encoder`
+    /// overrides it). Made absolute like `rerankModel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cross_encoder: Option<String>,
 }
 
 /// The resolved numbers a build and a search use.
@@ -241,6 +252,30 @@ impl Config {
             f.walk_options()?;
         }
         Ok(c)
+    }
+
+    /// Make the model directories of `search` absolute against `base` (the
+    /// config file's directory) and check that each holds a config.json;
+    /// errors name the field.
+    pub fn resolve_model_dirs(&mut self, base: &Path) -> Result<()> {
+        let s = &mut self.search;
+        for (field, dir) in [
+            ("search.rerankModel", &mut s.rerank_model),
+            ("search.crossEncoder", &mut s.cross_encoder),
+        ] {
+            let Some(d) = dir.as_mut() else { continue };
+            let p = base.join(&*d);
+            if !p.join("config.json").is_file() {
+                return Err(Error::config(
+                    field,
+                    format!("{} is not a model directory (no config.json)", p.display()),
+                ));
+            }
+            let abs =
+                std::fs::canonicalize(&p).map_err(|e| Error::io("open model directory", &p, e))?;
+            *d = abs.display().to_string();
+        }
+        Ok(())
     }
 
     /// Fill in defaults for a data set of `n` vectors of dimension `dim`.

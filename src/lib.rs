@@ -25,6 +25,7 @@ pub mod kmeans;
 pub mod lexical;
 pub mod manifest;
 pub mod pq;
+pub mod rerank;
 pub mod rng;
 pub mod searcher;
 pub mod segment;

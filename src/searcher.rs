@@ -23,8 +23,7 @@ use std::sync::{Arc, Mutex};
 pub const PREVIEW_LINES: usize = 4;
 /// Characters kept of a preview line.
 pub const PREVIEW_LINE_CHARS: usize = 200;
-/// Candidates rescored by the transformer in `--mode rerank` (at least k).
-pub const DEFAULT_RERANK_CANDIDATES: usize = 30;
+pub use crate::rerank::DEFAULT_RERANK_CANDIDATES;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
@@ -68,7 +67,7 @@ type CachedFilter = (Vec<Language>, Vec<String>, Arc<NodeFilter>);
 pub struct Searcher {
     pub index: Index,
     embedder: Box<dyn Embedder>,
-    reranker: Option<Box<dyn Embedder>>,
+    reranker: Option<crate::rerank::Reranker>,
     root: Option<PathBuf>,
     storage: Arc<dyn Storage>,
     filter_cache: Mutex<Option<CachedFilter>>,
@@ -83,9 +82,9 @@ struct DeltaLexical {
 }
 
 /// Default share of the semantic side in the fusion (`--semantic-ratio`):
-/// equal shares. Measured on dev-relevance with the built-in model
-/// (recall@10): 0.675 at 0.5, 0.665 at 0.7, 0.640 at 0.3, semantic only
-/// 0.610, lexical only 0.535.
+/// equal shares. Measured on dev-relevance with the built-in model v2
+/// (recall@10): 0.710 at 0.5, 0.695 at 0.7, 0.665 at 0.3, semantic only
+/// 0.605, lexical only 0.530.
 pub const DEFAULT_SEMANTIC_RATIO: f32 = 0.5;
 /// Candidates each side brings to the fusion.
 pub const FUSION_CANDIDATES: usize = 50;
@@ -178,8 +177,8 @@ impl Searcher {
         })
     }
 
-    /// The transformer used by `Mode::Rerank`.
-    pub fn set_reranker(&mut self, r: Box<dyn Embedder>) {
+    /// The models used by `Mode::Rerank`.
+    pub fn set_reranker(&mut self, r: crate::rerank::Reranker) {
         self.reranker = Some(r);
     }
 
@@ -641,18 +640,17 @@ impl Searcher {
         if o.mode == Mode::Rerank {
             let r = self.reranker.as_ref().ok_or_else(|| {
                 Error::invalid(
-                    "--mode rerank needs a transformer model: pass --rerank-model DIR (a sentence-transformers directory)",
+                    "--mode rerank needs a transformer model: pass --rerank-model DIR (a sentence-transformers directory) or set search.rerankModel in the index's config",
                 )
             })?;
-            let qv = r.embed(&[query])?;
-            let refs: Vec<&str> = bodies.iter().map(|s| s.as_str()).collect();
-            let dv = r.embed(&refs)?;
-            let d = r.dim();
-            for (i, res) in results.iter_mut().enumerate() {
-                res.score = crate::distance::dot(&qv, &dv[i * d..(i + 1) * d]);
+            // Exact symbol matches stay first; the rest in the reranked order.
+            let refs: Vec<&str> = bodies[lifted..].iter().map(|s| s.as_str()).collect();
+            let scores = r.rerank(query, &refs)?;
+            let rest = &mut results[lifted..];
+            for (res, s) in rest.iter_mut().zip(&scores) {
+                res.score = *s;
             }
-            // Exact symbol matches stay first; the rest by the reranker.
-            results[lifted..].sort_by(|a, b| b.score.total_cmp(&a.score));
+            rest.sort_by(|a, b| b.score.total_cmp(&a.score));
             results.truncate(o.k);
         }
         Ok(results)

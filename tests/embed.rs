@@ -79,78 +79,8 @@ fn builtin_model_matches_descriptions_to_code() {
 fn distill_makes_a_loadable_static_model() {
     let d = common::tempdir();
     let src = d.path().join("tiny-bert");
-    std::fs::create_dir_all(&src).unwrap();
-    let (vocab, h, inter) = (30522usize, 8usize, 16usize);
-    let config = serde_json::json!({
-        "vocab_size": vocab, "hidden_size": h, "num_hidden_layers": 1, "num_attention_heads": 2,
-        "intermediate_size": inter, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
-        "max_position_embeddings": 16, "type_vocab_size": 2, "initializer_range": 0.02,
-        "layer_norm_eps": 1e-12, "pad_token_id": 0, "position_embedding_type": "absolute",
-        "model_type": "bert"
-    });
-    std::fs::write(src.join("config.json"), config.to_string()).unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/models/builtin/tokenizer.json"),
-        src.join("tokenizer.json"),
-    )
-    .unwrap();
-    let mut rng = leann::rng::Rng::new(3);
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    let mut add = |name: &str, shape: Vec<usize>, ones: bool| {
-        let n: usize = shape.iter().product();
-        let data: Vec<u8> = (0..n)
-            .flat_map(|_| (if ones { 1.0f32 } else { rng.normal() * 0.1 }).to_le_bytes())
-            .collect();
-        tensors.push((name.to_string(), shape, data));
-    };
-    add("embeddings.word_embeddings.weight", vec![vocab, h], false);
-    add("embeddings.position_embeddings.weight", vec![16, h], false);
-    add("embeddings.token_type_embeddings.weight", vec![2, h], false);
-    add("embeddings.LayerNorm.weight", vec![h], true);
-    add("embeddings.LayerNorm.bias", vec![h], false);
-    let l = "encoder.layer.0";
-    for p in ["query", "key", "value"] {
-        add(&format!("{l}.attention.self.{p}.weight"), vec![h, h], false);
-        add(&format!("{l}.attention.self.{p}.bias"), vec![h], false);
-    }
-    add(
-        &format!("{l}.attention.output.dense.weight"),
-        vec![h, h],
-        false,
-    );
-    add(&format!("{l}.attention.output.dense.bias"), vec![h], false);
-    add(
-        &format!("{l}.attention.output.LayerNorm.weight"),
-        vec![h],
-        true,
-    );
-    add(
-        &format!("{l}.attention.output.LayerNorm.bias"),
-        vec![h],
-        false,
-    );
-    add(
-        &format!("{l}.intermediate.dense.weight"),
-        vec![inter, h],
-        false,
-    );
-    add(&format!("{l}.intermediate.dense.bias"), vec![inter], false);
-    add(&format!("{l}.output.dense.weight"), vec![h, inter], false);
-    add(&format!("{l}.output.dense.bias"), vec![h], false);
-    add(&format!("{l}.output.LayerNorm.weight"), vec![h], true);
-    add(&format!("{l}.output.LayerNorm.bias"), vec![h], false);
-    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
-        .iter()
-        .map(|(n, s, b)| {
-            (
-                n.clone(),
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                    .unwrap(),
-            )
-        })
-        .collect();
-    let bytes = safetensors::serialize(views, None::<HashMap<String, String>>).unwrap();
-    std::fs::write(src.join("model.safetensors"), bytes).unwrap();
+    let (vocab, h) = (30522usize, 8usize);
+    common::tiny_bert(&src, "", None, 3);
 
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let out = d.path().join("static");

@@ -127,56 +127,76 @@ fn rerank_mode_rescores_with_the_transformer() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let q = "the sequence where each term adds the previous two";
-    let out = std::process::Command::new(bin)
-        .args([
+    let query = |extra: &[&str]| {
+        let mut args = vec![
             "query",
             "--index",
             idx.to_str().unwrap(),
             "--query",
             q,
-            "--mode",
-            "rerank",
-            "--rerank-model",
-            dir.to_str().unwrap(),
-            "--top-k",
-            "3",
             "--format",
             "json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let res = v["results"].as_array().unwrap();
+        ];
+        args.extend_from_slice(extra);
+        let out = std::process::Command::new(bin)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["results"].as_array().unwrap().clone()
+    };
+    let first = query(&["--top-k", "10"]);
+    let res = query(&[
+        "--mode",
+        "rerank",
+        "--rerank-model",
+        dir.to_str().unwrap(),
+        "--rerank-candidates",
+        "10",
+        "--top-k",
+        "3",
+    ]);
     assert_eq!(res.len(), 3);
-    // Scores are the transformer's cosines of query and chunk text, best first.
-    let scores: Vec<f64> = res.iter().map(|r| r["score"].as_f64().unwrap()).collect();
-    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
-    // The top score equals a direct transformer embedding of query and chunk.
+    // Work the reranking out here: the transformer's cosines of the query
+    // and the first stage's 10 chunks (read from the tree, cut at the
+    // reranker's 128 tokens), fused with the first stage's order.
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    let m = BertEmbedder::load(st.as_ref(), &dir).unwrap();
-    let text = std::fs::read_to_string(repo.join(res[0]["path"].as_str().unwrap())).unwrap();
-    let (s, e) = (
-        res[0]["start_line"].as_u64().unwrap() as usize,
-        res[0]["end_line"].as_u64().unwrap() as usize,
-    );
-    let chunk: String = text
-        .lines()
-        .skip(s - 1)
-        .take(e - s + 1)
-        .map(|l| format!("{l}\n"))
-        .collect();
+    let mut m = BertEmbedder::load(st.as_ref(), &dir).unwrap();
+    m.set_max_tokens(leann::rerank::RERANK_MAX_TOKENS).unwrap();
+    let chunk = |r: &serde_json::Value| -> String {
+        let text = std::fs::read_to_string(repo.join(r["path"].as_str().unwrap())).unwrap();
+        let (s, e) = (
+            r["start_line"].as_u64().unwrap() as usize,
+            r["end_line"].as_u64().unwrap() as usize,
+        );
+        text.lines()
+            .skip(s - 1)
+            .take(e - s + 1)
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let texts: Vec<String> = first.iter().map(chunk).collect();
+    let refs: Vec<&str> = texts.iter().map(|t| t.as_str()).collect();
     let qv = m.embed(&[q]).unwrap();
-    let cv = m.embed(&[chunk.as_str()]).unwrap();
-    assert!(
-        (cos(&qv, &cv) as f64 - scores[0]).abs() < 1e-3,
-        "{} vs {}",
-        cos(&qv, &cv),
-        scores[0]
-    );
+    let tv = m.embed(&refs).unwrap();
+    let cosines: Vec<f32> = (0..refs.len())
+        .map(|i| cos(&qv, &tv[i * 384..(i + 1) * 384]))
+        .collect();
+    let fused = leann::rerank::rank_fusion(refs.len(), &[cosines]);
+    let mut order: Vec<usize> = (0..refs.len()).collect();
+    order.sort_by(|&a, &b| fused[b].total_cmp(&fused[a]));
+    for (r, &i) in res.iter().zip(&order) {
+        assert_eq!(
+            (&r["path"], &r["start_line"]),
+            (&first[i]["path"], &first[i]["start_line"])
+        );
+        let s = r["score"].as_f64().unwrap();
+        assert!((s - fused[i] as f64).abs() < 1e-5, "{s} vs {}", fused[i]);
+    }
 }

@@ -81,7 +81,9 @@ pub fn load_config(
             let text = String::from_utf8(bytes).map_err(|_| {
                 leann::Error::config(p.display().to_string(), "config file is not UTF-8")
             })?;
-            leann::config::Config::from_json(&text, &p.display().to_string())
+            let mut c = leann::config::Config::from_json(&text, &p.display().to_string())?;
+            c.resolve_model_dirs(p.parent().unwrap_or(std::path::Path::new("")))?;
+            Ok(c)
         }
     }
 }

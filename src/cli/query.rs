@@ -46,10 +46,16 @@ pub struct QueryCmd {
 pub(super) struct RankingArgs {
     #[arg(long, value_enum, default_value = "retrieve")]
     pub(super) mode: ModeArg,
-    /// Sentence-transformers model directory for --mode rerank.
+    /// Sentence-transformers model directory for --mode rerank (default: the
+    /// index config's search.rerankModel).
     #[arg(long)]
     pub(super) rerank_model: Option<PathBuf>,
-    /// Candidates rescored in rerank mode.
+    /// Cross-encoder directory (BertForSequenceClassification, one label)
+    /// that --mode rerank also rescores with (default: the index config's
+    /// search.crossEncoder, if any).
+    #[arg(long)]
+    pub(super) cross_encoder: Option<PathBuf>,
+    /// Candidates rescored in rerank mode [default: 20].
     #[arg(long)]
     pub(super) rerank_candidates: Option<usize>,
     /// Share of semantic ranking in the fusion with lexical (BM25) ranking:
@@ -69,13 +75,7 @@ impl RankingArgs {
         st: &std::sync::Arc<dyn leann::io::Storage>,
         index: &std::path::Path,
     ) -> leann::Result<(Searcher, QueryOptions)> {
-        let (searcher, mode) = open_searcher(
-            st,
-            index,
-            self.root.as_deref(),
-            self.mode,
-            self.rerank_model.as_deref(),
-        )?;
+        let (searcher, mode) = open_searcher(st, index, self)?;
         let o = QueryOptions {
             mode,
             rerank_candidates: self.rerank_candidates,
@@ -125,30 +125,40 @@ struct BatchFilters {
     paths: Vec<String>,
 }
 
-/// Open the index at `index` for text queries in `mode` (loading the rerank
-/// model for `--mode rerank`).
+/// Open the index at `index` for text queries ranked as `r` asks (loading
+/// the rerank models for `--mode rerank`: flags first, then the index's
+/// config).
 fn open_searcher(
     st: &std::sync::Arc<dyn leann::io::Storage>,
     index: &std::path::Path,
-    root: Option<&std::path::Path>,
-    mode: ModeArg,
-    rerank_model: Option<&std::path::Path>,
+    r: &RankingArgs,
 ) -> leann::Result<(Searcher, Mode)> {
-    let mut searcher = Searcher::open(st.clone(), index, root, None)?;
-    let mode = match mode {
+    let mut searcher = Searcher::open(st.clone(), index, r.root.as_deref(), None)?;
+    let mode = match r.mode {
         ModeArg::Retrieve => Mode::Retrieve,
         ModeArg::Rerank => Mode::Rerank,
     };
     if mode == Mode::Rerank {
-        let dir = rerank_model.ok_or_else(|| {
-            leann::Error::invalid(
-                "--mode rerank needs --rerank-model DIR (a sentence-transformers model directory)",
-            )
-        })?;
-        searcher.set_reranker(Box::new(leann::embed::bert::BertEmbedder::load(
+        let cfg = &searcher.index.config.search;
+        let dir = r
+            .rerank_model
+            .clone()
+            .or_else(|| cfg.rerank_model.as_ref().map(PathBuf::from))
+            .ok_or_else(|| {
+                leann::Error::invalid(format!(
+                    "--mode rerank needs a transformer: pass --rerank-model DIR (a sentence-transformers model directory), or set search.rerankModel in the config of `leann index create` ({} has none)",
+                    index.display()
+                ))
+            })?;
+        let cross = r
+            .cross_encoder
+            .clone()
+            .or_else(|| cfg.cross_encoder.as_ref().map(PathBuf::from));
+        searcher.set_reranker(leann::rerank::Reranker::load(
             st.as_ref(),
-            dir,
-        )?));
+            &dir,
+            cross.as_deref(),
+        )?);
     }
     Ok((searcher, mode))
 }

@@ -26,12 +26,27 @@ pub struct BertEmbedder {
     max_tokens: usize,
 }
 
-fn candle_err(what: &str, e: candle_core::Error) -> Error {
+pub(crate) fn candle_err(what: &str, e: candle_core::Error) -> Error {
     Error::invalid(format!("{what}: {e}"))
 }
 
-impl BertEmbedder {
-    pub fn load(storage: &dyn Storage, dir: &Path) -> Result<BertEmbedder> {
+/// A BERT model directory read and checked: config.json, tokenizer.json
+/// (truncating at the directory's max_seq_length, no padding: batches are
+/// padded by `run_batches`), model.safetensors.
+pub(crate) struct BertDir {
+    pub config: Config,
+    pub hidden: usize,
+    pub tokenizer: tokenizers::Tokenizer,
+    pub max_tokens: usize,
+    pub weights: VarBuilder<'static>,
+    /// The first 16 hex digits of the BLAKE3 of config, tokenizer and weights.
+    pub hash: String,
+    /// A readable name for the directory (`model_label`).
+    pub label: String,
+}
+
+impl BertDir {
+    pub fn read(storage: &dyn Storage, dir: &Path) -> Result<BertDir> {
         let read_text = |name: &str| -> Result<String> {
             let p = dir.join(name);
             String::from_utf8(storage.read_all(&p)?).map_err(|_| Error::corrupt(&p, 0, "not UTF-8"))
@@ -40,7 +55,7 @@ impl BertEmbedder {
         let config_text = read_text("config.json")?;
         let config: Config = serde_json::from_str(&config_text)
             .map_err(|e| Error::corrupt(&config_path, 0, format!("not a BERT config: {e}")))?;
-        let dim = serde_json::from_str::<serde_json::Value>(&config_text)
+        let hidden = serde_json::from_str::<serde_json::Value>(&config_text)
             .ok()
             .and_then(|v| v.get("hidden_size").and_then(|h| h.as_u64()))
             .ok_or_else(|| Error::corrupt(&config_path, 0, "no hidden_size"))?
@@ -59,31 +74,104 @@ impl BertEmbedder {
                     format!("tokenizer does not load: {e}"),
                 )
             })?;
-        tokenizer.with_padding(Some(tokenizers::PaddingParams::default()));
-        tokenizer
-            .with_truncation(Some(tokenizers::TruncationParams {
-                max_length: max_tokens,
-                ..Default::default()
-            }))
-            .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+        tokenizer.with_padding(None);
+        truncate_at(&mut tokenizer, max_tokens)?;
         let weights_path = dir.join("model.safetensors");
-        let weights = storage.read_all(&weights_path)?;
+        let bytes = storage.read_all(&weights_path)?;
         let mut h = blake3::Hasher::new();
         h.update(config_text.as_bytes());
         h.update(tok_json.as_bytes());
-        h.update(&weights);
-        let hex = h.finalize().to_hex();
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+        h.update(&bytes);
+        let hash = h.finalize().to_hex()[..16].to_string();
+        let weights = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
             .map_err(|e| candle_err(&weights_path.display().to_string(), e))?;
-        let model =
-            BertModel::load(vb, &config).map_err(|e| candle_err("loading BERT weights", e))?;
-        let label = model_label(dir);
-        Ok(BertEmbedder {
-            id: format!("transformer:{label}:{}", &hex[..16]),
-            model,
+        Ok(BertDir {
+            config,
+            hidden,
             tokenizer,
-            dim,
             max_tokens,
+            weights,
+            hash,
+            label: model_label(dir),
+        })
+    }
+}
+
+/// Cut encodings at `n` tokens (at least 2: the special tokens).
+pub(crate) fn truncate_at(t: &mut tokenizers::Tokenizer, n: usize) -> Result<usize> {
+    let n = n.max(2);
+    t.with_truncation(Some(tokenizers::TruncationParams {
+        max_length: n,
+        ..Default::default()
+    }))
+    .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+    Ok(n)
+}
+
+/// Run encodings through `forward` in batches of at most BATCH_TEXTS,
+/// shortest first so that a batch holds texts of similar length, each batch
+/// padded to its longest (pad id 0, mask 0). `forward` takes (ids, type ids,
+/// mask), each (b, len) u32, and returns one row per text. Rows come back in
+/// the order of `encs`; an encoding without tokens gets an empty row.
+pub(crate) fn run_batches(
+    encs: &[tokenizers::Encoding],
+    mut forward: impl FnMut(&Tensor, &Tensor, &Tensor) -> Result<Vec<Vec<f32>>>,
+) -> Result<Vec<Vec<f32>>> {
+    let mut order: Vec<usize> = (0..encs.len())
+        .filter(|&i| !encs[i].get_ids().is_empty())
+        .collect();
+    order.sort_by_key(|&i| encs[i].get_ids().len());
+    let mut rows = vec![Vec::new(); encs.len()];
+    let dev = Device::Cpu;
+    for batch in order.chunks(BATCH_TEXTS) {
+        let len = batch
+            .iter()
+            .map(|&i| encs[i].get_ids().len())
+            .max()
+            .unwrap_or(0);
+        let b = batch.len();
+        let (mut ids, mut types, mut mask) = (
+            Vec::with_capacity(b * len),
+            Vec::with_capacity(b * len),
+            Vec::with_capacity(b * len),
+        );
+        for &i in batch {
+            let e = &encs[i];
+            let pad = len - e.get_ids().len();
+            ids.extend_from_slice(e.get_ids());
+            ids.extend(std::iter::repeat_n(0, pad));
+            types.extend_from_slice(e.get_type_ids());
+            types.extend(std::iter::repeat_n(0, pad));
+            mask.extend(std::iter::repeat_n(1u32, len - pad));
+            mask.extend(std::iter::repeat_n(0, pad));
+        }
+        let t =
+            |v: Vec<u32>| Tensor::from_vec(v, (b, len), &dev).map_err(|e| candle_err("input", e));
+        let out = forward(&t(ids)?, &t(types)?, &t(mask)?)?;
+        if out.len() != b {
+            return Err(Error::invalid(format!(
+                "model gave {} rows for a batch of {b}",
+                out.len()
+            )));
+        }
+        for (&i, r) in batch.iter().zip(out) {
+            rows[i] = r;
+        }
+    }
+    Ok(rows)
+}
+
+impl BertEmbedder {
+    pub fn load(storage: &dyn Storage, dir: &Path) -> Result<BertEmbedder> {
+        let d = BertDir::read(storage, dir)?;
+        let model = BertModel::load(d.weights, &d.config)
+            .map_err(|e| candle_err("loading BERT weights", e))?;
+        Ok(BertEmbedder {
+            id: format!("transformer:{}:{}", d.label, d.hash),
+            model,
+            tokenizer: d.tokenizer,
+            dim: d.hidden,
+            max_tokens: d.max_tokens,
         })
     }
 
@@ -93,45 +181,18 @@ impl BertEmbedder {
 
     /// Cut texts at `n` tokens (the model directory's max_seq_length by default).
     pub fn set_max_tokens(&mut self, n: usize) -> Result<()> {
-        self.tokenizer
-            .with_truncation(Some(tokenizers::TruncationParams {
-                max_length: n.max(2),
-                ..Default::default()
-            }))
-            .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
-        self.max_tokens = n.max(2);
+        self.max_tokens = truncate_at(&mut self.tokenizer, n)?;
         Ok(())
     }
 
-    fn embed_batch(&self, texts: &[&str], out: &mut Vec<f32>) -> Result<()> {
-        let enc = self
-            .tokenizer
-            .encode_batch(texts.to_vec(), true)
-            .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
-        let b = enc.len();
-        let len = enc.iter().map(|e| e.get_ids().len()).max().unwrap_or(0);
-        if len == 0 {
-            out.extend(std::iter::repeat_n(0.0, b * self.dim));
-            return Ok(());
-        }
-        let mut ids = Vec::with_capacity(b * len);
-        let mut types = Vec::with_capacity(b * len);
-        let mut mask = Vec::with_capacity(b * len);
-        for e in &enc {
-            ids.extend_from_slice(e.get_ids());
-            types.extend_from_slice(e.get_type_ids());
-            mask.extend_from_slice(e.get_attention_mask());
-        }
-        let dev = Device::Cpu;
-        let t =
-            |v: Vec<u32>| Tensor::from_vec(v, (b, len), &dev).map_err(|e| candle_err("input", e));
-        let mask_t = t(mask)?;
+    /// Mean of the last hidden states over the mask, normalised: one row per text.
+    fn forward(&self, ids: &Tensor, types: &Tensor, mask: &Tensor) -> Result<Vec<Vec<f32>>> {
         let hidden = self
             .model
-            .forward(&t(ids)?, &t(types)?, Some(&mask_t))
+            .forward(ids, types, Some(mask))
             .map_err(|e| candle_err("forward pass", e))?;
         // Masked mean: sum(hidden * mask) / sum(mask).
-        let m = mask_t
+        let m = mask
             .to_dtype(DType::F32)
             .and_then(|m| m.unsqueeze(2))
             .map_err(|e| candle_err("pooling", e))?;
@@ -147,12 +208,11 @@ impl BertEmbedder {
                     .map_err(|e| candle_err("pooling", e))?,
             )
             .map_err(|e| candle_err("pooling", e))?;
-        let rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(|e| candle_err("pooling", e))?;
-        for mut r in rows {
-            crate::distance::normalize(&mut r);
-            out.extend_from_slice(&r);
+        let mut rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(|e| candle_err("pooling", e))?;
+        for r in &mut rows {
+            crate::distance::normalize(r);
         }
-        Ok(())
+        Ok(rows)
     }
 }
 
@@ -177,9 +237,18 @@ impl Embedder for BertEmbedder {
         self.dim
     }
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>> {
+        let encs = self
+            .tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+        let rows = run_batches(&encs, |i, t, m| self.forward(i, t, m))?;
         let mut out = Vec::with_capacity(texts.len() * self.dim);
-        for batch in texts.chunks(BATCH_TEXTS) {
-            self.embed_batch(batch, &mut out)?;
+        for r in rows {
+            if r.is_empty() {
+                out.extend(std::iter::repeat_n(0.0, self.dim));
+            } else {
+                out.extend_from_slice(&r);
+            }
         }
         Ok(out)
     }

@@ -10,9 +10,11 @@
 //! - `reweight`: `leann model reweight`, token weights from how often each
 //!   token occurs in a corpus of code.
 //! - `bert`: the transformer embedder (candle BERT, mean pooling).
+//! - `cross`: the cross-encoder of `--mode rerank` (a BERT sequence classifier).
 //! - `remote`: the ZeroMQ embedding-server protocol, server and client.
 
 pub mod bert;
+pub mod cross;
 pub mod distill;
 pub mod pairs;
 pub mod pca;

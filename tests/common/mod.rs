@@ -47,3 +47,105 @@ pub fn tempdir() -> tempfile::TempDir {
         .tempdir()
         .expect("temp dir")
 }
+
+/// A tiny random BERT directory (hidden 8, one layer, two heads, the shipped
+/// tokenizer) at `dir`: config.json, tokenizer.json, model.safetensors.
+/// `prefix` goes before the tensor names (`""` as sentence-transformers
+/// writes them, `"bert."` as a sequence classifier does); `labels` adds a
+/// pooler and a classifier of that many labels. Returns every tensor by name
+/// (shape, values).
+pub fn tiny_bert(
+    dir: &std::path::Path,
+    prefix: &str,
+    labels: Option<usize>,
+    seed: u64,
+) -> std::collections::HashMap<String, (Vec<usize>, Vec<f32>)> {
+    std::fs::create_dir_all(dir).unwrap();
+    let (vocab, h, inter, pos) = (30522usize, 8usize, 16usize, 16usize);
+    let config = serde_json::json!({
+        "vocab_size": vocab, "hidden_size": h, "num_hidden_layers": 1, "num_attention_heads": 2,
+        "intermediate_size": inter, "hidden_act": "gelu", "hidden_dropout_prob": 0.0,
+        "max_position_embeddings": pos, "type_vocab_size": 2, "initializer_range": 0.02,
+        "layer_norm_eps": 1e-12, "pad_token_id": 0, "position_embedding_type": "absolute",
+        "model_type": "bert"
+    });
+    std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/models/builtin/tokenizer.json"),
+        dir.join("tokenizer.json"),
+    )
+    .unwrap();
+    // Inputs longer than the position table are cut by the tokenizer.
+    std::fs::write(
+        dir.join("sentence_bert_config.json"),
+        serde_json::json!({ "max_seq_length": pos }).to_string(),
+    )
+    .unwrap();
+    let mut rng = leann::rng::Rng::new(seed);
+    let mut tensors = std::collections::HashMap::new();
+    let mut add = |name: String, shape: Vec<usize>, ones: bool| {
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = (0..n)
+            .map(|_| if ones { 1.0 } else { rng.normal() * 0.1 })
+            .collect();
+        tensors.insert(name, (shape, data));
+    };
+    let e = format!("{prefix}embeddings");
+    add(format!("{e}.word_embeddings.weight"), vec![vocab, h], false);
+    add(
+        format!("{e}.position_embeddings.weight"),
+        vec![pos, h],
+        false,
+    );
+    add(
+        format!("{e}.token_type_embeddings.weight"),
+        vec![2, h],
+        false,
+    );
+    add(format!("{e}.LayerNorm.weight"), vec![h], true);
+    add(format!("{e}.LayerNorm.bias"), vec![h], false);
+    let l = format!("{prefix}encoder.layer.0");
+    for p in ["query", "key", "value"] {
+        add(format!("{l}.attention.self.{p}.weight"), vec![h, h], false);
+        add(format!("{l}.attention.self.{p}.bias"), vec![h], false);
+    }
+    for (name, shape, ones) in [
+        ("attention.output.dense.weight", vec![h, h], false),
+        ("attention.output.dense.bias", vec![h], false),
+        ("attention.output.LayerNorm.weight", vec![h], true),
+        ("attention.output.LayerNorm.bias", vec![h], false),
+        ("intermediate.dense.weight", vec![inter, h], false),
+        ("intermediate.dense.bias", vec![inter], false),
+        ("output.dense.weight", vec![h, inter], false),
+        ("output.dense.bias", vec![h], false),
+        ("output.LayerNorm.weight", vec![h], true),
+        ("output.LayerNorm.bias", vec![h], false),
+    ] {
+        add(format!("{l}.{name}"), shape, ones);
+    }
+    if let Some(n) = labels {
+        add(format!("{prefix}pooler.dense.weight"), vec![h, h], false);
+        add(format!("{prefix}pooler.dense.bias"), vec![h], false);
+        add("classifier.weight".into(), vec![n, h], false);
+        add("classifier.bias".into(), vec![n], false);
+    }
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, (s, v))| {
+            let b = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            (n.clone(), s.clone(), b)
+        })
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            let v = safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                .unwrap();
+            (n.clone(), v)
+        })
+        .collect();
+    let st =
+        safetensors::serialize(views, None::<std::collections::HashMap<String, String>>).unwrap();
+    std::fs::write(dir.join("model.safetensors"), st).unwrap();
+    tensors
+}
