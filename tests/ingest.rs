@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::leann;
 use leann::chunk::{chunk_text, read_source, walk, Language, SkipReason, WalkOptions};
 use std::fs;
 use std::path::Path;
@@ -229,13 +230,6 @@ fn plain_text_is_windowed_with_overlap() {
     let spans: Vec<(u32, u32)> = chunks.iter().map(|c| (c.start_line, c.end_line)).collect();
     assert_eq!(spans, vec![(1, 40), (31, 70), (61, 100)]);
     assert!(chunk_text("empty.md", Language::Markdown, "  \n\n").is_empty());
-}
-
-fn leann(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_leann"))
-        .args(args)
-        .output()
-        .unwrap()
 }
 
 #[test]

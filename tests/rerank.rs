@@ -155,13 +155,6 @@ fn reranker_fuses_the_first_order_with_each_model() {
     );
 }
 
-fn leann(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_leann"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 /// The models come from the index's config when no flag names them; a
 /// config naming a directory that is not a model is refused at create.
 #[test]
@@ -179,48 +172,29 @@ fn rerank_models_come_from_the_config() {
     )
     .unwrap();
     let idx = d.path().join("idx");
-    let (repo_s, idx_s, cfg_s) = (
-        repo.to_str().unwrap(),
-        idx.to_str().unwrap(),
-        cfg.to_str().unwrap(),
-    );
-    let out = leann(&[
-        "index", "create", "--input", repo_s, "--output", idx_s, "--config", cfg_s,
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::create_index(&repo, &idx, Some(&cfg));
+    let idx_s = idx.to_str().unwrap();
     let q = "the sequence where each term adds the previous two";
     let query = |extra: &[&str]| {
-        let mut a = vec![
-            "query", "--index", idx_s, "--query", q, "--format", "json", "--top-k", "5",
-        ];
+        let mut a = vec!["query", "--index", idx_s, "--query", q, "--format", "json"];
         a.extend_from_slice(extra);
-        leann(&a)
+        common::leann(&a)
     };
     let span = |r: &serde_json::Value| (r["path"].to_string(), r["start_line"].as_u64().unwrap());
-    let first = leann(&[
-        "query", "--index", idx_s, "--query", q, "--format", "json", "--top-k", "8",
-    ]);
-    assert_eq!(first.status.code(), Some(0));
-    let first: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
-    let first: Vec<_> = first["results"]
+    let first: Vec<_> = common::ok_json(&query(&["--top-k", "8"]))["results"]
         .as_array()
         .unwrap()
         .iter()
         .map(span)
         .collect();
-    let out = query(&["--mode", "rerank", "--rerank-candidates", "8"]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = common::ok_json(&query(&[
+        "--mode",
+        "rerank",
+        "--rerank-candidates",
+        "8",
+        "--top-k",
+        "5",
+    ]));
     let res = v["results"].as_array().unwrap();
     assert_eq!(res.len(), 5);
     let scores: Vec<f64> = res.iter().map(|r| r["score"].as_f64().unwrap()).collect();
@@ -248,15 +222,13 @@ fn rerank_models_come_from_the_config() {
     // A config naming a missing model is refused at create, naming the field.
     std::fs::write(&cfg, r#"{"search": {"crossEncoder": "missing"}}"#).unwrap();
     let idx2 = d.path().join("idx2");
-    let out = leann(&[
-        "index",
-        "create",
-        "--input",
-        repo_s,
-        "--output",
+    let (repo_s, idx2_s, cfg_s) = (
+        repo.to_str().unwrap(),
         idx2.to_str().unwrap(),
-        "--config",
-        cfg_s,
+        cfg.to_str().unwrap(),
+    );
+    let out = common::leann(&[
+        "index", "create", "--input", repo_s, "--output", idx2_s, "--config", cfg_s,
     ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
@@ -267,16 +239,8 @@ fn rerank_models_come_from_the_config() {
 
     // An index without rerank models: rerank mode says where to set one.
     let idx3 = d.path().join("idx3");
-    let out = leann(&[
-        "index",
-        "create",
-        "--input",
-        repo_s,
-        "--output",
-        idx3.to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(0));
-    let out = leann(&[
+    common::create_index(&repo, &idx3, None);
+    let out = common::leann(&[
         "query",
         "--index",
         idx3.to_str().unwrap(),

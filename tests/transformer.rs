@@ -113,19 +113,7 @@ fn rerank_mode_rescores_with_the_transformer() {
     let d = common::tempdir();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/relevance_repo");
     let idx = d.path().join("idx");
-    let bin = env!("CARGO_BIN_EXE_leann");
-    let out = std::process::Command::new(bin)
-        .args([
-            "index",
-            "create",
-            "--input",
-            repo.to_str().unwrap(),
-            "--output",
-            idx.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    common::create_index(&repo, &idx, None);
     let q = "the sequence where each term adds the previous two";
     let query = |extra: &[&str]| {
         let mut args = vec![
@@ -138,18 +126,10 @@ fn rerank_mode_rescores_with_the_transformer() {
             "json",
         ];
         args.extend_from_slice(extra);
-        let out = std::process::Command::new(bin)
-            .args(&args)
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        v["results"].as_array().unwrap().clone()
+        common::ok_json(&common::leann(&args))["results"]
+            .as_array()
+            .unwrap()
+            .clone()
     };
     let first = query(&["--top-k", "10"]);
     let res = query(&[

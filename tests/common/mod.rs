@@ -149,3 +149,50 @@ pub fn tiny_bert(
     std::fs::write(dir.join("model.safetensors"), st).unwrap();
     tensors
 }
+
+/// Run the leann binary with `args`.
+pub fn leann(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_leann"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The JSON a run printed, asserting that it exited 0 (its stderr shown
+/// when not).
+pub fn ok_json(out: &std::process::Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `leann index create --input tree --output index [--config config]`,
+/// asserting that it succeeded.
+pub fn create_index(
+    tree: &std::path::Path,
+    index: &std::path::Path,
+    config: Option<&std::path::Path>,
+) {
+    let mut args = vec![
+        "index",
+        "create",
+        "--input",
+        tree.to_str().unwrap(),
+        "--output",
+        index.to_str().unwrap(),
+    ];
+    if let Some(c) = config {
+        args.extend(["--config", c.to_str().unwrap()]);
+    }
+    let out = leann(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
