@@ -35,7 +35,6 @@ pub(crate) fn candle_err(what: &str, e: candle_core::Error) -> Error {
 /// padded by `run_batches`), model.safetensors.
 pub(crate) struct BertDir {
     pub config: Config,
-    pub hidden: usize,
     pub tokenizer: tokenizers::Tokenizer,
     pub max_tokens: usize,
     pub weights: VarBuilder<'static>,
@@ -55,11 +54,6 @@ impl BertDir {
         let config_text = read_text("config.json")?;
         let config: Config = serde_json::from_str(&config_text)
             .map_err(|e| Error::corrupt(&config_path, 0, format!("not a BERT config: {e}")))?;
-        let hidden = serde_json::from_str::<serde_json::Value>(&config_text)
-            .ok()
-            .and_then(|v| v.get("hidden_size").and_then(|h| h.as_u64()))
-            .ok_or_else(|| Error::corrupt(&config_path, 0, "no hidden_size"))?
-            as usize;
         let max_tokens = read_text("sentence_bert_config.json")
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
@@ -87,7 +81,6 @@ impl BertDir {
             .map_err(|e| candle_err(&weights_path.display().to_string(), e))?;
         Ok(BertDir {
             config,
-            hidden,
             tokenizer,
             max_tokens,
             weights,
@@ -170,7 +163,7 @@ impl BertEmbedder {
             id: format!("transformer:{}:{}", d.label, d.hash),
             model,
             tokenizer: d.tokenizer,
-            dim: d.hidden,
+            dim: d.config.hidden_size,
             max_tokens: d.max_tokens,
         })
     }

@@ -34,29 +34,15 @@ impl CrossEncoder {
                 weights_path.display()
             ))
         };
-        let h = d.hidden;
-        let labels = d
-            .weights
-            .get((1, h), "classifier.weight")
-            .map_err(|e| head_err("no classifier.weight of shape (1, hidden_size)", e))?;
-        let classifier = Linear::new(
-            labels,
-            Some(
-                d.weights
-                    .get(1, "classifier.bias")
-                    .map_err(|e| head_err("no classifier.bias of shape (1)", e))?,
-            ),
-        );
-        let pooler = Linear::new(
-            d.weights
-                .get((h, h), "bert.pooler.dense.weight")
-                .map_err(|e| head_err("no bert.pooler.dense.weight", e))?,
-            Some(
-                d.weights
-                    .get(h, "bert.pooler.dense.bias")
-                    .map_err(|e| head_err("no bert.pooler.dense.bias", e))?,
-            ),
-        );
+        let h = d.config.hidden_size;
+        let classifier = candle_nn::linear(h, 1, d.weights.pp("classifier")).map_err(|e| {
+            head_err(
+                "no classifier.weight of shape (1, hidden_size) and classifier.bias",
+                e,
+            )
+        })?;
+        let pooler = candle_nn::linear(h, h, d.weights.pp("bert.pooler.dense"))
+            .map_err(|e| head_err("no bert.pooler.dense weight and bias", e))?;
         let model = BertModel::load(d.weights, &d.config)
             .map_err(|e| candle_err("loading BERT weights", e))?;
         Ok(CrossEncoder {
