@@ -26,7 +26,6 @@ use crate::format::manifest::SegmentEntry;
 use crate::index::{BuildInput, Index, Progress};
 use crate::io::Storage;
 use crate::segment;
-use std::path::Path;
 
 /// Default `incremental.deltaIndexThreshold`.
 pub const DEFAULT_DELTA_THRESHOLD: usize = 1000;
@@ -186,7 +185,12 @@ pub fn begin(idx: &mut Index, storage: &dyn Storage) -> Result<u64> {
     let wal = idx
         .wal
         .as_ref()
-        .ok_or_else(|| Error::invalid("compaction needs a writable index (enable_writes)"))?;
+        .filter(|_| idx.holds_lock())
+        .ok_or_else(|| {
+            Error::invalid(
+                "compaction needs a writable index holding the writer lock (enable_writes)",
+            )
+        })?;
     let fold_below = wal.seq() + 1;
     let new_wal = crate::wal::Wal::create(storage, &idx.dir, fold_below, idx.dim as u32)?;
     idx.wal = Some(new_wal);
@@ -541,18 +545,15 @@ fn merge(
 /// names (old segment files, folded logs).
 pub fn install(idx: &mut Index, storage: &dyn Storage, p: Prepared) -> Result<CompactReport> {
     // The new manifest is durable: everything it does not name is garbage.
-    let dir = idx.dir.clone();
-    let wal = idx.wal.take();
-    let mut fresh = Index::open(storage, &dir, crate::io::ReadMode::Buffered, None)?;
-    fresh.wal = wal;
-    let removed = remove_orphans(storage, &dir, &fresh)?;
     let folded: Vec<u64> = idx
         .logs
         .iter()
         .copied()
         .filter(|&s| s < p.fold_below)
         .collect();
-    *idx = fresh;
+    idx.reopen(storage)?;
+    let live: Vec<u64> = idx.manifest.segments.iter().map(|s| s.id).collect();
+    let removed = crate::indexdir::remove_orphans(storage, &idx.dir, &live, idx.info.log_start)?;
     Ok(CompactReport {
         live_vectors: p.live_vectors,
         method: p.method,
@@ -560,31 +561,4 @@ pub fn install(idx: &mut Index, storage: &dyn Storage, p: Prepared) -> Result<Co
         removed_files: removed,
         seconds: 0.0,
     })
-}
-
-/// Remove files of `dir` that the open index does not use: segment files of
-/// other segments, logs below its `logStart`, temporaries. Returns their names.
-pub fn remove_orphans(storage: &dyn Storage, dir: &Path, idx: &Index) -> Result<Vec<String>> {
-    let live: Vec<u64> = idx.manifest.segments.iter().map(|s| s.id).collect();
-    let mut removed = Vec::new();
-    for name in storage.list_dir(dir)? {
-        let orphan = if name.ends_with(".tmp") {
-            true
-        } else if let Some(seq) = crate::wal::parse_name(&name) {
-            seq < idx.info.log_start
-        } else if let Some(id) = name
-            .strip_prefix("seg-")
-            .and_then(|r| r.split('.').next())
-            .and_then(|n| n.parse::<u64>().ok())
-        {
-            !live.contains(&id)
-        } else {
-            false
-        };
-        if orphan {
-            storage.remove_file(&dir.join(&name))?;
-            removed.push(name);
-        }
-    }
-    Ok(removed)
 }

@@ -29,7 +29,7 @@ pub struct Config {
     #[serde(default)]
     pub incremental: Option<Incremental>,
     #[serde(default)]
-    pub hnsw: Option<serde_json::Value>,
+    pub hnsw: Option<Hnsw>,
     #[serde(default)]
     pub filters: Option<Filters>,
     /// Keep zstd-compressed chunk text inside the index (for trees that move
@@ -57,6 +57,37 @@ pub struct Incremental {
     pub rebuild_schedule: Option<String>,
 }
 
+/// The brief's `hnsw` section (the in-memory tier of a later issue):
+/// checked, stored, not yet acted on.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Hnsw {
+    /// Links per node.
+    #[serde(default, rename = "M", skip_serializing_if = "Option::is_none")]
+    pub m: Option<u32>,
+    #[serde(
+        default,
+        rename = "efConstruction",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ef_construction: Option<u32>,
+    #[serde(default, rename = "efSearch", skip_serializing_if = "Option::is_none")]
+    pub ef_search: Option<u32>,
+}
+
+/// Sections of the config that are objects: each is refused, naming it,
+/// when given as anything else (serde would take an array positionally).
+const SECTIONS: &[&str] = &[
+    "anchorSelection",
+    "quantization",
+    "graph",
+    "search",
+    "embeddingServer",
+    "incremental",
+    "hnsw",
+    "filters",
+];
+
 /// Which files of a tree are indexed.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -73,12 +104,44 @@ pub struct Filters {
     /// Largest file indexed, bytes. Default 1 MiB.
     #[serde(default)]
     pub max_file_bytes: Option<u64>,
+    /// Follow symbolic links that lead out of the tree (default false: they
+    /// are skipped, and queries never read through them).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub follow_external_symlinks: bool,
 }
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Most `filters.excludePaths` patterns, and the longest one, bytes.
+pub const MAX_EXCLUDE_PATTERNS: usize = 10_000;
+pub const MAX_PATTERN_BYTES: usize = 4096;
 
 impl Filters {
     /// Walk options, with language names checked.
     pub fn walk_options(&self) -> Result<crate::chunk::WalkOptions> {
         let languages = crate::chunk::Language::parse_names(&self.languages, "filters.languages")?;
+        if self.exclude_paths.len() > MAX_EXCLUDE_PATTERNS {
+            return Err(Error::config(
+                "filters.excludePaths",
+                format!(
+                    "{} patterns; at most {MAX_EXCLUDE_PATTERNS}",
+                    self.exclude_paths.len()
+                ),
+            ));
+        }
+        if let Some((i, p)) = self
+            .exclude_paths
+            .iter()
+            .enumerate()
+            .find(|(_, p)| p.len() > MAX_PATTERN_BYTES)
+        {
+            return Err(Error::config(
+                format!("filters.excludePaths[{i}]"),
+                format!("{} bytes long; at most {MAX_PATTERN_BYTES}", p.len()),
+            ));
+        }
         crate::chunk::walk::exclude_set(&self.exclude_paths)?;
         Ok(crate::chunk::WalkOptions {
             hidden: self.hidden,
@@ -88,6 +151,7 @@ impl Filters {
             languages,
             exclude: self.exclude_paths.clone(),
             follow_links: true,
+            follow_external_links: self.follow_external_symlinks,
         })
     }
 }
@@ -235,8 +299,26 @@ impl Config {
     pub fn from_json(text: &str, origin: &str) -> Result<Config> {
         // serde_path_to_error names the field that failed (`complexity`,
         // `embeddingServer.batchSize`), not just the line and column.
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let c: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| Error::config(origin.to_string(), e.to_string()))?;
+        let Some(top) = value.as_object() else {
+            return Err(Error::config(
+                origin.to_string(),
+                format!("must be a JSON object, not {}", json_kind(&value)),
+            ));
+        };
+        for name in SECTIONS {
+            match top.get(*name) {
+                None | Some(serde_json::Value::Null) | Some(serde_json::Value::Object(_)) => {}
+                Some(v) => {
+                    return Err(Error::config(
+                        format!("{origin}: {name}"),
+                        format!("must be a JSON object, not {}", json_kind(v)),
+                    ))
+                }
+            }
+        }
+        let c: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." {
                 origin.to_string()
@@ -358,5 +440,17 @@ impl Config {
             rerank: s.rerank,
             seed: self.seed.unwrap_or(0x0001_eaaa),
         })
+    }
+}
+
+/// What kind of JSON value `v` is, for errors.
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }

@@ -38,6 +38,17 @@ pub enum Error {
     /// Invalid configuration: names the field.
     #[error("invalid config field `{field}`: {why}")]
     Config { field: String, why: String },
+    /// Another process holds the writer lock of an index (SPEC.md L-2).
+    #[error("index {dir} is locked by another writer, {holder}; gave up after {waited_ms} ms (wait longer with --wait-lock SECS)")]
+    Locked {
+        dir: PathBuf,
+        holder: String,
+        waited_ms: u64,
+    },
+    /// The index was replaced, under a long-lived process, by one that
+    /// process cannot use (another model).
+    #[error("{dir}: {why}")]
+    Replaced { dir: PathBuf, why: String },
     /// A previous durable write failed; the index refuses writes until reopened.
     #[error("index is poisoned after a failed write ({0}); reopen it")]
     Poisoned(String),

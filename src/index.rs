@@ -5,6 +5,7 @@ use crate::data::VectorSource;
 use crate::distance::{check_vector, normalize, Metric};
 use crate::error::{Error, Result};
 use crate::format::manifest::{Manifest, SegmentEntry};
+use crate::indexdir::DiskState;
 use crate::io::{ReadMode, Storage};
 use crate::manifest::{self, IndexInfo};
 use crate::pq::{PqParams, Quantizer};
@@ -250,6 +251,25 @@ pub struct Index {
     pub segments: Vec<Segment>,
     pub metric: Metric,
     pub dim: usize,
+    /// The writer lock, while this handle holds it (`lock_writes`).
+    pub(crate) writer: Option<Box<dyn crate::io::DirLock>>,
+    /// The on-disk state this handle reflects (L-4): a writer that finds
+    /// another on taking the lock opens the index again first.
+    pub(crate) seen: DiskState,
+    /// How long `lock_writes` waits for another writer (default
+    /// `indexdir::DEFAULT_LOCK_WAIT`).
+    pub lock_wait: std::time::Duration,
+    /// How the index was opened, to open it again the same way.
+    read_mode: ReadMode,
+    cache_bytes: Option<usize>,
+}
+
+/// Attempts `Index::open` makes when a concurrent compaction replaces the
+/// files it is reading.
+const OPEN_ATTEMPTS: usize = 8;
+
+fn is_not_found(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
 }
 
 fn check_input(src: &dyn VectorSource) -> Result<()> {
@@ -472,7 +492,34 @@ impl Index {
 
     /// Open an index directory. `cache_bytes` overrides the configured node
     /// cache budget; `read_mode` Direct reads the graph with O_DIRECT.
+    ///
+    /// Readers take no lock: when a compaction by another process
+    /// replaces files while they are read (a file gone, or the manifest's
+    /// generation changed by the time everything is read), the open starts
+    /// over.
     pub fn open(
+        storage: &dyn Storage,
+        dir: &Path,
+        read_mode: ReadMode,
+        cache_bytes: Option<usize>,
+    ) -> Result<Index> {
+        let mut attempt = 1;
+        loop {
+            let r = Self::open_once(storage, dir, read_mode, cache_bytes);
+            let retry = match &r {
+                Ok(idx) => manifest::load(storage, dir)
+                    .is_ok_and(|m| m.generation != idx.manifest.generation),
+                Err(e) => is_not_found(e) && storage.exists(&dir.join(manifest::FILE_NAME)),
+            };
+            if !retry || attempt >= OPEN_ATTEMPTS {
+                return r;
+            }
+            attempt += 1;
+            std::thread::sleep(std::time::Duration::from_millis(5 * attempt as u64));
+        }
+    }
+
+    fn open_once(
         storage: &dyn Storage,
         dir: &Path,
         read_mode: ReadMode,
@@ -529,9 +576,14 @@ impl Index {
             }
         }
         logs.sort_unstable();
+        let mut seen = DiskState {
+            generation: manifest.generation,
+            logs: Vec::with_capacity(logs.len()),
+        };
         for &seq in &logs {
             let p = dir.join(crate::wal::file_name(seq));
             let buf = storage.read_all(&p)?;
+            seen.logs.push((seq, buf.len() as u64));
             if let Some((meta, rec)) = crate::wal::read_log(&p, &buf)? {
                 if meta.dim != manifest.dim {
                     return Err(Error::corrupt(
@@ -564,9 +616,83 @@ impl Index {
             resolved,
             segments,
             metric,
+            writer: None,
+            seen,
+            lock_wait: crate::indexdir::DEFAULT_LOCK_WAIT,
+            read_mode,
+            cache_bytes,
         };
         idx.refresh_visible();
         Ok(idx)
+    }
+
+    /// Open this index's directory again, as it was opened; the new handle
+    /// takes over the writer lock and the log (if any).
+    pub(crate) fn reopen(&mut self, storage: &dyn Storage) -> Result<()> {
+        let mut fresh = Index::open(storage, &self.dir, self.read_mode, self.cache_bytes)?;
+        fresh.writer = self.writer.take();
+        fresh.wal = self.wal.take();
+        fresh.lock_wait = self.lock_wait;
+        if let Some(w) = &fresh.wal {
+            if !fresh.logs.contains(&w.seq()) {
+                fresh.logs.push(w.seq());
+            }
+        }
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Take the writer lock (L-1), waiting up to `lock_wait`; a no-op when
+    /// this handle holds it. When another writer changed the index since this
+    /// handle last saw it (L-4: generation, logs and their lengths), the
+    /// index is opened again first. Returns whether it was.
+    pub fn lock_writes(&mut self, storage: &dyn Storage) -> Result<bool> {
+        if self.writer.is_some() {
+            return Ok(false);
+        }
+        let lock = storage.lock_dir(&self.dir, &crate::io::lock::this_holder(), self.lock_wait)?;
+        self.writer = Some(lock);
+        let fresh = crate::indexdir::disk_state(storage, &self.dir)
+            .map(|now| now == self.seen)
+            .and_then(|same| {
+                if same {
+                    return Ok(false);
+                }
+                // Another writer's log or compaction: this handle's log
+                // (if any) is no longer the one to append to.
+                self.wal = None;
+                self.reopen(storage).map(|()| true)
+            });
+        if fresh.is_err() {
+            self.writer = None;
+        }
+        fresh
+    }
+
+    /// Let go of the writer lock (long-lived writers do between batches, so
+    /// that other writers can run). The log stays open: when nobody else
+    /// wrote meanwhile, the next `lock_writes` goes on appending to it.
+    pub fn unlock_writes(&mut self, storage: &dyn Storage) {
+        if self.writer.is_none() {
+            return;
+        }
+        // A state that cannot be read matches nothing: reopen next time.
+        self.seen = crate::indexdir::disk_state(storage, &self.dir).unwrap_or_default();
+        self.writer = None;
+    }
+
+    /// Let go of the writer lock after a failed write: the log (poisoned, or
+    /// with a torn batch) is closed, and the next `lock_writes` opens the
+    /// index again, which truncates what the failed batch left.
+    pub fn unlock_after_failure(&mut self) {
+        self.wal = None;
+        self.seen = DiskState::default();
+        self.writer = None;
+    }
+
+    /// Whether this handle holds the writer lock.
+    pub fn holds_lock(&self) -> bool {
+        self.writer.is_some()
     }
 
     /// Recompute which segment nodes the delta hides.
@@ -588,13 +714,23 @@ impl Index {
 
     /// Make the index writable: recover the last write-ahead log (truncating
     /// a torn tail) or start one.
+    ///
+    /// Takes the writer lock first (`lock_writes`), which may open the index
+    /// again when another writer changed it.
     pub fn enable_writes(&mut self, storage: &dyn Storage) -> Result<()> {
+        self.lock_writes(storage)?;
         if self.wal.is_some() {
             return Ok(());
         }
         // Files the manifest does not reference (an interrupted compaction's
-        // new segment, or its predecessor's files and folded logs).
-        crate::compact::remove_orphans(storage, &self.dir, self)?;
+        // new segment, or its predecessor's files and folded logs), and empty
+        // logs that are not the newest (killed compactions'). Only under the
+        // lock: another writer's files in progress look just the same.
+        let live: Vec<u64> = self.manifest.segments.iter().map(|s| s.id).collect();
+        let removed =
+            crate::indexdir::remove_orphans(storage, &self.dir, &live, self.info.log_start)?;
+        self.logs
+            .retain(|&seq| !removed.contains(&crate::wal::file_name(seq)));
         let last = self.logs.last().copied();
         let wal = match last {
             Some(seq) => {
@@ -623,7 +759,12 @@ impl Index {
         let wal = self
             .wal
             .as_ref()
-            .ok_or_else(|| Error::invalid("index opened read-only: call enable_writes first"))?;
+            .filter(|_| self.writer.is_some())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "index not open for writing (no writer lock): call enable_writes first",
+                )
+            })?;
         for r in records {
             if let Some(vector) = r.upsert_vector() {
                 check_vector(vector, self.dim, "upserted vector")?;

@@ -38,6 +38,27 @@ pub struct TreeReport {
     pub seconds: f64,
 }
 
+/// C-2: an output directory inside the input tree is allowed only when the
+/// tree's walk leaves it out (an ignore file, a hidden name, an exclude
+/// pattern); the tree itself, or a directory the walk would enter, is
+/// refused. `output` must exist.
+pub fn check_output_placement(input: &Path, output: &Path, config: &Config) -> Result<()> {
+    let root = std::fs::canonicalize(input).map_err(|e| Error::io("open input tree", input, e))?;
+    let out = std::fs::canonicalize(output).map_err(|e| Error::io("open output", output, e))?;
+    if !out.starts_with(&root) {
+        return Ok(());
+    }
+    let opts = config.filters.clone().unwrap_or_default().walk_options()?;
+    if out == root || crate::chunk::walk::reaches(&root, &opts, &out)? {
+        return Err(Error::invalid(format!(
+            "--output {} is inside the input tree {} and not ignored by it: the index would index itself, and replacing it could reach the tree. Choose an output outside the tree, or ignore it there (.gitignore, .leannignore or filters.excludePaths)",
+            output.display(),
+            root.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Index the tree at `input` into a new index directory `output`.
 pub fn create_from_tree(
     storage: &dyn Storage,

@@ -19,6 +19,7 @@ pub mod error;
 pub mod eval;
 pub mod format;
 pub mod index;
+pub mod indexdir;
 pub mod ingest;
 pub mod io;
 pub mod kmeans;

@@ -91,6 +91,17 @@ pub const FUSION_CANDIDATES: usize = 50;
 /// Reciprocal rank fusion's constant.
 pub const RRF_K: f32 = 60.0;
 
+/// Where chunk text is read back from (SPEC.md P-2): the tree's root, read
+/// through `storage` without leaving it unless the index follows links out
+/// of it, files of at most `max_bytes`.
+#[derive(Clone, Copy)]
+struct Tree<'a> {
+    root: Option<&'a Path>,
+    storage: &'a dyn Storage,
+    links_out: bool,
+    max_bytes: u64,
+}
+
 /// Text of a chunk and whether it is stale.
 #[derive(Clone, Debug)]
 struct ChunkText {
@@ -187,6 +198,38 @@ impl Searcher {
         self.root.as_deref()
     }
 
+    fn tree(&self) -> Tree<'_> {
+        tree_of(&self.index, self.root.as_deref(), self.storage.as_ref())
+    }
+
+    /// Take the index's writer lock (`Index::lock_writes`). When another
+    /// writer had changed the index, it is open again now: cached filters
+    /// are dropped, and an index rebuilt with another model is refused.
+    pub fn lock_writes(&mut self) -> Result<bool> {
+        let reopened = self.index.lock_writes(self.storage.as_ref())?;
+        if reopened {
+            self.clear_filter_cache();
+            let model = self.index.info.model.clone().unwrap_or_default();
+            if model != self.embedder.model_id() || self.index.dim != self.embedder.dim() {
+                self.index.unlock_writes(self.storage.as_ref());
+                return Err(Error::Replaced {
+                    dir: self.index.dir.clone(),
+                    why: format!(
+                        "the index was replaced by one built with model `{model}` (dimension {}), and this process embeds with `{}`; start it again",
+                        self.index.dim,
+                        self.embedder.model_id()
+                    ),
+                });
+            }
+        }
+        Ok(reopened)
+    }
+
+    /// Let go of the writer lock (`Index::unlock_writes`).
+    pub fn unlock_writes(&mut self) {
+        self.index.unlock_writes(self.storage.as_ref());
+    }
+
     /// Forget cached filters (after the index changed).
     pub fn clear_filter_cache(&mut self) {
         if let Ok(c) = self.filter_cache.get_mut() {
@@ -210,13 +253,13 @@ impl Searcher {
     }
 
     fn build_delta_lexical(&self) -> Result<DeltaLexical> {
-        let (root, storage) = (self.root.as_deref(), self.storage.as_ref());
+        let tree = self.tree();
         let mut files = HashMap::new();
         let mut docs = Vec::new();
         let mut ids = Vec::new();
         for (&id, e) in &self.index.delta.upserts {
             if let Some(c) = &e.chunk {
-                let t = source_text(root, storage, &delta_info(c), &mut files);
+                let t = source_text(&tree, &delta_info(c), &mut files);
                 let text = if t.stale { "" } else { t.text.as_str() };
                 docs.push(crate::lexical::tokens::chunk_tokens(
                     &c.path,
@@ -480,6 +523,7 @@ impl Searcher {
         method: crate::compact::Method,
         progress: &(dyn Fn(&crate::index::Progress) + Sync),
     ) -> Result<crate::compact::CompactReport> {
+        self.lock_writes()?;
         let Searcher {
             index,
             embedder,
@@ -492,6 +536,8 @@ impl Searcher {
         let storage: &dyn Storage = storage.as_ref();
         index.enable_writes(storage)?;
         let root = root.as_deref();
+        let tree = tree_of(index, root, storage);
+        let tree = &tree;
         let vectors = |idx: &Index, si: usize, nodes: &[u32], _ids: &[u64], out: &mut Vec<f32>| {
             let seg = &idx.segments[si];
             let store = seg
@@ -501,7 +547,7 @@ impl Searcher {
             let mut files = HashMap::new();
             let mut inputs = Vec::with_capacity(nodes.len());
             for &n in nodes {
-                let t = segment_text(seg, n, root, storage, &mut files)?;
+                let t = segment_text(seg, n, tree, &mut files)?;
                 let c = store.info(n);
                 inputs.push(crate::ingest::embed_input(c.path, c.symbol, &t.text));
             }
@@ -513,11 +559,9 @@ impl Searcher {
             let mut files = HashMap::new();
             let t = match r {
                 crate::compact::ChunkRef::Segment(si, n) => {
-                    segment_text(&idx.segments[si], n, root, storage, &mut files)?
+                    segment_text(&idx.segments[si], n, tree, &mut files)?
                 }
-                crate::compact::ChunkRef::Delta(c) => {
-                    source_text(root, storage, &delta_info(c), &mut files)
-                }
+                crate::compact::ChunkRef::Delta(c) => source_text(tree, &delta_info(c), &mut files),
             };
             Ok((t.text, t.stale))
         };
@@ -536,9 +580,7 @@ impl Searcher {
         o: &QueryOptions,
         ctx: &mut QueryContext,
     ) -> Result<Vec<QueryResult>> {
-        if o.k == 0 {
-            return Err(Error::invalid("--top-k must be at least 1"));
-        }
+        check_request(query, o)?;
         let q = self.embedder.embed(&[query])?;
         let filter = self.filter(o)?;
         let retrieve_k = match o.mode {
@@ -598,7 +640,7 @@ impl Searcher {
         let mut results = Vec::with_capacity(out.hits.len());
         let mut files = HashMap::new();
         let mut bodies = Vec::with_capacity(out.hits.len());
-        let (root, storage) = (self.root.as_deref(), self.storage.as_ref());
+        let tree = self.tree();
         for h in &out.hits {
             let (info, ct) = if h.segment == crate::index::DELTA_SEGMENT {
                 // An upsert of the write-ahead log: its metadata is in the delta.
@@ -610,7 +652,7 @@ impl Searcher {
                     .and_then(|e| e.chunk.as_ref())
                     .ok_or_else(|| Error::invalid(format!("delta upsert {} has no chunk", h.id)))?;
                 let info = delta_info(c);
-                let ct = source_text(root, storage, &info, &mut files);
+                let ct = source_text(&tree, &info, &mut files);
                 (info, ct)
             } else {
                 let (si, node) = (h.segment as usize, h.node);
@@ -621,7 +663,7 @@ impl Searcher {
                     .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
                 let ct = match texts.remove(&(si, node)) {
                     Some(t) => t,
-                    None => segment_text(seg, node, root, storage, &mut files)?,
+                    None => segment_text(seg, node, &tree, &mut files)?,
                 };
                 (store.info(node), ct)
             };
@@ -655,6 +697,43 @@ impl Searcher {
         }
         Ok(results)
     }
+}
+
+/// Most results one query may ask for (`--top-k`, a batch line's `top_k`,
+/// `--rerank-candidates`): beyond it a request is refused, not allocated.
+pub const MAX_TOP_K: usize = 10_000;
+/// Longest query text, bytes.
+pub const MAX_QUERY_BYTES: usize = 64 * 1024;
+
+/// Refuse requests that cannot be answered sensibly: no results asked for,
+/// more than `MAX_TOP_K`, and queries with no letter or digit in them
+/// (empty, blank or punctuation only: any answer would be arbitrary).
+pub fn check_request(query: &str, o: &QueryOptions) -> Result<()> {
+    if o.k == 0 || o.k > MAX_TOP_K {
+        return Err(Error::invalid(format!(
+            "--top-k {} is outside 1..={MAX_TOP_K}",
+            o.k
+        )));
+    }
+    if let Some(n) = o.rerank_candidates {
+        if n == 0 || n > MAX_TOP_K {
+            return Err(Error::invalid(format!(
+                "--rerank-candidates {n} is outside 1..={MAX_TOP_K}"
+            )));
+        }
+    }
+    if query.len() > MAX_QUERY_BYTES {
+        return Err(Error::invalid(format!(
+            "the query is {} bytes long; at most {MAX_QUERY_BYTES} are accepted",
+            query.len()
+        )));
+    }
+    if !query.chars().any(char::is_alphanumeric) {
+        return Err(Error::invalid(format!(
+            "the query {query:?} has no words to search for (no letter or digit)"
+        )));
+    }
+    Ok(())
 }
 
 fn preview(text: &str) -> String {
@@ -698,15 +777,10 @@ impl ExactSource for TreeExact<'_> {
             .position(|s| s.id == seg.id)
             .ok_or_else(|| Error::invalid("unknown segment"))?;
         let mut files = HashMap::new();
+        let tree = self.searcher.tree();
         let mut got = Vec::with_capacity(nodes.len());
         for &n in nodes {
-            got.push(segment_text(
-                seg,
-                n,
-                self.searcher.root.as_deref(),
-                self.searcher.storage.as_ref(),
-                &mut files,
-            )?);
+            got.push(segment_text(seg, n, &tree, &mut files)?);
         }
         let store = seg
             .chunks
@@ -740,10 +814,7 @@ impl ExactSource for TreeExact<'_> {
         entries: &[&crate::delta::DeltaEntry],
         out: &mut Vec<f32>,
     ) -> Result<()> {
-        let (root, storage) = (
-            self.searcher.root.as_deref(),
-            self.searcher.storage.as_ref(),
-        );
+        let tree = self.searcher.tree();
         let mut files = HashMap::new();
         let mut inputs = Vec::with_capacity(entries.len());
         for e in entries {
@@ -751,7 +822,7 @@ impl ExactSource for TreeExact<'_> {
                 .chunk
                 .as_ref()
                 .ok_or_else(|| Error::invalid("a reused delta upsert without chunk metadata"))?;
-            let t = source_text(root, storage, &delta_info(c), &mut files);
+            let t = source_text(&tree, &delta_info(c), &mut files);
             inputs.push(crate::ingest::embed_input(
                 &c.path,
                 c.symbol.as_deref(),
@@ -769,8 +840,7 @@ impl ExactSource for TreeExact<'_> {
 fn segment_text(
     seg: &Segment,
     node: u32,
-    root: Option<&Path>,
-    storage: &dyn Storage,
+    tree: &Tree<'_>,
     files: &mut HashMap<String, Option<Vec<u8>>>,
 ) -> Result<ChunkText> {
     let store = seg
@@ -782,7 +852,20 @@ fn segment_text(
         let text = store.text(node)?;
         return Ok(ChunkText { text, stale: false });
     }
-    Ok(source_text(root, storage, &info, files))
+    Ok(source_text(tree, &info, files))
+}
+
+/// How text of `index`'s chunks is read from the tree at `root`.
+fn tree_of<'a>(index: &Index, root: Option<&'a Path>, storage: &'a dyn Storage) -> Tree<'a> {
+    let f = index.config.filters.as_ref();
+    Tree {
+        root,
+        storage,
+        links_out: f.is_some_and(|f| f.follow_external_symlinks),
+        max_bytes: f
+            .and_then(|f| f.max_file_bytes)
+            .unwrap_or(crate::chunk::walk::DEFAULT_MAX_FILE_BYTES),
+    }
 }
 
 /// The metadata of a delta upsert, as a segment's chunk store gives it.
@@ -800,16 +883,19 @@ fn delta_info(c: &crate::format::wal::UpsertChunk) -> ChunkInfo<'_> {
 }
 
 /// A chunk's bytes read back from the source tree, hash-checked.
+/// A file that cannot be read (gone, not a regular file, outside the tree,
+/// too large) makes its chunks stale.
 fn source_text(
-    root: Option<&Path>,
-    storage: &dyn Storage,
+    tree: &Tree<'_>,
     c: &ChunkInfo<'_>,
     files: &mut HashMap<String, Option<Vec<u8>>>,
 ) -> ChunkText {
     let (path, start_byte, byte_len, hash) = (c.path, c.start_byte, c.byte_len, &c.hash);
     let bytes = files.entry(path.to_string()).or_insert_with(|| {
-        let root = root?;
-        storage.read_all(&root.join(path)).ok()
+        let root = tree.root?;
+        tree.storage
+            .read_beneath(root, path, tree.links_out, tree.max_bytes)
+            .ok()
     });
     let Some(bytes) = bytes else {
         return ChunkText {

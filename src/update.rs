@@ -283,6 +283,9 @@ pub fn update_paths(
     only: Option<&std::collections::BTreeSet<String>>,
 ) -> Result<UpdateReport> {
     let t0 = Instant::now();
+    // Under the writer lock from here on (L-1): the chunks and ids below are
+    // the index's as of now, and no other writer changes them meanwhile.
+    s.lock_writes()?;
     let root = tree_root(s, input)?;
     let opts = s
         .index

@@ -71,6 +71,21 @@ pub fn read_log(path: &Path, buf: &[u8]) -> Result<Option<(LogMeta, Recovered)>>
                 break;
             }
             FrameAt::Frame(r, end) => {
+                // Its checks pass, so it was written whole: a vector of
+                // another dimension is damage, never a torn tail.
+                if let Some(v) = r.upsert_vector() {
+                    if v.len() != meta.dim as usize {
+                        return Err(Error::corrupt(
+                            path,
+                            pos,
+                            format!(
+                                "upsert of dimension {} in a log of dimension {}",
+                                v.len(),
+                                meta.dim
+                            ),
+                        ));
+                    }
+                }
                 match r {
                     Record::Begin { batch } => {
                         if open.is_some() {

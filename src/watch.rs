@@ -101,81 +101,147 @@ pub fn watch(
         }
     };
     // Catch up with changes made while no watch was running (events from
-    // now on are queued), then report ready.
-    let r = update_paths(s, storage, Some(&root), None)?;
-    report(WatchEvent::Updated(&r));
-    report(WatchEvent::Ready { polling });
+    // now on are queued), then report ready. Every batch takes the writer
+    // lock and lets go of it afterwards, so that other writers (one-shot
+    // updates, compactions) run between batches; a batch that finds the
+    // index changed by them opens it again first (L-4).
     let mut pending: BTreeSet<String> = BTreeSet::new();
-    let mut full = false;
-    let mut last_event = Instant::now();
+    let mut full = true;
+    let mut failures = 0u32;
+    let mut retry_at: Option<Instant> = None;
+    let mut ready = false;
+    let mut first = true;
+    let mut last_event = Instant::now()
+        .checked_sub(o.debounce)
+        .unwrap_or_else(Instant::now);
     let mut last_poll = Instant::now();
     let tick = Duration::from_millis(50).min(o.debounce);
     while !stop.load(Ordering::SeqCst) {
-        match rx.recv_timeout(tick) {
-            Ok(Ok(ev)) => {
-                if ev.need_rescan() {
-                    full = true;
-                }
-                for p in &ev.paths {
-                    if p.starts_with(&index_dir) {
-                        continue;
+        if !std::mem::take(&mut first) {
+            match rx.recv_timeout(tick) {
+                Ok(Ok(ev)) => {
+                    if ev.need_rescan() {
+                        full = true;
                     }
-                    if let Ok(rel) = p.strip_prefix(&root) {
-                        let rel = rel
-                            .components()
-                            .map(|c| c.as_os_str().to_string_lossy())
-                            .collect::<Vec<_>>()
-                            .join("/");
-                        if !rel.is_empty() {
-                            pending.insert(rel);
-                        } else {
-                            full = true;
+                    for p in &ev.paths {
+                        if p.starts_with(&index_dir) {
+                            continue;
+                        }
+                        if let Ok(rel) = p.strip_prefix(&root) {
+                            let rel = rel
+                                .components()
+                                .map(|c| c.as_os_str().to_string_lossy())
+                                .collect::<Vec<_>>()
+                                .join("/");
+                            if !rel.is_empty() {
+                                pending.insert(rel);
+                            } else {
+                                full = true;
+                            }
                         }
                     }
+                    last_event = Instant::now();
                 }
-                last_event = Instant::now();
-            }
-            Ok(Err(e)) => {
-                if is_limit(&e) {
-                    report(WatchEvent::Warning(watch_limit_warning(&root)));
-                } else {
-                    report(WatchEvent::Warning(format!("watch error: {e}")));
+                Ok(Err(e)) => {
+                    if is_limit(&e) {
+                        report(WatchEvent::Warning(watch_limit_warning(&root)));
+                    } else {
+                        report(WatchEvent::Warning(format!("watch error: {e}")));
+                    }
+                    full = true;
+                    last_event = Instant::now();
                 }
-                full = true;
-                last_event = Instant::now();
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Err(Error::invalid(format!(
-                    "the watch on {} stopped",
-                    root.display()
-                )))
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::invalid(format!(
+                        "the watch on {} stopped",
+                        root.display()
+                    )))
+                }
             }
         }
         let quiet = last_event.elapsed() >= o.debounce;
         let poll_due = polling && last_poll.elapsed() >= o.poll_interval;
-        if (quiet && (full || !pending.is_empty())) || poll_due {
-            let only = std::mem::take(&mut pending);
-            let r = if full || poll_due {
-                update_paths(s, storage, Some(&root), None)?
-            } else {
-                update_paths(s, storage, Some(&root), Some(&only))?
-            };
-            full = false;
-            last_poll = Instant::now();
-            report(WatchEvent::Updated(&r));
-            if o.compact && r.chunks_upserted + r.files_removed + r.files_changed > 0 {
-                if let crate::compact::Plan::Compact { method, .. } =
-                    crate::compact::plan(&crate::compact::stats(&s.index))
-                {
-                    let c = s.compact(method, &|_| {})?;
-                    report(WatchEvent::Compacted(&c));
+        let backing_off = retry_at.is_some_and(|t| Instant::now() < t);
+        if backing_off || !((quiet && (full || !pending.is_empty())) || poll_due) {
+            continue;
+        }
+        let only = std::mem::take(&mut pending);
+        let whole = full || poll_due;
+        match batch(s, storage, &root, (!whole).then_some(&only), o, report) {
+            Ok(()) => {
+                s.unlock_writes();
+                full = false;
+                failures = 0;
+                retry_at = None;
+                if !ready {
+                    ready = true;
+                    report(WatchEvent::Ready { polling });
                 }
             }
+            Err(e) if retryable(&e) => {
+                // W-11: nothing of the failed batch is acknowledged; its
+                // paths stay pending and the log is recovered on the next try.
+                s.index.unlock_after_failure();
+                pending.extend(only);
+                full |= whole;
+                failures += 1;
+                let wait = retry_delay(failures);
+                retry_at = Some(Instant::now() + wait);
+                report(WatchEvent::Warning(format!(
+                    "update failed, its changes stay pending (retry in {:.1} s): {e}",
+                    wait.as_secs_f64()
+                )));
+            }
+            Err(e) => return Err(e),
         }
+        last_poll = Instant::now();
     }
     drop(watcher);
+    s.unlock_writes();
     Ok(())
+}
+
+/// One batch of the watch: update the paths (all of them when `only` is
+/// None), then compact when asked and due. Returns with the lock held.
+fn batch(
+    s: &mut Searcher,
+    storage: &dyn Storage,
+    root: &Path,
+    only: Option<&BTreeSet<String>>,
+    o: &WatchOptions,
+    report: &mut dyn FnMut(WatchEvent<'_>),
+) -> Result<()> {
+    let r = update_paths(s, storage, Some(root), only)?;
+    report(WatchEvent::Updated(&r));
+    if o.compact && r.chunks_upserted + r.files_removed + r.files_changed > 0 {
+        if let crate::compact::Plan::Compact { method, .. } =
+            crate::compact::plan(&crate::compact::stats(&s.index))
+        {
+            let c = s.compact(method, &|_| {})?;
+            report(WatchEvent::Compacted(&c));
+        }
+    }
+    Ok(())
+}
+
+/// Errors a running watch outlives (and retries after): I/O (a full disk),
+/// another writer holding the lock past the wait, a poisoned log, and
+/// failures of the embedder (a server that went away).
+fn retryable(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io { .. } | Error::Locked { .. } | Error::Poisoned(_) | Error::InvalidInput(_)
+    )
+}
+
+/// Back-off after `n` failures in a row: 0.5 s doubling up to 30 s.
+fn retry_delay(n: u32) -> Duration {
+    Duration::from_millis(
+        500u64
+            .saturating_mul(1 << n.min(6).saturating_sub(1))
+            .min(30_000),
+    )
 }
 
 /// A path relative to the root is in scope when it or one of its ancestor

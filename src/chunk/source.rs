@@ -30,6 +30,11 @@ pub enum SkipReason {
     SymlinkLoop,
     /// A FIFO, socket or device: reading it could block or never end.
     NotRegular,
+    /// A symbolic link to a place outside the tree (followed only with
+    /// `filters.followExternalSymlinks`).
+    ExternalSymlink,
+    /// A name that is not valid UTF-8 (it could not be recorded exactly).
+    NonUtf8Name,
 }
 
 impl SkipReason {
@@ -46,6 +51,8 @@ impl SkipReason {
             SkipReason::Unreadable => "unreadable",
             SkipReason::SymlinkLoop => "symlink loop",
             SkipReason::NotRegular => "not a regular file",
+            SkipReason::ExternalSymlink => "symlink out of the tree",
+            SkipReason::NonUtf8Name => "name not UTF-8",
         }
     }
 }

@@ -23,6 +23,10 @@ pub struct WalkOptions {
     /// anywhere; `*.min.js`; `src/gen/**`).
     pub exclude: Vec<String>,
     pub follow_links: bool,
+    /// Follow symbolic links whose target is outside the tree (off: such a
+    /// link is skipped and counted, so a link to `/` cannot walk the whole
+    /// file system).
+    pub follow_external_links: bool,
 }
 
 impl Default for WalkOptions {
@@ -33,6 +37,7 @@ impl Default for WalkOptions {
             languages: Vec::new(),
             exclude: Vec::new(),
             follow_links: true,
+            follow_external_links: false,
         }
     }
 }
@@ -89,12 +94,79 @@ pub fn walk(root: &Path, o: &WalkOptions) -> Result<(Vec<FileEntry>, Skips)> {
         )));
     }
     let excl = exclude_set(&o.exclude)?;
+    let canon_root =
+        std::fs::canonicalize(root).map_err(|e| Error::io("open input directory", root, e))?;
+    let ctx = Ctx {
+        root,
+        canon_root: &canon_root,
+        o,
+        excl: &excl,
+    };
     // Hidden and excluded entries are filtered here (not by `ignore`) so they
     // can be counted; directories among them are pruned, never entered. The
     // walk runs on several threads; results are sorted afterwards.
     let found: std::sync::Mutex<(Vec<FileEntry>, Skips)> = Default::default();
-    ignore::WalkBuilder::new(root)
-        .hidden(false)
+    builder(root, o).build_parallel().run(|| {
+        let (found, ctx) = (&found, &ctx);
+        Box::new(move |item| {
+            let (what, prune) = visit(ctx, item);
+            if !matches!(what, Visit::Nothing) {
+                // A panic while holding the lock aborts the walk anyway.
+                let mut g = found.lock().unwrap_or_else(|e| e.into_inner());
+                match what {
+                    Visit::File(f) => g.0.push(f),
+                    Visit::Skip(r, p) => g.1.add(r, p),
+                    Visit::Nothing => {}
+                }
+            }
+            if prune {
+                ignore::WalkState::Skip
+            } else {
+                ignore::WalkState::Continue
+            }
+        })
+    });
+    let (mut files, mut skips) = found.into_inner().unwrap_or_else(|e| e.into_inner());
+    files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    for v in skips.by_reason.values_mut() {
+        v.sort();
+    }
+    Ok((files, skips))
+}
+
+/// Whether a walk of `root` with options `o` would enter the existing
+/// directory `target` (both canonical, `target` under `root`): false when an
+/// ignore file, the hidden rule or an exclude pattern leaves it (or one of
+/// its ancestors) out.
+pub fn reaches(root: &Path, o: &WalkOptions, target: &Path) -> Result<bool> {
+    let excl = exclude_set(&o.exclude)?;
+    let want = target.to_path_buf();
+    let walker = builder(root, o)
+        .filter_entry(move |e| want.starts_with(e.path()))
+        .build();
+    for item in walker {
+        let Ok(e) = item else { continue };
+        let path = e.path();
+        if path == root {
+            continue;
+        }
+        let rel = rel_of(root, path);
+        let hidden = !o.hidden && e.file_name().to_string_lossy().starts_with('.');
+        if hidden || excl.is_match(&rel) || excl.is_match(format!("{rel}/")) {
+            return Ok(false);
+        }
+        if path == target {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The `ignore` walker with leann's settings (hidden files and exclude
+/// patterns are judged by `visit`, so that they can be counted).
+fn builder(root: &Path, o: &WalkOptions) -> ignore::WalkBuilder {
+    let mut b = ignore::WalkBuilder::new(root);
+    b.hidden(false)
         .git_ignore(true)
         .git_exclude(true)
         .git_global(false)
@@ -102,34 +174,8 @@ pub fn walk(root: &Path, o: &WalkOptions) -> Result<(Vec<FileEntry>, Skips)> {
         .parents(false)
         .require_git(false)
         .add_custom_ignore_filename(".leannignore")
-        .follow_links(o.follow_links)
-        .build_parallel()
-        .run(|| {
-            let (found, excl) = (&found, &excl);
-            Box::new(move |item| {
-                let (what, prune) = visit(root, o, excl, item);
-                if !matches!(what, Visit::Nothing) {
-                    // A panic while holding the lock aborts the walk anyway.
-                    let mut g = found.lock().unwrap_or_else(|e| e.into_inner());
-                    match what {
-                        Visit::File(f) => g.0.push(f),
-                        Visit::Skip(r, p) => g.1.add(r, p),
-                        Visit::Nothing => {}
-                    }
-                }
-                if prune {
-                    ignore::WalkState::Skip
-                } else {
-                    ignore::WalkState::Continue
-                }
-            })
-        });
-    let (mut files, mut skips) = found.into_inner().unwrap_or_else(|e| e.into_inner());
-    files.sort_by(|a, b| a.rel.cmp(&b.rel));
-    for v in skips.by_reason.values_mut() {
-        v.sort();
-    }
-    Ok((files, skips))
+        .follow_links(o.follow_links);
+    b
 }
 
 /// What one walked entry is.
@@ -139,13 +185,20 @@ enum Visit {
     Nothing,
 }
 
+/// What `visit` needs to know of the walk.
+struct Ctx<'a> {
+    root: &'a Path,
+    canon_root: &'a Path,
+    o: &'a WalkOptions,
+    excl: &'a GlobSet,
+}
+
 /// Classify one entry of the walk; the flag says to prune a directory.
 fn visit(
-    root: &Path,
-    o: &WalkOptions,
-    excl: &GlobSet,
+    ctx: &Ctx<'_>,
     item: std::result::Result<ignore::DirEntry, ignore::Error>,
 ) -> (Visit, bool) {
+    let (root, o, excl) = (ctx.root, ctx.o, ctx.excl);
     let entry = match item {
         Ok(e) => e,
         Err(e) => {
@@ -160,9 +213,13 @@ fn visit(
     if path == root {
         return (Visit::Nothing, false);
     }
-    let rel = rel_of(root, path);
     let is_dir = entry.file_type().is_some_and(|t| t.is_dir());
-    let name = entry.file_name().to_string_lossy();
+    let Some(name) = entry.file_name().to_str() else {
+        // Indexed under a lossy name it would be stale at once: counted.
+        let shown = rel_of(root, path);
+        return (Visit::Skip(SkipReason::NonUtf8Name, shown.into()), is_dir);
+    };
+    let rel = rel_of(root, path);
     // A pruned directory is counted once, as `dir/`.
     let shown = if is_dir {
         format!("{rel}/")
@@ -174,6 +231,15 @@ fn visit(
     }
     if excl.is_match(&rel) || (is_dir && excl.is_match(&shown)) {
         return (Visit::Skip(SkipReason::Excluded, shown.into()), is_dir);
+    }
+    if entry.path_is_symlink() && !o.follow_external_links {
+        // Where the link leads, all links resolved: outside the tree, it is
+        // skipped (and, a directory, never entered).
+        match std::fs::canonicalize(path) {
+            Ok(target) if target.starts_with(ctx.canon_root) => {}
+            Ok(_) => return (Visit::Skip(SkipReason::ExternalSymlink, shown.into()), true),
+            Err(_) => return (Visit::Skip(SkipReason::Unreadable, shown.into()), true),
+        }
     }
     let Some(ft) = entry.file_type() else {
         return (Visit::Nothing, false);

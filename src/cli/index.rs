@@ -26,10 +26,14 @@ pub enum IndexCmd {
         /// Show progress bars even when stderr is not a terminal.
         #[arg(long)]
         progress: bool,
-        /// Replace an existing index at --output (only a directory that holds
-        /// a leann MANIFEST is removed).
+        /// Replace an existing index at --output: the new index is built
+        /// beside it and swapped in only when complete. A directory that is
+        /// not a leann index is never replaced.
         #[arg(long)]
         force: bool,
+        /// With --force: seconds to wait for the old index's writer lock.
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_WAIT_LOCK_SECS)]
+        wait_lock: f64,
         /// Embedding model: `builtin`, or a model directory (a static model
         /// from `leann model distill`, or a sentence-transformers BERT
         /// directory). Default: the config's embeddingServer if it has one,
@@ -58,6 +62,9 @@ pub enum IndexCmd {
         /// With --watch: quiet time after the last change before updating.
         #[arg(long, default_value_t = 300)]
         debounce_ms: u64,
+        /// Seconds to wait for another writer's lock on the index.
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_WAIT_LOCK_SECS)]
+        wait_lock: f64,
     },
     /// Fold the write-ahead log's upserts and deletes into a new segment.
     Compact {
@@ -73,6 +80,9 @@ pub enum IndexCmd {
         /// Show progress bars even when stderr is not a terminal.
         #[arg(long)]
         progress: bool,
+        /// Seconds to wait for another writer's lock on the index.
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_WAIT_LOCK_SECS)]
+        wait_lock: f64,
     },
     /// Verify every checksum of an index and print what it holds.
     Validate {
@@ -90,6 +100,18 @@ pub enum IndexCmd {
     },
 }
 
+/// Default of `--wait-lock`, seconds (`indexdir::DEFAULT_LOCK_WAIT`).
+const DEFAULT_WAIT_LOCK_SECS: f64 = 5.0;
+
+/// `--wait-lock SECS` as a duration.
+fn lock_wait(secs: f64) -> leann::Result<std::time::Duration> {
+    std::time::Duration::try_from_secs_f64(secs).map_err(|_| {
+        leann::Error::invalid(format!(
+            "--wait-lock {secs}: not a number of seconds (0 or more)"
+        ))
+    })
+}
+
 pub fn run(c: IndexCmd) -> leann::Result<i32> {
     match c {
         IndexCmd::Create {
@@ -100,6 +122,7 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             verbose,
             progress,
             force,
+            wait_lock,
             model,
         } => {
             let st = super::storage("auto")?;
@@ -110,11 +133,22 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             let output = output.ok_or_else(|| {
                 leann::Error::invalid("index create needs --output PATH (or --dry-run)")
             })?;
-            if force && output.join(leann::manifest::FILE_NAME).exists() {
-                std::fs::remove_dir_all(&output)
-                    .map_err(|e| leann::Error::io("remove old index", &output, e))?;
-            }
-            create(st.as_ref(), &input, &output, &cfg, verbose, progress, model)
+            let placement = |out: &Path| leann::ingest::check_output_placement(&input, out, &cfg);
+            let o = leann::indexdir::CreateOptions {
+                force,
+                lock_wait: lock_wait(wait_lock)?,
+                placement: Some(&placement),
+            };
+            create(
+                st.as_ref(),
+                &input,
+                &output,
+                &cfg,
+                &o,
+                verbose,
+                progress,
+                model,
+            )
         }
         IndexCmd::Update {
             index,
@@ -123,11 +157,13 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             compact,
             watch,
             debounce_ms,
+            wait_lock,
         } => {
             let st = super::storage("auto")?;
             let t_open = std::time::Instant::now();
             let mut s =
                 leann::searcher::Searcher::open(st.clone(), &index, input.as_deref(), None)?;
+            s.index.lock_wait = lock_wait(wait_lock)?;
             let open_seconds = t_open.elapsed().as_secs_f64();
             if watch {
                 return watch_tree(&mut s, st.as_ref(), input.as_deref(), debounce_ms, compact);
@@ -194,9 +230,13 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             if_needed,
             rebuild,
             progress,
+            wait_lock,
         } => {
             let st = super::storage("auto")?;
             let mut s = leann::searcher::Searcher::open(st.clone(), &index, None, None)?;
+            s.index.lock_wait = lock_wait(wait_lock)?;
+            // The policy looks at the index as it is under the lock.
+            s.lock_writes()?;
             let stats = leann::compact::stats(&s.index);
             let plan = leann::compact::plan(&stats);
             if let (true, leann::compact::Plan::Nothing) = (if_needed, &plan) {
@@ -292,11 +332,13 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn create(
     st: &dyn leann::io::Storage,
     input: &std::path::Path,
     output: &std::path::Path,
     cfg: &leann::config::Config,
+    o: &leann::indexdir::CreateOptions<'_>,
     verbose: bool,
     progress: bool,
     model: Option<String>,
@@ -309,15 +351,17 @@ fn create(
     };
     let embedder = spec.load(st)?;
     let bars = super::progress::Bars::new(progress);
-    let rep = leann::ingest::create_from_tree(
-        st,
-        input,
-        output,
-        cfg,
-        embedder.as_ref(),
-        spec.clone(),
-        &|p| bars.update(p),
-    );
+    let rep = leann::indexdir::create_index(st, output, o, |staging| {
+        leann::ingest::create_from_tree(
+            st,
+            input,
+            staging,
+            cfg,
+            embedder.as_ref(),
+            spec.clone(),
+            &|p| bars.update(p),
+        )
+    });
     bars.finish();
     let rep = rep?;
     let bytes = rep.build.files.total();

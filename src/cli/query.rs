@@ -236,20 +236,53 @@ fn print_text(out: &mut impl Write, results: &[QueryResult], color: bool) -> std
         write!(
             out,
             "{path_c}{}{reset}:{line_c}{}-{}{reset}  {dim_c}{:.3}  {}{reset}",
-            r.path, r.start_line, r.end_line, r.score, r.language
+            escape_text(&r.path, false),
+            r.start_line,
+            r.end_line,
+            r.score,
+            r.language
         )?;
         if let Some(s) = &r.symbol {
-            write!(out, "  {sym_c}{s}{reset}")?;
+            write!(out, "  {sym_c}{}{reset}", escape_text(s, false))?;
         }
         if r.stale {
             write!(out, "  [stale: the file changed since indexing]")?;
         }
         writeln!(out)?;
         for (j, line) in r.preview.lines().enumerate() {
-            writeln!(out, "{line_c}{}{reset}: {line}", r.start_line as usize + j)?;
+            writeln!(
+                out,
+                "{line_c}{}{reset}: {}",
+                r.start_line as usize + j,
+                escape_text(line, true)
+            )?;
         }
     }
     Ok(())
+}
+
+/// Text from an index or a source file, made safe for a terminal: control
+/// characters (terminal escapes among them) and bidirectional overrides are
+/// shown escaped (`\x1b`, `\u{202e}`); tabs are kept in code when `tabs`.
+pub(super) fn escape_text(s: &str, tabs: bool) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && !(tabs && c == '\t'))
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if !unsafe_char(c) {
+            out.push(c);
+        } else if (c as u32) < 0x80 {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn run_batch(
@@ -258,7 +291,7 @@ fn run_batch(
     base: &QueryOptions,
     ctx: &mut QueryContext,
 ) -> leann::Result<i32> {
-    let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+    let mut reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         let f = std::fs::File::open(file).map_err(|e| leann::Error::io("open", file, e))?;
@@ -268,12 +301,35 @@ fn run_batch(
     let mut out = stdout.lock();
     let w = |e: std::io::Error| leann::Error::io("write results", "<stdout>", e);
     let (mut any, mut errors) = (false, 0usize);
-    for (n, line) in reader.lines().enumerate() {
-        let line = line.map_err(|e| leann::Error::io("read", file, e))?;
+    let mut raw = Vec::new();
+    for lineno in 1.. {
+        let Some(got) =
+            read_line(&mut reader, &mut raw).map_err(|e| leann::Error::io("read", file, e))?
+        else {
+            break;
+        };
+        // One bad line (not UTF-8, too long, bad JSON or field) gets its own
+        // error object; the lines after it are still answered.
+        let line = match got {
+            Line::TooLong => Err(format!("line longer than {MAX_BATCH_LINE_BYTES} bytes")),
+            Line::Bytes => std::str::from_utf8(&raw)
+                .map(str::to_string)
+                .map_err(|e| format!("line is not UTF-8 ({e})")),
+        };
+        let line = match line {
+            Ok(l) => l,
+            Err(why) => {
+                errors += 1;
+                let e = leann::Error::invalid(format!("{}:{lineno}: {why}", file.display()));
+                eprintln!("leann: error: {e}");
+                let v = serde_json::json!({"id": null, "line": lineno, "error": e.to_string()});
+                writeln!(out, "{v}").map_err(w)?;
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let lineno = n + 1;
         let answer = (|| -> leann::Result<(serde_json::Value, Vec<QueryResult>)> {
             let b: BatchLine = serde_json::from_str(&line)
                 .map_err(|e| leann::Error::invalid(format!("{}:{lineno}: {e}", file.display())))?;
@@ -314,4 +370,45 @@ fn run_batch(
     } else {
         1
     })
+}
+
+/// Longest line of a `--batch` file, bytes.
+const MAX_BATCH_LINE_BYTES: u64 = 1 << 20;
+
+/// What `read_line` read into its buffer.
+enum Line {
+    Bytes,
+    /// Longer than MAX_BATCH_LINE_BYTES: skipped to its end, not kept.
+    TooLong,
+}
+
+/// Read one line (without its newline) into `buf`; None at the end.
+fn read_line(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<Line>> {
+    use std::io::Read;
+    buf.clear();
+    let n = r.take(MAX_BATCH_LINE_BYTES + 1).read_until(b'\n', buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+        return Ok(Some(Line::Bytes));
+    }
+    if (buf.len() as u64) <= MAX_BATCH_LINE_BYTES {
+        // The last line, without a newline.
+        return Ok(Some(Line::Bytes));
+    }
+    // Skip the rest of the over-long line.
+    loop {
+        buf.clear();
+        let n = r.take(64 * 1024).read_until(b'\n', buf)?;
+        if n == 0 || buf.last() == Some(&b'\n') {
+            break;
+        }
+    }
+    buf.clear();
+    Ok(Some(Line::TooLong))
 }

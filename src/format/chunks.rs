@@ -192,6 +192,7 @@ pub fn decode_head(path: &Path, buf: &[u8]) -> Result<ChunksHead> {
         let b = pc.bytes(len, "path")?;
         let s = std::str::from_utf8(b)
             .map_err(|_| Error::corrupt(path, at + 3, "path is not UTF-8"))?;
+        super::check_rel_path(path, at + 3, s)?;
         paths.push((lang, s.to_string()));
     }
     if pc.remaining() != 0 {

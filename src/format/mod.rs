@@ -160,6 +160,40 @@ pub fn cut_str(s: &str, max: usize) -> &str {
     &s[..end]
 }
 
+/// Check a source path decoded from an index file (SPEC.md P-1): relative
+/// to the tree's root and `/`-separated, with no empty, `.` or `..`
+/// component, no NUL and no leading `/`, at most `MAX_PATH_BYTES`. A path
+/// that fails is corruption (or a crafted file) at `offset` of `file`.
+pub fn check_rel_path(file: &Path, offset: u64, p: &str) -> Result<()> {
+    let why = if p.is_empty() {
+        Some("is empty")
+    } else if p.len() > MAX_PATH_BYTES {
+        Some("is too long")
+    } else if p.starts_with('/') {
+        Some("is absolute")
+    } else if p.contains('\0') {
+        Some("holds a NUL byte")
+    } else if p.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+        Some("has an empty, `.` or `..` component")
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(w) => Err(Error::corrupt(
+            file,
+            offset,
+            format!(
+                "source path {:?} {w}: paths must stay inside the tree",
+                cut_str(p, 200)
+            ),
+        )),
+    }
+}
+
+/// Longest source path accepted from an index file, bytes (u16 lengths).
+pub const MAX_PATH_BYTES: usize = u16::MAX as usize;
+
 /// Reject trailing bytes after the last structure of a file.
 pub fn expect_end(c: &Cursor<'_>) -> Result<()> {
     if c.remaining() != 0 {

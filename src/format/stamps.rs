@@ -84,6 +84,7 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<Stamps> {
         let p = std::str::from_utf8(bc.bytes(len, "path")?)
             .map_err(|_| bc.err_back(len, "path is not UTF-8"))?
             .to_string();
+        super::check_rel_path(path, bc.offset() - len as u64, &p)?;
         if entries.last().is_some_and(|l| l.path >= p) {
             return Err(bc.err_back(len, format!("path {p:?} out of order")));
         }

@@ -267,7 +267,9 @@ fn take_upsert(path: &Path, c: &mut Cursor<'_>) -> Result<(u64, Vec<f32>, Option
     let chunk = match c.bytes(1, "chunk flag")?[0] {
         0 => None,
         1 => {
+            let at = c.offset() + 2;
             let path_s = take_str(c, "path")?;
+            super::check_rel_path(path, at, &path_s)?;
             let at = c.offset();
             let code = c.bytes(1, "language")?[0];
             let language = Language::from_code(code)
@@ -317,9 +319,12 @@ fn decode_payload(path: &Path, base: u64, kind: u8, p: &[u8]) -> Result<Record> 
             Record::UpsertReused { id, vector, chunk }
         }
         KIND_DELETE_ID => Record::DeleteId { id: c.u64("id")? },
-        KIND_DELETE_PATH => Record::DeletePath {
-            path: take_str(&mut c, "path")?,
-        },
+        KIND_DELETE_PATH => {
+            let at = c.offset() + 2;
+            let p = take_str(&mut c, "path")?;
+            super::check_rel_path(path, at, &p)?;
+            Record::DeletePath { path: p }
+        }
         KIND_COMMIT => Record::Commit {
             batch: c.u64("batch")?,
             records: c.u32("records")?,

@@ -47,6 +47,7 @@ pub enum Tear {
 #[derive(Clone, Default)]
 pub struct FaultStorage {
     state: Arc<Mutex<State>>,
+    locks: super::lock::MemLocks,
 }
 
 fn injected(op: &'static str, path: &Path) -> Error {
@@ -69,6 +70,11 @@ impl FaultStorage {
     /// Mutating operations so far.
     pub fn ops(&self) -> u64 {
         self.lock().ops
+    }
+
+    /// Every file's path, sorted.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.lock().files.keys().cloned().collect()
     }
 
     /// Count one mutating operation; Err when it is the one to fail.
@@ -237,9 +243,47 @@ impl Storage for FaultStorage {
         })
     }
     fn exists(&self, path: &Path) -> bool {
-        self.lock().files.contains_key(path)
+        // A directory exists while it holds files.
+        self.lock().files.keys().any(|p| p.starts_with(path))
     }
     fn file_len(&self, path: &Path) -> Result<u64> {
         Ok(self.now(path)?.len() as u64)
+    }
+    fn lock_dir(
+        &self,
+        dir: &Path,
+        holder: &str,
+        wait: std::time::Duration,
+    ) -> Result<Box<dyn super::DirLock>> {
+        self.locks.lock(dir, holder, wait)
+    }
+    fn rename_dir(&self, from: &Path, to: &Path) -> Result<()> {
+        self.tick("rename directory", to)?;
+        let mut st = self.lock();
+        if st.files.keys().any(|p| p.starts_with(to)) {
+            return Err(Error::io(
+                "rename directory",
+                to,
+                std::io::Error::from(std::io::ErrorKind::DirectoryNotEmpty),
+            ));
+        }
+        let mut dirs = Default::default();
+        super::memory::move_tree(&mut st.files, &mut dirs, from, to);
+        Ok(())
+    }
+    fn exchange_dirs(&self, a: &Path, b: &Path) -> Result<()> {
+        self.tick("exchange directories", b)?;
+        let mut st = self.lock();
+        let mut dirs = Default::default();
+        let side = a.join(".exchange");
+        super::memory::move_tree(&mut st.files, &mut dirs, a, &side);
+        super::memory::move_tree(&mut st.files, &mut dirs, b, a);
+        super::memory::move_tree(&mut st.files, &mut dirs, &side, b);
+        Ok(())
+    }
+    fn remove_dir_all(&self, path: &Path) -> Result<()> {
+        self.tick("remove directory", path)?;
+        self.lock().files.retain(|p, _| !p.starts_with(path));
+        Ok(())
     }
 }

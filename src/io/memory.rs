@@ -18,6 +18,7 @@ struct State {
 #[derive(Default, Clone)]
 pub struct MemStorage {
     state: Arc<Mutex<State>>,
+    locks: super::lock::MemLocks,
 }
 
 fn not_found(op: &'static str, path: &Path) -> Error {
@@ -175,9 +176,75 @@ impl Storage for MemStorage {
     }
     fn exists(&self, path: &Path) -> bool {
         let st = self.lock();
-        st.files.contains_key(path) || st.dirs.contains(path)
+        st.dirs.contains(path) || st.files.keys().any(|p| p.starts_with(path))
     }
     fn file_len(&self, path: &Path) -> Result<u64> {
         Ok(self.get(path)?.len() as u64)
+    }
+    fn lock_dir(
+        &self,
+        dir: &Path,
+        holder: &str,
+        wait: std::time::Duration,
+    ) -> Result<Box<dyn super::DirLock>> {
+        self.locks.lock(dir, holder, wait)
+    }
+    fn rename_dir(&self, from: &Path, to: &Path) -> Result<()> {
+        let mut st = self.lock();
+        if st.files.keys().any(|p| p.starts_with(to)) {
+            return Err(Error::io(
+                "rename directory",
+                to,
+                std::io::Error::from(std::io::ErrorKind::DirectoryNotEmpty),
+            ));
+        }
+        let st = &mut *st;
+        move_tree(&mut st.files, &mut st.dirs, from, to);
+        Ok(())
+    }
+    fn exchange_dirs(&self, a: &Path, b: &Path) -> Result<()> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let side = a.join(".exchange");
+        move_tree(&mut st.files, &mut st.dirs, a, &side);
+        move_tree(&mut st.files, &mut st.dirs, b, a);
+        move_tree(&mut st.files, &mut st.dirs, &side, b);
+        Ok(())
+    }
+    fn remove_dir_all(&self, path: &Path) -> Result<()> {
+        let mut st = self.lock();
+        st.files.retain(|p, _| !p.starts_with(path));
+        st.dirs.retain(|p| !p.starts_with(path));
+        Ok(())
+    }
+}
+
+/// Move every file and directory under `from` to the same place under `to`.
+pub(super) fn move_tree<V>(
+    files: &mut BTreeMap<PathBuf, V>,
+    dirs: &mut BTreeSet<PathBuf>,
+    from: &Path,
+    to: &Path,
+) {
+    let moved: Vec<PathBuf> = files
+        .keys()
+        .filter(|p| p.starts_with(from))
+        .cloned()
+        .collect();
+    for p in moved {
+        if let (Some(v), Ok(rest)) = (files.remove(&p), p.strip_prefix(from)) {
+            files.insert(to.join(rest), v);
+        }
+    }
+    let moved: Vec<PathBuf> = dirs
+        .iter()
+        .filter(|p| p.starts_with(from))
+        .cloned()
+        .collect();
+    for p in moved {
+        dirs.remove(&p);
+        if let Ok(rest) = p.strip_prefix(from) {
+            dirs.insert(to.join(rest));
+        }
     }
 }

@@ -7,16 +7,19 @@
 
 mod aligned;
 pub mod fault;
+pub mod lock;
 pub mod memory;
 pub mod os;
 mod uring;
 
 pub use aligned::AlignedBuf;
+pub use lock::{DirLock, LOCK_FILE};
 
 use crate::error::Result;
 use std::ops::Deref;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Alignment for O_DIRECT buffers, offsets and lengths.
 pub const DIRECT_ALIGN_BYTES: usize = 4096;
@@ -105,6 +108,30 @@ pub trait Storage: Send + Sync {
         }])?;
         Ok(buf)
     }
+    /// Read the source file `rel` of the tree at `root` (SPEC.md P-2): `rel`
+    /// must pass `format::check_rel_path`; unless `links_out` the file may
+    /// not lie outside `root`, through `..` or a symbolic link; it must be a
+    /// regular file (a FIFO or device is refused, never waited on) of at
+    /// most `max_bytes`.
+    fn read_beneath(
+        &self,
+        root: &Path,
+        rel: &str,
+        links_out: bool,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>> {
+        let _ = links_out;
+        let path = root.join(rel);
+        crate::format::check_rel_path(&path, 0, rel)?;
+        let f = self.open_read(&path, ReadMode::Buffered)?;
+        check_source_len(&path, f.len(), max_bytes)?;
+        let mut buf = vec![0u8; f.len() as usize];
+        f.read_batch(&mut [ReadReq {
+            offset: 0,
+            buf: &mut buf,
+        }])?;
+        Ok(buf)
+    }
     /// Map a whole file read-only.
     fn map(&self, path: &Path) -> Result<Mapped>;
     /// Start writing `path` (invisible under that name until `finish`).
@@ -124,6 +151,32 @@ pub trait Storage: Send + Sync {
     fn remove_file(&self, path: &Path) -> Result<()>;
     fn exists(&self, path: &Path) -> bool;
     fn file_len(&self, path: &Path) -> Result<u64>;
+    /// Take the writer lock of directory `dir` (SPEC.md L-1..L-5), waiting up
+    /// to `wait` for another holder to let go; `holder` says who takes it.
+    fn lock_dir(&self, dir: &Path, holder: &str, wait: Duration) -> Result<Box<dyn DirLock>>;
+    /// Rename directory `from` to `to` (which must not exist, or be an empty
+    /// directory), durably.
+    fn rename_dir(&self, from: &Path, to: &Path) -> Result<()>;
+    /// Swap two directories atomically and durably: readers of either path
+    /// see one or the other, never neither.
+    fn exchange_dirs(&self, a: &Path, b: &Path) -> Result<()>;
+    /// Remove a directory and everything in it.
+    fn remove_dir_all(&self, path: &Path) -> Result<()>;
+}
+
+/// A source file longer than `max_bytes` is not read.
+pub(crate) fn check_source_len(path: &Path, len: u64, max_bytes: u64) -> Result<()> {
+    if len > max_bytes {
+        return Err(crate::error::Error::io(
+            "read source",
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::FileTooLarge,
+                format!("{len} bytes, more than the {max_bytes} allowed"),
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Which OS read backend to use.

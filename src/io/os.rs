@@ -25,20 +25,113 @@ impl OsStorage {
     }
 }
 
+/// Open `path` for reading. O_NONBLOCK: a FIFO (or device) put where a file
+/// was expected neither blocks the open nor is read; anything but a regular
+/// file is refused.
 fn open_file(path: &Path, mode: ReadMode) -> Result<File> {
     let mut o = OpenOptions::new();
     o.read(true);
+    let mut flags = libc::O_NONBLOCK | libc::O_CLOEXEC;
     if mode == ReadMode::Direct {
-        o.custom_flags(libc::O_DIRECT);
+        flags |= libc::O_DIRECT;
     }
-    o.open(path).map_err(|e| {
+    o.custom_flags(flags);
+    let f = o.open(path).map_err(|e| {
         let op = if mode == ReadMode::Direct {
             "open (O_DIRECT)"
         } else {
             "open"
         };
         Error::io(op, path, e)
-    })
+    })?;
+    regular(path, f)
+}
+
+/// `f` if it is a regular file, else an error naming `path`.
+fn regular(path: &Path, f: File) -> Result<File> {
+    let m = f.metadata().map_err(|e| Error::io("stat", path, e))?;
+    if !m.file_type().is_file() {
+        return Err(Error::io(
+            "open",
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file (a FIFO, socket or device is never read)",
+            ),
+        ));
+    }
+    Ok(f)
+}
+
+/// openat2(root, rel, O_RDONLY | O_NONBLOCK, RESOLVE_BENEATH |
+/// RESOLVE_NO_MAGICLINKS): the kernel refuses any resolution that leaves
+/// `root` (`..`, an absolute symlink, a symlink out). Where the kernel has no
+/// openat2 (before 5.6), the canonical path is checked against the root's.
+fn open_beneath(root: &Path, rel: &str) -> Result<File> {
+    use std::os::unix::io::{AsRawFd, FromRawFd};
+    let path = root.join(rel);
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(root)
+        .map_err(|e| Error::io("open tree root", root, e))?;
+    let c_rel = c_path(Path::new(rel))?;
+    /// `struct open_how` of openat2(2).
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    let how = OpenHow {
+        flags: (libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: openat2 reads the NUL-terminated `c_rel` and `how` (of the size
+    // passed), both alive for the call; it returns a new descriptor or -1.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            c_rel.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: the kernel just returned this descriptor to us alone.
+        let f = unsafe { File::from_raw_fd(fd as i32) };
+        return regular(&path, f);
+    }
+    let e = std::io::Error::last_os_error();
+    let outside = || {
+        Error::io(
+            "open",
+            &path,
+            std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "leads outside the tree {} (a symbolic link out of it is followed only with filters.followExternalSymlinks)",
+                    root.display()
+                ),
+            ),
+        )
+    };
+    match e.raw_os_error() {
+        Some(libc::EXDEV) | Some(libc::ELOOP) => Err(outside()),
+        Some(libc::ENOSYS) | Some(libc::EPERM) => {
+            // No openat2 here (or a seccomp filter refuses it).
+            let canon_root =
+                std::fs::canonicalize(root).map_err(|e| Error::io("open tree root", root, e))?;
+            let canon = std::fs::canonicalize(&path).map_err(|e| Error::io("open", &path, e))?;
+            if !canon.starts_with(&canon_root) {
+                return Err(outside());
+            }
+            open_file(&canon, ReadMode::Buffered)
+        }
+        _ => Err(Error::io("open", &path, e)),
+    }
 }
 
 /// Check O_DIRECT's alignment rules for a batch.
@@ -227,6 +320,34 @@ impl Storage for OsStorage {
             reader: self.reader,
         }))
     }
+    fn read_beneath(
+        &self,
+        root: &Path,
+        rel: &str,
+        links_out: bool,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>> {
+        use std::io::Read;
+        let path = root.join(rel);
+        crate::format::check_rel_path(&path, 0, rel)?;
+        let file = if links_out {
+            open_file(&path, ReadMode::Buffered)?
+        } else {
+            open_beneath(root, rel)?
+        };
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", &path, e))?
+            .len();
+        super::check_source_len(&path, len, max_bytes)?;
+        let mut buf = Vec::with_capacity(len as usize);
+        // A file that grew since the stat is read up to the limit only.
+        (&file)
+            .take(max_bytes)
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("read", &path, e))?;
+        Ok(buf)
+    }
     fn map(&self, path: &Path) -> Result<Mapped> {
         let file = open_file(path, ReadMode::Buffered)?;
         let len = file
@@ -299,4 +420,83 @@ impl Storage for OsStorage {
             .map_err(|e| Error::io("stat", path, e))?
             .len())
     }
+    fn lock_dir(
+        &self,
+        dir: &Path,
+        holder: &str,
+        wait: std::time::Duration,
+    ) -> Result<Box<dyn super::DirLock>> {
+        super::lock::os_lock(dir, holder, wait)
+    }
+    fn rename_dir(&self, from: &Path, to: &Path) -> Result<()> {
+        std::fs::rename(from, to).map_err(|e| Error::io("rename directory", to, e))?;
+        sync_parents(from, to)
+    }
+    fn exchange_dirs(&self, a: &Path, b: &Path) -> Result<()> {
+        exchange(a, b)?;
+        sync_parents(a, b)
+    }
+    fn remove_dir_all(&self, path: &Path) -> Result<()> {
+        std::fs::remove_dir_all(path).map_err(|e| Error::io("remove directory", path, e))
+    }
+}
+
+fn parent_of(p: &Path) -> &Path {
+    p.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// fsync the directories holding `a` and `b` (once when they are the same).
+fn sync_parents(a: &Path, b: &Path) -> Result<()> {
+    sync_dir(parent_of(a))?;
+    if parent_of(a) != parent_of(b) {
+        sync_dir(parent_of(b))?;
+    }
+    Ok(())
+}
+
+fn c_path(p: &Path) -> Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes()).map_err(|_| {
+        Error::io(
+            "rename",
+            p,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "path holds a NUL byte"),
+        )
+    })
+}
+
+/// renameat2(RENAME_EXCHANGE); where the file system cannot (EINVAL), three
+/// renames through a temporary name, which leave a short window in which `a`
+/// does not exist.
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    let (ca, cb) = (c_path(a)?, c_path(b)?);
+    // SAFETY: both pointers are NUL-terminated strings that outlive the call.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            ca.as_ptr(),
+            libc::AT_FDCWD,
+            cb.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+        return Err(Error::io("exchange directories", b, e));
+    }
+    let mut side = a.as_os_str().to_owned();
+    side.push(format!(".exchange-{}", std::process::id()));
+    let side = PathBuf::from(side);
+    std::fs::rename(a, &side).map_err(|e| Error::io("rename directory", a, e))?;
+    if let Err(e) = std::fs::rename(b, a) {
+        // Put `a` back where it was.
+        let _ = std::fs::rename(&side, a);
+        return Err(Error::io("rename directory", b, e));
+    }
+    std::fs::rename(&side, b).map_err(|e| Error::io("rename directory", &side, e))
 }
