@@ -7,7 +7,6 @@ use crate::error::{Error, Result};
 use crate::format::chunks::{self, ChunkRecord, ChunksHead, MAX_STRING_BYTES, NO_SYMBOL};
 use crate::io::{Mapped, Storage};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// zstd level for stored chunk text.
@@ -21,16 +20,9 @@ pub struct ChunkTable {
     path_index: HashMap<String, u32>,
     pub symbols: String,
     pub records: Vec<ChunkRecord>,
-    text: Option<TextSpool>,
+    text: Option<crate::io::spool::Spool>,
     /// The segment's lexical index, built row by row (`seg-S.lex`).
     lexical: Option<crate::lexical::segment::LexBuilder>,
-}
-
-struct TextSpool {
-    file: std::io::BufWriter<std::fs::File>,
-    path: PathBuf,
-    len: u64,
-    _dir: tempfile::TempDir,
 }
 
 /// One chunk as ingestion hands it over.
@@ -55,15 +47,7 @@ impl ChunkTable {
     /// lexical index with `lexical`.
     pub fn new(store_text: bool, lexical: bool) -> Result<ChunkTable> {
         let text = if store_text {
-            let dir = crate::io::temp_dir("leann-text")?;
-            let path = dir.path().join("text.spool");
-            let f = std::fs::File::create(&path).map_err(|e| Error::io("create", &path, e))?;
-            Some(TextSpool {
-                file: std::io::BufWriter::with_capacity(1 << 20, f),
-                path,
-                len: 0,
-                _dir: dir,
-            })
+            Some(crate::io::spool::Spool::new("leann-text", "text.spool")?)
         } else {
             None
         };
@@ -145,14 +129,10 @@ impl ChunkTable {
             let bytes = c.compressed.ok_or_else(|| {
                 Error::invalid("chunk table stores text but a chunk came without it")
             })?;
-            r.text_off = spool.len;
+            r.text_off = spool.len();
             r.text_len = u32::try_from(bytes.len()).map_err(|_| too_big("chunk text"))?;
-            spool
-                .file
-                .write_all(&chunks::text_entry_head(bytes))
-                .and_then(|()| spool.file.write_all(bytes))
-                .map_err(|e| Error::io("write", &spool.path, e))?;
-            spool.len += 4 + bytes.len() as u64;
+            spool.append(&chunks::text_entry_head(bytes))?;
+            spool.append(bytes)?;
         }
         self.records.push(r);
         Ok(())
@@ -174,16 +154,7 @@ impl ChunkTable {
         let mut w = storage.create(path)?;
         w.write_all(&head)?;
         if let Some(spool) = &mut self.text {
-            spool
-                .file
-                .flush()
-                .map_err(|e| Error::io("flush", &spool.path, e))?;
-            let f =
-                std::fs::File::open(&spool.path).map_err(|e| Error::io("open", &spool.path, e))?;
-            // SAFETY: the spool is a private temporary file that this table alone
-            // writes, and it was flushed above; nothing changes it while mapped.
-            let map =
-                unsafe { memmap2::Mmap::map(&f) }.map_err(|e| Error::io("map", &spool.path, e))?;
+            let map = spool.map()?;
             let mut buf = Vec::with_capacity(1 << 20);
             for &o in order {
                 let r = &self.records[o as usize];
@@ -291,7 +262,7 @@ impl ChunkStore {
         let r = &self.head.records[i as usize];
         let bytes = chunks::text_entry(&self.path, &self.map, &self.head, r)?;
         let at = self.head.text_start + r.text_off;
-        let raw = zstd::bulk::decompress(bytes, r.byte_len as usize + 64).map_err(|e| {
+        let raw = decompress_text(bytes, r.byte_len as usize).map_err(|e| {
             Error::corrupt(&self.path, at, format!("text does not decompress: {e}"))
         })?;
         let text = String::from_utf8(raw)
@@ -305,6 +276,19 @@ impl ChunkStore {
         }
         Ok(text)
     }
+}
+
+/// Decompress a stored text that should be `len` bytes. Memory follows the
+/// output actually produced (starting from a bound on the compressed size,
+/// not from `len`, which a crafted file could set to 4 GiB), and decoding
+/// stops one byte past `len`.
+fn decompress_text(bytes: &[u8], len: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(len.min(bytes.len().saturating_mul(8) + 64));
+    zstd::stream::read::Decoder::new(bytes)?
+        .take(len as u64 + 1)
+        .read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// Compress a chunk's text for a table that stores text.

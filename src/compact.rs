@@ -535,6 +535,7 @@ fn merge(
         n_vectors: n as u64,
     }];
     man.info_json = info.to_json()?;
+    man.features = Some(info.features());
     crate::manifest::store(storage, &idx.dir, &man)?;
     progress(&Progress::new("write", 1, 1));
     Ok(())

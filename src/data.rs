@@ -176,11 +176,9 @@ pub fn write_fbin(
 /// Vectors streamed to a temporary .fbin as they are made, then memory-mapped,
 /// so that a million-chunk build never holds them all in one Vec.
 pub struct VectorSpool {
-    file: std::io::BufWriter<std::fs::File>,
-    path: std::path::PathBuf,
+    spool: crate::io::spool::Spool,
     n: usize,
     dim: usize,
-    dir: tempfile::TempDir,
 }
 
 /// The finished spool: a mapped .fbin that lives as long as this value.
@@ -191,20 +189,10 @@ pub struct SpooledVectors {
 
 impl VectorSpool {
     pub fn new(dim: usize) -> Result<VectorSpool> {
-        use std::io::Write;
-        let dir = crate::io::temp_dir("leann-vectors")?;
-        let path = dir.path().join("vectors.fbin");
-        let f = std::fs::File::create(&path).map_err(|e| Error::io("create", &path, e))?;
-        let mut file = std::io::BufWriter::with_capacity(1 << 20, f);
-        file.write_all(&[0u8; 8])
-            .map_err(|e| Error::io("write", &path, e))?;
-        Ok(VectorSpool {
-            file,
-            path,
-            n: 0,
-            dim,
-            dir,
-        })
+        let mut spool = crate::io::spool::Spool::new("leann-vectors", "vectors.fbin")?;
+        // The .fbin header, written for real by `finish`.
+        spool.append(&[0u8; 8])?;
+        Ok(VectorSpool { spool, n: 0, dim })
     }
 
     pub fn len(&self) -> usize {
@@ -216,7 +204,6 @@ impl VectorSpool {
 
     /// Append rows (`dim` floats each).
     pub fn push(&mut self, rows: &[f32]) -> Result<()> {
-        use std::io::Write;
         if rows.len() % self.dim != 0 {
             return Err(Error::invalid(format!(
                 "{} floats are not whole rows of dimension {}",
@@ -226,35 +213,21 @@ impl VectorSpool {
         }
         let mut bytes = Vec::with_capacity(rows.len() * 4);
         crate::format::put_f32s(&mut bytes, rows);
-        self.file
-            .write_all(&bytes)
-            .map_err(|e| Error::io("write", &self.path, e))?;
+        self.spool.append(&bytes)?;
         self.n += rows.len() / self.dim;
         Ok(())
     }
 
-    pub fn finish(self) -> Result<SpooledVectors> {
-        use std::io::{Seek, Write};
-        let path = self.path;
+    pub fn finish(mut self) -> Result<SpooledVectors> {
         let n = i32::try_from(self.n)
             .map_err(|_| Error::invalid(format!("{} vectors exceed the .fbin limit", self.n)))?;
-        let mut f = self
-            .file
-            .into_inner()
-            .map_err(|e| Error::io("flush", &path, e.into_error()))?;
-        f.seek(std::io::SeekFrom::Start(0))
-            .map_err(|e| Error::io("seek", &path, e))?;
         let mut head = Vec::with_capacity(8);
         head.extend_from_slice(&n.to_le_bytes());
         head.extend_from_slice(&(self.dim as i32).to_le_bytes());
-        f.write_all(&head)
-            .map_err(|e| Error::io("write", &path, e))?;
-        drop(f);
+        self.spool.write_at(0, &head)?;
+        let (path, dir) = self.spool.close()?;
         let os = crate::io::os::OsStorage::new(crate::io::os::Reader::Pread);
         let vectors = FbinVectors::open(&os, &path)?;
-        Ok(SpooledVectors {
-            vectors,
-            _dir: self.dir,
-        })
+        Ok(SpooledVectors { vectors, _dir: dir })
     }
 }

@@ -32,6 +32,14 @@ pub enum Error {
         found_minor: u16,
         supported_major: u16,
     },
+    /// An index uses features this build does not know (SPEC.md F-3).
+    #[error("{path}: the index uses {what} features {bits:#x} that this build of leann does not know{hint}")]
+    UnsupportedFeatures {
+        path: PathBuf,
+        what: &'static str,
+        bits: u32,
+        hint: &'static str,
+    },
     /// Invalid caller input (vectors, queries, parameters).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -476,6 +476,7 @@ impl Index {
                     n_vectors: n as u64,
                 }],
                 config_json,
+                features: Some(info.features()),
                 info_json: info.to_json()?,
             },
         )?;
@@ -527,6 +528,16 @@ impl Index {
     ) -> Result<Index> {
         let manifest = manifest::load(storage, dir)?;
         let mpath = dir.join(manifest::FILE_NAME);
+        let features = manifest.features.unwrap_or_default();
+        let unknown = features.read & !crate::format::manifest::KNOWN_READ;
+        if unknown != 0 {
+            return Err(Error::UnsupportedFeatures {
+                path: mpath,
+                what: "read",
+                bits: unknown,
+                hint: "; it cannot be opened by this build",
+            });
+        }
         let metric = Metric::from_code(manifest.metric).ok_or_else(|| {
             Error::corrupt(
                 &mpath,
@@ -650,6 +661,7 @@ impl Index {
         if self.writer.is_some() {
             return Ok(false);
         }
+        self.check_write_features()?;
         let lock = storage.lock_dir(&self.dir, &crate::io::lock::this_holder(), self.lock_wait)?;
         self.writer = Some(lock);
         let fresh = crate::indexdir::disk_state(storage, &self.dir)
@@ -663,10 +675,28 @@ impl Index {
                 self.wal = None;
                 self.reopen(storage).map(|()| true)
             });
+        let fresh = fresh.and_then(|reopened| self.check_write_features().map(|()| reopened));
         if fresh.is_err() {
             self.writer = None;
         }
         fresh
+    }
+
+    /// F-3: refuse to write an index with a write feature this build does
+    /// not know (before anything in it is touched).
+    fn check_write_features(&self) -> Result<()> {
+        let unknown = self.manifest.features.unwrap_or_default().write
+            & !crate::format::manifest::KNOWN_WRITE;
+        if unknown != 0 {
+            return Err(Error::UnsupportedFeatures {
+                path: self.dir.join(manifest::FILE_NAME),
+                what: "write",
+                bits: unknown,
+                hint:
+                    "; it can be queried but not changed by this build (nothing in it was touched)",
+            });
+        }
+        Ok(())
     }
 
     /// Let go of the writer lock (long-lived writers do between batches, so

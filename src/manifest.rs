@@ -53,6 +53,19 @@ fn is_zero(x: &u64) -> bool {
 }
 
 impl IndexInfo {
+    /// The features an index of this description uses (SPEC.md F-3).
+    pub fn features(&self) -> crate::format::manifest::Features {
+        use crate::format::manifest as m;
+        let mut write = m::W_WRITER_LOCK;
+        if self.chunks {
+            write |= m::W_FILE_STAMPS | m::W_REUSED_UPSERTS;
+        }
+        if self.lexical {
+            write |= m::W_LEXICAL;
+        }
+        m::Features { read: 0, write }
+    }
+
     pub fn to_json(&self) -> crate::Result<String> {
         if *self == IndexInfo::default() {
             return Ok(String::new());

@@ -378,7 +378,15 @@ impl Searcher {
                 )
             });
             for (score, row) in search(l.searcher(), &*q, &stats, want, allow)? {
-                let node = rows[row as usize];
+                // The row column comes from the file: range-checked.
+                // (Every row's node was checked against the segment on open.)
+                let node = *rows.get(row as usize).ok_or_else(|| {
+                    Error::corrupt(
+                        self.index.dir.join(format!("seg-{:08}.lex", seg.id)),
+                        0,
+                        format!("lexical row {row} outside its {} rows", rows.len()),
+                    )
+                })?;
                 found.push((
                     score,
                     crate::index::Hit {
@@ -400,7 +408,12 @@ impl Searcher {
             )
         });
         for (score, row) in search(delta.index.searcher(), &*q, &stats, want, delta_allow)? {
-            let id = delta.ids[row as usize];
+            let Some(&id) = delta.ids.get(row as usize) else {
+                return Err(Error::invalid(format!(
+                    "lexical index of the log: row {row} outside its {} rows",
+                    delta.ids.len()
+                )));
+            };
             // Only upserts still live (a later delete may have removed it).
             if self.index.delta.upserts.contains_key(&id) {
                 found.push((

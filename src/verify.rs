@@ -38,3 +38,52 @@ pub fn verify(idx: &Index) -> Result<u64> {
     }
     Ok(sectors)
 }
+
+/// What a log holds, as recovery would find it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogReport {
+    pub name: String,
+    pub bytes: u64,
+    /// Committed batches and the records in them.
+    pub batches: usize,
+    pub records: usize,
+    /// Bytes after the last commit that recovery discards (a torn or
+    /// unfinished batch, never acknowledged), and where they start.
+    pub torn_bytes: u64,
+    pub torn_at: u64,
+}
+
+/// Read every log of `idx` as recovery would (W-n), without changing any:
+/// its committed batches and the torn tail a writer would truncate. A log
+/// damaged in the middle is an error naming the file and offset.
+pub fn logs(idx: &Index, storage: &dyn crate::io::Storage) -> Result<Vec<LogReport>> {
+    let mut out = Vec::new();
+    for &seq in &idx.logs {
+        let name = crate::wal::file_name(seq);
+        let p = idx.dir.join(&name);
+        let buf = match storage.read_all(&p) {
+            Ok(b) => b,
+            // A log opened by this handle's own writer but not yet on disk.
+            Err(_) if !storage.exists(&p) => continue,
+            Err(e) => return Err(e),
+        };
+        let (batches, records, committed) = match crate::wal::read_log(&p, &buf)? {
+            Some((_, rec)) => (
+                rec.batches.len(),
+                rec.batches.iter().map(Vec::len).sum(),
+                rec.committed_end,
+            ),
+            // Torn at creation: nothing in it was ever acknowledged.
+            None => (0, 0, 0),
+        };
+        out.push(LogReport {
+            name,
+            bytes: buf.len() as u64,
+            batches,
+            records,
+            torn_bytes: buf.len() as u64 - committed,
+            torn_at: committed,
+        });
+    }
+    Ok(out)
+}

@@ -142,18 +142,13 @@ pub struct Wal {
 }
 
 fn random_salt() -> u64 {
-    let mut b = [0u8; 8];
-    if std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
-        .is_err()
-    {
-        // No /dev/urandom: the clock still differs between log files.
+    getrandom::u64().unwrap_or_else(|_| {
+        // No OS randomness: the clock still differs between log files.
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        b = (t ^ (std::process::id() as u64) << 32).to_le_bytes();
-    }
-    u64::from_le_bytes(b)
+        t ^ (std::process::id() as u64) << 32
+    })
 }
 
 impl Wal {

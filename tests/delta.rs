@@ -334,7 +334,8 @@ fn folds_the_delta_and_keeps_the_live_set(method: leann::compact::Method) {
 
 /// Issue 4, item 5a: a crash at sampled points of writes + compaction +
 /// writes: the index opens, verifies, and its live set holds every
-/// acknowledged upsert and no acknowledged delete.
+/// acknowledged upsert and no acknowledged delete (D-2: the new segment is
+/// in use only once its manifest is in place).
 #[test]
 fn crash_during_compaction_keeps_acknowledged_writes() {
     for method in [

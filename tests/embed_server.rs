@@ -57,14 +57,13 @@ impl Drop for Running {
 fn round_trip_matches_the_local_model() {
     let srv = Running::start();
     let local = StaticModel::builtin().unwrap();
-    // batch 3 so that 7 texts take three requests.
+    // batch 3 so that 6 texts take two requests.
     let client = RemoteEmbedder::connect(&cfg(&srv.endpoint, 10_000, 3)).unwrap();
     assert_eq!(client.model_id(), local.model_id());
     assert_eq!(client.dim(), local.dim());
     let texts = [
         "fn main() { println!(\"hi\"); }",
         "def add(a, b): return a + b",
-        "",
         "open a connection to the database",
         "retry with exponential backoff",
         "ünïcödé text",
@@ -78,6 +77,10 @@ fn round_trip_matches_the_local_model() {
     }
     // An empty batch is fine.
     assert!(client.embed(&[]).unwrap().is_empty());
+    // Z-4: a text with no token the model knows has no embedding (a zero
+    // vector locally): the server says so, it does not send zeros.
+    let e = client.embed(&["a", ""]).unwrap_err().to_string();
+    assert!(e.contains("text 1 has no token the model knows"), "{e}");
 }
 
 #[test]
@@ -230,12 +233,193 @@ fn cli_indexes_and_queries_through_the_server() {
         "--format",
         "json",
     ]);
+    // Z-1: the endpoint recorded in the index is not used by itself.
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--embed-server") && err.contains("LEANN_EMBED_SERVER"),
+        "{err}"
+    );
+    let endpoint = format!("tcp://127.0.0.1:{port}");
+    let with_flag = run(&[
+        "query",
+        "--index",
+        idx.to_str().unwrap(),
+        "--query",
+        "sum of two integers",
+        "--format",
+        "json",
+        "--embed-server",
+        &endpoint,
+    ]);
     assert_eq!(
-        out.status.code(),
+        with_flag.status.code(),
         Some(0),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&with_flag.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&with_flag.stdout).unwrap();
     assert_eq!(v["results"][0]["path"], "src/lib.rs");
+    let with_env = std::process::Command::new(env!("CARGO_BIN_EXE_leann"))
+        .args([
+            "query",
+            "--index",
+            idx.to_str().unwrap(),
+            "--query",
+            "sum of two integers",
+        ])
+        .env("LEANN_EMBED_SERVER", &endpoint)
+        .output()
+        .unwrap();
+    assert_eq!(with_env.status.code(), Some(0));
+}
+
+/// Z-3: peers that send garbage (raw bytes that are not ZeroMQ, frames
+/// without an envelope, many frames, an empty frame) and go away do not cost
+/// the next client its answer; an oversized frame gets an error reply.
+#[test]
+fn garbage_peers_do_not_stall_the_server() {
+    use std::io::Write;
+    let srv = Running::start();
+    let addr = srv.endpoint.trim_start_matches("tcp://").to_string();
+    let mut rng = leann::rng::Rng::new(7);
+    for round in 0..5 {
+        // Raw TCP: random bytes, then gone.
+        let mut t = std::net::TcpStream::connect(&addr).unwrap();
+        let junk: Vec<u8> = (0..4096).map(|_| (rng.next_u64() & 0xff) as u8).collect();
+        let _ = t.write_all(&junk);
+        drop(t);
+        // A ZMTP greeting, then garbage, then gone.
+        let mut t = std::net::TcpStream::connect(&addr).unwrap();
+        let mut greet = vec![0xffu8, 0, 0, 0, 0, 0, 0, 0, 1, 0x7f, 3, 0];
+        greet.extend_from_slice(b"NULL");
+        greet.resize(64, 0);
+        let _ = t.write_all(&greet);
+        let _ = t.write_all(&junk[..512]);
+        drop(t);
+        // A DEALER that sends malformed messages and leaves without reading.
+        let ctx = zmq::Context::new();
+        let d = ctx.socket(zmq::DEALER).unwrap();
+        d.set_linger(100).unwrap();
+        d.connect(&srv.endpoint).unwrap();
+        d.send_multipart([&b"no delimiter"[..]], 0).unwrap();
+        d.send_multipart([&b""[..], &b"a"[..], &b"b"[..]], 0)
+            .unwrap();
+        d.send_multipart([&b""[..]], 0).unwrap();
+        d.send_multipart([&b""[..], &junk[..100]], 0).unwrap();
+        drop(d);
+        // A legitimate client is answered, every time.
+        let client = RemoteEmbedder::connect(&cfg(&srv.endpoint, 5000, 8)).unwrap();
+        for i in 0..2 {
+            let v = client
+                .embed(&["hello world"])
+                .unwrap_or_else(|e| panic!("round {round}, request {i}: {e}"));
+            assert_eq!(v.len(), 256);
+        }
+    }
+    // An oversized request: an error reply, not a dropped connection.
+    let ctx = zmq::Context::new();
+    let s = ctx.socket(zmq::REQ).unwrap();
+    s.set_rcvtimeo(20_000).unwrap();
+    s.connect(&srv.endpoint).unwrap();
+    let big = vec![b' '; leann::embed::remote::MAX_REQUEST_BYTES + 1];
+    s.send(&big[..], 0).unwrap();
+    let parts = s
+        .recv_multipart(0)
+        .expect("an error reply to an oversized request");
+    let v: serde_json::Value = serde_json::from_slice(&parts[0]).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(v["error"].as_str().unwrap().contains("exceeds"), "{v}");
+}
+
+/// A hostile server, in a thread: answers `info` with `info`, then every
+/// embed request with `embed` (the frames to send).
+fn fake_server(info: Vec<Vec<u8>>, embed: Vec<Vec<u8>>) -> (String, std::thread::JoinHandle<()>) {
+    let ctx = zmq::Context::new();
+    let s = ctx.socket(zmq::REP).unwrap();
+    s.bind("tcp://127.0.0.1:*").unwrap();
+    let ep = s.get_last_endpoint().unwrap().unwrap();
+    let t = std::thread::spawn(move || {
+        s.set_rcvtimeo(1500).unwrap();
+        while let Ok(req) = s.recv_bytes(0) {
+            let reply = if req.windows(4).any(|w| w == b"info") {
+                info.clone()
+            } else {
+                embed.clone()
+            };
+            if s.send_multipart(reply, 0).is_err() {
+                break;
+            }
+        }
+        drop(ctx);
+    });
+    (ep, t)
+}
+
+/// Z-2: a server's replies are checked before they are used: no dimension
+/// or count is trusted for an allocation, vectors must be finite and not all
+/// zero, and every failure is an error naming the endpoint, never a panic.
+#[test]
+fn hostile_replies_are_errors_not_crashes() {
+    let info = |dim: &str| {
+        vec![format!(r#"{{"ok":true,"model":"m","dim":{dim},"maxBatch":8}}"#).into_bytes()]
+    };
+    // Info replies that cannot be used.
+    for bad in ["0", "1099511627776", "18446744073709551615", "-1", "\"x\""] {
+        let (ep, t) = fake_server(info(bad), vec![]);
+        let e = match RemoteEmbedder::connect(&cfg(&ep, 2000, 8)) {
+            Ok(_) => panic!("dim {bad} accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains(&ep), "{e}");
+        t.join().unwrap();
+    }
+    let head =
+        |count: usize| format!(r#"{{"ok":true,"model":"m","dim":4,"count":{count}}}"#).into_bytes();
+    let floats = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let cases: Vec<(&str, Vec<Vec<u8>>)> = vec![
+        ("bytes of vectors", vec![head(1_000_000), floats(&[1.0; 4])]),
+        ("bytes", vec![head(1), floats(&[1.0; 3])]),
+        ("bytes", vec![head(1), floats(&[1.0; 400])]),
+        ("NaN", vec![head(1), floats(&[f32::NAN, 1.0, 0.0, 0.0])]),
+        (
+            "infinity",
+            vec![head(1), floats(&[f32::INFINITY, 1.0, 0.0, 0.0])],
+        ),
+        ("all zeros", vec![head(1), floats(&[0.0; 4])]),
+        ("frames", vec![head(1)]),
+        (
+            "malformed reply",
+            vec![b"\xff\xfe not json".to_vec(), floats(&[1.0; 4])],
+        ),
+        (
+            "now serves",
+            vec![
+                br#"{"ok":true,"model":"other","dim":4,"count":1}"#.to_vec(),
+                floats(&[1.0; 4]),
+            ],
+        ),
+        (
+            "\\u{1b}",
+            vec![b"{\"ok\":false,\"error\":\"\\u001b[2J\"}".to_vec()],
+        ),
+    ];
+    for (want, reply) in cases {
+        let (ep, t) = fake_server(info("4"), reply);
+        let client = RemoteEmbedder::connect(&cfg(&ep, 2000, 8)).unwrap();
+        let e = client.embed(&["x"]).unwrap_err().to_string();
+        assert!(e.contains(&ep) && e.contains(want), "{want}: {e}");
+        drop(client);
+        t.join().unwrap();
+    }
+    // A reply larger than any batch could need is dropped by the transport:
+    // the request times out, nothing that size is allocated by leann.
+    let (ep, t) = fake_server(info("4"), vec![head(1), vec![0u8; 40 << 20]]);
+    let mut c = cfg(&ep, 1500, 1);
+    c.batch_size = Some(1);
+    let client = RemoteEmbedder::connect(&c).unwrap();
+    let e = client.embed(&["x"]).unwrap_err().to_string();
+    assert!(e.contains("no reply within"), "{e}");
+    drop(client);
+    t.join().unwrap();
 }

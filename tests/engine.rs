@@ -42,7 +42,8 @@ fn ids(r: &[Vec<(u64, f32)>]) -> Vec<Vec<u64>> {
 fn recall_reopen_and_backends_agree_on_clustered_20k() {
     let base = clustered(20_000, 128, 64, 7);
     let qs = queries(200, 128, 64, 7);
-    let dir = tempdir();
+    // O_DIRECT below: on the project's file system, not a tmpfs /tmp.
+    let dir = disk_tempdir();
     let pread = open_storage(Backend::Pread).unwrap();
     let rep = Index::create(pread.as_ref(), dir.path(), &base, None, &Config::default()).unwrap();
     assert_eq!(rep.n, 20_000);

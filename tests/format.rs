@@ -196,7 +196,7 @@ fn newer_major_version_is_refused() {
     }
 }
 
-/// F-4: random garbage never panics a decoder.
+/// F-1, F-2: random garbage never panics a decoder.
 #[test]
 fn garbage_never_panics() {
     use leann::format::{chunks, codes, graph, idmap, manifest, pq};
@@ -823,4 +823,183 @@ fn damaged_stamps_are_rejected() {
             assert_names_file(&e, p, &format!("flip at {at} bit {bit}"));
         }
     }
+}
+
+fn fixture15_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.5")
+}
+
+/// A searcher over the v1.5 fixture (made with the current built-in model).
+fn fixture15_searcher(st: &Arc<dyn Storage>) -> leann::searcher::Searcher {
+    leann::searcher::Searcher::open(
+        st.clone(),
+        &fixture15_dir().join("index"),
+        Some(&fixture11_dir().join("tree")),
+        None,
+    )
+    .unwrap()
+}
+
+/// F-5, F-3: the golden v1.5 fixture (format/v1.1/tree indexed by 1.5, with
+/// the manifest's feature bits) opens, verifies, re-encodes byte for byte,
+/// names the write features it uses, and answers the v1.1 queries as
+/// recorded.
+#[test]
+fn golden_v1_5_fixture_still_reads() {
+    use leann::format::manifest as m;
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let dir = fixture15_dir().join("index");
+    let s = fixture15_searcher(&st);
+    leann::verify::verify(&s.index).unwrap();
+    assert_reencodes(st.as_ref(), &dir, s.index.segments[0].quant.anchors.k);
+    let b = st.read_all(&dir.join("MANIFEST")).unwrap();
+    assert_eq!(u16::from_le_bytes([b[10], b[11]]), 5, "fixture is not 1.5");
+    assert_eq!(
+        s.index.manifest.features,
+        Some(m::Features {
+            read: 0,
+            write: m::W_WRITER_LOCK | m::W_FILE_STAMPS | m::W_REUSED_UPSERTS | m::W_LEXICAL
+        })
+    );
+    let expected: Vec<Vec<(String, u32)>> =
+        serde_json::from_slice(&st.read_all(&fixture15_dir().join("expected.json")).unwrap())
+            .unwrap();
+    assert_eq!(fixture11_results(&s), expected);
+    // Manifests before 1.5 read as using no features.
+    let old = Index::open(
+        st.as_ref(),
+        &fixture14_dir().join("index"),
+        ReadMode::Buffered,
+        Some(0),
+    )
+    .unwrap();
+    assert_eq!(old.manifest.features, None);
+}
+
+/// Regenerates format/v1.5 (from the v1.1 tree).
+#[test]
+#[ignore]
+fn regenerate_v1_5_fixture() {
+    regenerate_tree_fixture(&fixture15_dir());
+}
+
+/// F-3: an index with a read feature this build does not know is refused on
+/// open, naming the manifest; one with an unknown write feature opens and
+/// answers, but is never written: taking it for writing fails before the
+/// log is touched (a newer writer's log is not truncated as a torn tail).
+#[test]
+fn unknown_features_are_refused_for_reading_or_writing() {
+    use leann::format::manifest as m;
+    let st = MemStorage::default();
+    let dir = Path::new("/mem/features");
+    small_index(&st, dir, false, false);
+    let mut idx = Index::open(&st, dir, ReadMode::Buffered, Some(0)).unwrap();
+    idx.enable_writes(&st).unwrap();
+    let v = clustered(1, 16, 4, 9);
+    idx.write(&[leann::format::wal::Record::Upsert {
+        id: 10_000,
+        vector: v.vector(0).to_vec(),
+        chunk: None,
+    }])
+    .unwrap();
+    drop(idx);
+    let log = dir.join("wal-00000001.log");
+    // A newer writer's batch, cut short: to this build, a torn tail.
+    let mut bytes = st.read_all(&log).unwrap();
+    bytes.extend_from_slice(&[7u8; 40]);
+    st.put(&log, bytes.clone());
+    let mpath = dir.join("MANIFEST");
+    let original = leann::format::manifest::decode(&mpath, &st.read_all(&mpath).unwrap()).unwrap();
+    for (read, write) in [(1u32 << 31, 0u32), (0, 1 << 30)] {
+        let mut man = original.clone();
+        man.features = Some(m::Features { read, write });
+        st.put(&mpath, leann::format::manifest::encode(&man));
+        match Index::open(&st, dir, ReadMode::Buffered, Some(0)) {
+            Err(e) => {
+                assert!(read != 0, "{e}");
+                assert!(
+                    matches!(e, Error::UnsupportedFeatures { what: "read", .. }),
+                    "{e}"
+                );
+                assert!(e.to_string().contains("MANIFEST"), "{e}");
+            }
+            Ok(mut idx) => {
+                assert_eq!(read, 0);
+                assert_eq!(idx.live_len(), 601, "the log's upsert is read");
+                let e = idx.enable_writes(&st).unwrap_err();
+                assert!(
+                    matches!(e, Error::UnsupportedFeatures { what: "write", .. }),
+                    "{e}"
+                );
+                assert!(e.to_string().contains("not changed"), "{e}");
+                assert_eq!(st.read_all(&log).unwrap(), bytes, "the log was touched");
+            }
+        }
+    }
+}
+
+/// F-4: a header flag bit this build does not know is refused in every kind
+/// of file, naming the file (the header's checksum recomputed, so only the
+/// flag is wrong).
+#[test]
+fn unknown_header_flags_are_refused() {
+    let st = MemStorage::default();
+    let dir = Path::new("/mem/flags");
+    small_index(&st, dir, false, true);
+    for name in st.list_dir(dir).unwrap() {
+        let p = dir.join(&name);
+        let orig = st.read_all(&p).unwrap();
+        let mut b = orig.clone();
+        b[15] |= 0x40; // bit 30 of the flags
+        let crc = crc32fast::hash(&b[..28]);
+        b[28..32].copy_from_slice(&crc.to_le_bytes());
+        st.put(&p, b);
+        let e = check(&st, dir).unwrap_or_else(|| panic!("{name}: unknown flag accepted"));
+        assert_names_file(&e, &p, "unknown flags");
+        st.put(&p, orig);
+    }
+    assert!(check(&st, dir).is_none());
+}
+
+/// F-6: files that are each valid but belong to another index (another
+/// size, dimension or quantizer) are refused on open, naming a file; none is
+/// silently read against the wrong others.
+#[test]
+fn files_of_another_index_are_refused() {
+    let st = MemStorage::default();
+    let a = Path::new("/mem/a");
+    small_index(&st, a, false, true);
+    let b = Path::new("/mem/b");
+    let base = clustered(300, 8, 3, 2);
+    let cfg = Config::from_json(r#"{"seed":2}"#, "test").unwrap();
+    let mut table = Some(fake_chunks(base.len()));
+    leann::index::Index::build(
+        &st,
+        b,
+        &base,
+        leann::index::BuildInput {
+            ids: None,
+            chunks: table.as_mut(),
+            info: Default::default(),
+            replace: None,
+        },
+        &cfg,
+        &|_| {},
+    )
+    .unwrap();
+    for name in st.list_dir(a).unwrap() {
+        if name == "MANIFEST" {
+            continue;
+        }
+        let (pa, pb) = (a.join(&name), b.join(&name));
+        let orig = st.read_all(&pa).unwrap();
+        st.put(&pa, st.read_all(&pb).unwrap());
+        let e = check(&st, a).unwrap_or_else(|| panic!("{name} of another index accepted"));
+        assert!(
+            matches!(&e, Error::Corrupt { path, .. } if path.starts_with(a)),
+            "{name}: {e}"
+        );
+        st.put(&pa, orig);
+    }
+    assert!(check(&st, a).is_none());
 }

@@ -9,6 +9,7 @@ use leann::io::{
 };
 use leann::Error;
 use std::path::Path;
+use std::time::Duration;
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 131 % 251) as u8).collect()
@@ -20,7 +21,7 @@ fn conformance(st: &dyn Storage, dir: &Path) {
     let f = dir.join("a.bin");
     let data = pattern(3 * 4096 + 77);
 
-    // Atomic replace: new contents visible, no temporary left behind.
+    // D-1: atomic replace: new contents visible, no temporary left behind.
     st.write_atomic(&f, b"old").unwrap();
     st.write_atomic(&f, &data).unwrap();
     assert_eq!(st.read_all(&f).unwrap(), data, "{name}: read_all");
@@ -147,6 +148,78 @@ fn conformance(st: &dyn Storage, dir: &Path) {
         "{name}: append after reopen"
     );
     st.remove_file(&l).unwrap();
+
+    // L-1, L-2: the writer lock of a directory: a second taker waits, then
+    // fails naming the holder; released when its guard drops.
+    let held = st.lock_dir(dir, "pid 7 (holder)", Duration::ZERO).unwrap();
+    let t0 = std::time::Instant::now();
+    let e = st
+        .lock_dir(dir, "pid 8 (second)", Duration::from_millis(60))
+        .err()
+        .expect("a second lock was granted");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(60),
+        "{name}: did not wait"
+    );
+    assert!(
+        matches!(&e, Error::Locked { holder, .. } if holder.contains("pid 7 (holder)")),
+        "{name}: {e}"
+    );
+    drop(held);
+    drop(st.lock_dir(dir, "pid 8 (second)", Duration::ZERO).unwrap());
+
+    // Directories (C-3): exchange swaps two, rename moves one to a new or
+    // empty path, remove_dir_all removes one with everything in it.
+    let (d1, d2, d3) = (dir.join("d1"), dir.join("d2"), dir.join("d3"));
+    st.create_dir_all(&d1).unwrap();
+    st.create_dir_all(&d2).unwrap();
+    st.write_atomic(&d1.join("one"), b"1").unwrap();
+    st.write_atomic(&d2.join("two"), b"2").unwrap();
+    st.exchange_dirs(&d1, &d2).unwrap();
+    assert_eq!(
+        st.read_all(&d1.join("two")).unwrap(),
+        b"2",
+        "{name}: exchange"
+    );
+    assert_eq!(
+        st.read_all(&d2.join("one")).unwrap(),
+        b"1",
+        "{name}: exchange"
+    );
+    assert!(!st.exists(&d1.join("one")));
+    st.rename_dir(&d1, &d3).unwrap();
+    assert_eq!(
+        st.read_all(&d3.join("two")).unwrap(),
+        b"2",
+        "{name}: rename"
+    );
+    assert!(!st.exists(&d1.join("two")));
+    assert!(
+        st.rename_dir(&d2, &d3).is_err(),
+        "{name}: renamed onto a non-empty directory"
+    );
+    st.remove_dir_all(&d3).unwrap();
+    st.remove_dir_all(&d2).unwrap();
+    assert!(!st.exists(&d3.join("two")) && !st.exists(&d2.join("one")));
+
+    // P-1, P-2: source files read beneath a root: inside is read, paths
+    // leaving the root are refused, a size limit holds.
+    st.write_atomic(&dir.join("src.txt"), b"hello").unwrap();
+    assert_eq!(
+        st.read_beneath(dir, "src.txt", false, 100).unwrap(),
+        b"hello"
+    );
+    for bad in ["../src.txt", "/etc/passwd", "a//b", "./src.txt", ""] {
+        assert!(
+            st.read_beneath(dir, bad, false, 100).is_err(),
+            "{name}: {bad:?} was read"
+        );
+    }
+    assert!(
+        st.read_beneath(dir, "src.txt", false, 4).is_err(),
+        "{name}: size limit"
+    );
+    st.remove_file(&dir.join("src.txt")).unwrap();
 }
 
 fn direct(st: &dyn Storage, dir: &Path) {
@@ -163,7 +236,7 @@ fn direct(st: &dyn Storage, dir: &Path) {
                 e.to_string().contains("O_DIRECT") && e.to_string().contains("direct.bin"),
                 "{e}"
             );
-            eprintln!("{name}: O_DIRECT not supported in {}: {e}", dir.display());
+            common::no_o_direct(dir, &format!("{name}: {e}"));
             return;
         }
     };
@@ -198,7 +271,7 @@ fn direct(st: &dyn Storage, dir: &Path) {
 
 #[test]
 fn pread_conforms() {
-    let d = common::tempdir();
+    let d = common::disk_tempdir();
     let st = open_storage(Backend::Pread).unwrap();
     conformance(st.as_ref(), &d.path().join("x"));
     direct(st.as_ref(), d.path());
@@ -216,7 +289,7 @@ fn io_uring_conforms() {
         }
     };
     assert_eq!(st.name(), "io_uring");
-    let d = common::tempdir();
+    let d = common::disk_tempdir();
     conformance(st.as_ref(), &d.path().join("x"));
     direct(st.as_ref(), d.path());
 }

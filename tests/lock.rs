@@ -302,7 +302,8 @@ fn sigkill_of_the_holder_releases_the_lock() {
 
 /// The issue's scenario: `update --watch` running, `index compact` from
 /// another process, files saved meanwhile: every edit the watcher
-/// acknowledged is in the index afterwards, and the index validates.
+/// acknowledged is in the index afterwards, and the index validates (L-4:
+/// the watcher opens the index again after each compaction it did not do).
 #[test]
 fn watch_and_compaction_from_another_process_lose_nothing() {
     let (_d, tree, idx) = setup();
@@ -417,4 +418,165 @@ fn concurrent_updates_watch_and_compactions_lose_nothing() {
     let out = common::leann(&["index", "update", "--index", idx.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains(": 0 changed, 0 added, 0 removed"), "{text}");
+}
+
+/// Issue 13, item 5: `index validate` reports the logs (batches, records,
+/// bytes) and a torn tail the next writer would discard, with exit 1; empty
+/// logs left by killed compactions (not the newest) are removed under the
+/// lock, and what the other logs hold stays.
+#[test]
+fn validate_reports_torn_tails_and_empty_logs_are_cleaned() {
+    let d = common::tempdir();
+    let dir = d.path().join("bare");
+    let st = storage();
+    let base = common::clustered(300, 8, 4, 9);
+    Index::create(st.as_ref(), &dir, &base, None, &Default::default()).unwrap();
+    let mut idx = Index::open(st.as_ref(), &dir, ReadMode::Buffered, None).unwrap();
+    idx.enable_writes(st.as_ref()).unwrap();
+    let extra = common::clustered(4, 8, 4, 11);
+    for i in 0..3u64 {
+        idx.write(&[leann::format::wal::Record::Upsert {
+            id: 5000 + i,
+            vector: extra.data[i as usize * 8..(i as usize + 1) * 8].to_vec(),
+            chunk: None,
+        }])
+        .unwrap();
+    }
+    drop(idx);
+    let out = common::leann(&["index", "validate", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("1 logs, 3 committed batches (3 records"),
+        "{text}"
+    );
+    // Half a batch more: a torn tail. validate says so, exit 1.
+    let log = dir.join("wal-00000001.log");
+    let len = std::fs::metadata(&log).unwrap().len();
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    std::io::Write::write_all(&mut f, &[0x55; 37]).unwrap();
+    drop(f);
+    let out = common::leann(&["index", "validate", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.starts_with("damaged"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "37 bytes after the last committed batch (offset {len})"
+        )),
+        "{text}"
+    );
+    // Two compactions killed after starting their logs: empty logs 2 and 3.
+    for seq in [2, 3] {
+        leann::wal::Wal::create(st.as_ref(), &dir, seq, 8).unwrap();
+    }
+    let mut idx = Index::open(st.as_ref(), &dir, ReadMode::Buffered, None).unwrap();
+    assert_eq!(idx.live_len(), 303);
+    idx.enable_writes(st.as_ref()).unwrap();
+    let names = st.list_dir(&dir).unwrap();
+    assert!(
+        !names.contains(&"wal-00000002.log".to_string()),
+        "{names:?}"
+    );
+    assert!(names.contains(&"wal-00000003.log".to_string()), "{names:?}");
+    assert!(names.contains(&"wal-00000001.log".to_string()), "{names:?}");
+    // The torn tail of log 1 stays (only the newest log is appended to and
+    // truncated); its batches are all read.
+    drop(idx);
+    let idx = Index::open(st.as_ref(), &dir, ReadMode::Buffered, None).unwrap();
+    assert_eq!(idx.live_len(), 303);
+}
+
+/// L-3: a writer waiting on the lock of an index that `create --force`
+/// swaps away ends up holding the lock of the index now at that path, not
+/// of the old one (two writers never lock two files for one path).
+#[test]
+fn a_waiter_follows_the_lock_to_a_swapped_in_index() {
+    let d = common::tempdir();
+    let st = storage();
+    let dir = d.path().join("idx");
+    let base = common::clustered(200, 8, 4, 1);
+    Index::create(st.as_ref(), &dir, &base, None, &Default::default()).unwrap();
+    let held = st
+        .lock_dir(&dir, "pid 1 (create --force)", Duration::ZERO)
+        .unwrap();
+    let waiter = {
+        let (st, dir) = (st.clone(), dir.clone());
+        std::thread::spawn(move || {
+            let g = st
+                .lock_dir(&dir, "pid 2 (waiter)", Duration::from_secs(20))
+                .unwrap();
+            // Hold it until the probe below has looked.
+            std::thread::sleep(Duration::from_millis(600));
+            drop(g);
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    // The swap `create --force` makes, then its lock goes.
+    let staging = d.path().join(".idx.leann-new-test");
+    Index::create(st.as_ref(), &staging, &base, None, &Default::default()).unwrap();
+    st.exchange_dirs(&staging, &dir).unwrap();
+    drop(held);
+    std::thread::sleep(Duration::from_millis(250));
+    let e = st
+        .lock_dir(&dir, "probe", Duration::ZERO)
+        .err()
+        .expect("the waiter holds the lock of the index now at the path");
+    assert!(e.to_string().contains("pid 2 (waiter)"), "{e}");
+    waiter.join().unwrap();
+}
+
+/// readers take no lock; opens that race compactions by another
+/// handle (files replaced and removed meanwhile) start over and succeed.
+#[test]
+fn readers_open_while_compactions_replace_files() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let d = common::tempdir();
+    let st = storage();
+    let dir = d.path().join("idx");
+    let base = common::clustered(400, 8, 4, 2);
+    Index::create(st.as_ref(), &dir, &base, None, &Default::default()).unwrap();
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (st, dir, done) = (st.clone(), dir.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut opens = 0;
+            while !done.load(Ordering::SeqCst) || opens < 20 {
+                let idx = Index::open(st.as_ref(), &dir, ReadMode::Buffered, Some(0))
+                    .unwrap_or_else(|e| panic!("open {opens} failed: {e}"));
+                assert!(idx.live_len() >= 400);
+                opens += 1;
+            }
+            opens
+        })
+    };
+    let mut w = Index::open(st.as_ref(), &dir, ReadMode::Buffered, None).unwrap();
+    let vectors =
+        |id: u64| base.data[(id % 400) as usize * 8..(id % 400 + 1) as usize * 8].to_vec();
+    for round in 0..12u64 {
+        w.enable_writes(st.as_ref()).unwrap();
+        w.write(&[leann::format::wal::Record::Upsert {
+            id: 10_000 + round,
+            vector: vectors(round),
+            chunk: None,
+        }])
+        .unwrap();
+        leann::compact::compact(
+            &mut w,
+            st.as_ref(),
+            leann::compact::Method::Rebuild,
+            &|_, _, _, ids, out| {
+                for &id in ids {
+                    out.extend_from_slice(&vectors(id));
+                }
+                Ok(())
+            },
+            None,
+            &|_| {},
+        )
+        .unwrap();
+    }
+    done.store(true, Ordering::SeqCst);
+    let opens = reader.join().unwrap();
+    assert!(opens >= 20);
 }

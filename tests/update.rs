@@ -428,3 +428,206 @@ fn watch_follows_edits() {
     let r = update(&idx, None);
     assert_eq!(changes(&r), (0, 0, 0), "the watch missed something");
 }
+
+/// A storage that fails every write with ENOSPC while `full` is set (reads
+/// pass): a disk that fills up and frees again.
+struct FullDisk {
+    inner: Arc<dyn Storage>,
+    full: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn enospc(p: &Path) -> leann::Error {
+    leann::Error::io("write", p, std::io::Error::from_raw_os_error(28))
+}
+
+struct FullAppend {
+    inner: Arc<dyn leann::io::AppendFile>,
+    full: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FullDisk {
+    fn is_full(&self) -> bool {
+        self.full.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl leann::io::AppendFile for FullAppend {
+    fn path(&self) -> &Path {
+        self.inner.path()
+    }
+    fn len(&self) -> u64 {
+        self.inner.len()
+    }
+    fn append(&self, data: &[u8]) -> leann::Result<()> {
+        if self.full.load(std::sync::atomic::Ordering::SeqCst) {
+            // A full disk takes part of the batch, then refuses.
+            let _ = self.inner.append(&data[..data.len() / 2]);
+            return Err(enospc(self.path()));
+        }
+        self.inner.append(data)
+    }
+    fn sync(&self) -> leann::Result<()> {
+        self.inner.sync()
+    }
+    fn truncate(&self, len: u64) -> leann::Result<()> {
+        self.inner.truncate(len)
+    }
+}
+
+impl Storage for FullDisk {
+    fn name(&self) -> &'static str {
+        "full-disk"
+    }
+    fn open_read(
+        &self,
+        p: &Path,
+        m: leann::io::ReadMode,
+    ) -> leann::Result<Arc<dyn leann::io::ReadFile>> {
+        self.inner.open_read(p, m)
+    }
+    fn map(&self, p: &Path) -> leann::Result<leann::io::Mapped> {
+        self.inner.map(p)
+    }
+    fn create(&self, p: &Path) -> leann::Result<Box<dyn leann::io::WriteFile>> {
+        if self.is_full() {
+            return Err(enospc(p));
+        }
+        self.inner.create(p)
+    }
+    fn open_append(&self, p: &Path) -> leann::Result<Arc<dyn leann::io::AppendFile>> {
+        Ok(Arc::new(FullAppend {
+            inner: self.inner.open_append(p)?,
+            full: self.full.clone(),
+        }))
+    }
+    fn create_dir_all(&self, p: &Path) -> leann::Result<()> {
+        self.inner.create_dir_all(p)
+    }
+    fn list_dir(&self, p: &Path) -> leann::Result<Vec<String>> {
+        self.inner.list_dir(p)
+    }
+    fn remove_file(&self, p: &Path) -> leann::Result<()> {
+        self.inner.remove_file(p)
+    }
+    fn exists(&self, p: &Path) -> bool {
+        self.inner.exists(p)
+    }
+    fn file_len(&self, p: &Path) -> leann::Result<u64> {
+        self.inner.file_len(p)
+    }
+    fn lock_dir(
+        &self,
+        d: &Path,
+        h: &str,
+        w: Duration,
+    ) -> leann::Result<Box<dyn leann::io::DirLock>> {
+        self.inner.lock_dir(d, h, w)
+    }
+    fn rename_dir(&self, a: &Path, b: &Path) -> leann::Result<()> {
+        self.inner.rename_dir(a, b)
+    }
+    fn exchange_dirs(&self, a: &Path, b: &Path) -> leann::Result<()> {
+        self.inner.exchange_dirs(a, b)
+    }
+    fn remove_dir_all(&self, p: &Path) -> leann::Result<()> {
+        self.inner.remove_dir_all(p)
+    }
+}
+
+/// Issue 13, item 5 (W-11): a running watch outlives a full disk. The
+/// failed batch is reported, nothing of it is acknowledged or left in the
+/// log, its changes stay pending, and once space returns they are indexed.
+#[test]
+fn watch_survives_a_full_disk() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    let (_d, tree, idx) = setup(Duration::from_secs(3600));
+    let full = Arc::new(AtomicBool::new(false));
+    let st: Arc<dyn Storage> = Arc::new(FullDisk {
+        inner: leann::io::open_storage(leann::io::Backend::Pread).unwrap(),
+        full: full.clone(),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    #[derive(Debug)]
+    enum Ev {
+        Ready,
+        Updated((usize, usize, usize)),
+        Warning(String),
+    }
+    let (tx, rx) = mpsc::channel::<Ev>();
+    let worker = {
+        let (idx, stop, st) = (idx.clone(), stop.clone(), st.clone());
+        std::thread::spawn(move || {
+            let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
+            let o = leann::watch::WatchOptions {
+                debounce: Duration::from_millis(200),
+                ..Default::default()
+            };
+            leann::watch::watch(&mut s, st.as_ref(), None, &o, &stop, &mut |e| {
+                let _ = tx.send(match e {
+                    leann::watch::WatchEvent::Ready { .. } => Ev::Ready,
+                    leann::watch::WatchEvent::Updated(r) => Ev::Updated(changes(r)),
+                    leann::watch::WatchEvent::Warning(w) => Ev::Warning(w),
+                    leann::watch::WatchEvent::Compacted(_) => return,
+                });
+            })
+            .unwrap();
+        })
+    };
+    let next = || {
+        rx.recv_timeout(Duration::from_secs(20))
+            .expect("watch event")
+    };
+    assert!(matches!(next(), Ev::Updated((0, 0, 0))));
+    assert!(matches!(next(), Ev::Ready));
+    full.store(true, Ordering::SeqCst);
+    write(
+        &tree,
+        "src/g.rs",
+        "pub fn gauge(p: f64) -> f64 {\n    p / 100.0\n}\n",
+    );
+    let log_len = |idx: &Path| -> u64 {
+        fs::read_dir(idx)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("wal-"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum()
+    };
+    let before = log_len(&idx);
+    // Two failed tries, reported as warnings naming the full disk.
+    for _ in 0..2 {
+        match next() {
+            Ev::Warning(w) => {
+                assert!(w.contains("stay pending"), "{w}");
+                assert!(w.contains("No space left"), "{w}");
+            }
+            other => panic!("expected a warning, got {other:?}"),
+        }
+    }
+    // Space returns: the pending change goes in on the next try.
+    full.store(false, Ordering::SeqCst);
+    loop {
+        match next() {
+            Ev::Warning(_) => continue,
+            Ev::Updated(c) => {
+                assert_eq!(c, (0, 1, 0));
+                break;
+            }
+            Ev::Ready => panic!("ready twice"),
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    worker.join().unwrap();
+    assert!(log_len(&idx) > before);
+    // The failed batch left nothing behind: the log validates without a
+    // torn tail, and a fresh update has nothing to do.
+    let out = common::leann(&["index", "validate", idx.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(changes(&update(&idx, None)), (0, 0, 0));
+}

@@ -286,7 +286,7 @@ fn w10_unknown_record_kind_is_refused_not_truncated() {
     }
 }
 
-/// A failed fsync poisons the log: that commit and every later one fail
+/// D-3: a failed fsync poisons the log: that commit and every later one fail
 /// until the index is reopened; reopening holds every acknowledged batch.
 #[test]
 fn failed_fsync_poisons_until_reopen() {

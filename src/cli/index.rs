@@ -281,13 +281,34 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             } else {
                 String::new()
             };
+            let logs = leann::verify::logs(&idx, st.as_ref())?;
+            let torn: Vec<&leann::verify::LogReport> =
+                logs.iter().filter(|l| l.torn_bytes > 0).collect();
             println!(
-                "ok: {} segments, {} vectors, {} sectors verified{n_stamps}",
+                "{}: {} segments, {} vectors, {} sectors verified{n_stamps}; {} logs, {} committed batches ({} records, {} bytes)",
+                if torn.is_empty() { "ok" } else { "damaged" },
                 idx.segments.len(),
                 idx.len(),
-                checked
+                checked,
+                logs.len(),
+                logs.iter().map(|l| l.batches).sum::<usize>(),
+                logs.iter().map(|l| l.records).sum::<usize>(),
+                logs.iter().map(|l| l.bytes).sum::<u64>(),
             );
-            Ok(0)
+            for l in &logs {
+                println!(
+                    "  {}: {} batches, {} records, {} bytes",
+                    l.name, l.batches, l.records, l.bytes
+                );
+            }
+            for l in &torn {
+                println!(
+                    "  {}: {} bytes after the last committed batch (offset {}) are a torn or unfinished batch; the next writer discards them",
+                    l.name, l.torn_bytes, l.torn_at
+                );
+            }
+            // Exit 1: opening this index for writing will drop bytes.
+            Ok(if torn.is_empty() { 0 } else { 1 })
         }
         IndexCmd::Stats { index, json, io } => {
             let st = super::storage(&io)?;

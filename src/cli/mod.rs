@@ -19,6 +19,11 @@ use clap::{Parser, Subcommand};
     about = "Disk-first vector index for local semantic code search"
 )]
 struct Cli {
+    /// The embedding server (ZeroMQ endpoint) for an index built through
+    /// one; same as LEANN_EMBED_SERVER. An endpoint recorded in an index is
+    /// never used by itself.
+    #[arg(long, global = true, value_name = "ENDPOINT")]
+    embed_server: Option<String>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -46,6 +51,11 @@ enum Cmd {
 
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    if let Some(e) = &cli.embed_server {
+        // Before any thread starts: the library reads it when an index
+        // built through a server is opened.
+        std::env::set_var(leann::embed::EMBED_SERVER_ENV, e);
+    }
     let r = match cli.cmd {
         Cmd::Bench(c) => bench::run(*c),
         Cmd::Index(c) => index::run(c),

@@ -29,6 +29,10 @@ use crate::io::Storage;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// The environment variable naming the embedding server of this machine
+/// for indexes built through one (`--embed-server` sets it).
+pub const EMBED_SERVER_ENV: &str = "LEANN_EMBED_SERVER";
+
 pub trait Embedder: Send + Sync {
     /// Identifies the model; stored in the index.
     fn model_id(&self) -> &str;
@@ -94,7 +98,10 @@ impl EmbedderSpec {
 
     /// Load the embedder an index recorded, `model_id` being the model id
     /// it recorded: the built-in spec then names the built-in model of that
-    /// id (an index made with an earlier built-in model still opens).
+    /// id (an index made with an earlier built-in model still opens). An
+    /// embedding server is never reached at the endpoint the index records
+    /// (Z-1): the endpoint comes from this machine, `LEANN_EMBED_SERVER`
+    /// (which `--embed-server` sets).
     pub fn load_recorded(
         &self,
         storage: &dyn Storage,
@@ -103,6 +110,22 @@ impl EmbedderSpec {
         match self {
             EmbedderSpec::Builtin => {
                 Ok(Box::new(static_model::StaticModel::builtin_for(model_id)?))
+            }
+            EmbedderSpec::Server(recorded) => {
+                let given = std::env::var(EMBED_SERVER_ENV)
+                    .ok()
+                    .filter(|s| !s.trim().is_empty());
+                let Some(endpoint) = given else {
+                    return Err(Error::invalid(format!(
+                        "this index was built through the embedding server at {}, and leann connects only to a server named on this machine, never to an endpoint read from an index: pass --embed-server ENDPOINT or set {EMBED_SERVER_ENV}=ENDPOINT (a server of model `{model_id}`; the recorded endpoint is fine if it is yours)",
+                        crate::format::cut_str(&recorded.endpoint, 200)
+                    )));
+                };
+                let cfg = remote::ServerConfig {
+                    endpoint,
+                    ..recorded.clone()
+                };
+                Ok(Box::new(remote::RemoteEmbedder::connect(&cfg)?))
             }
             other => other.load(storage),
         }

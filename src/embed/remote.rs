@@ -1,7 +1,10 @@
 //! The embedding-server protocol over ZeroMQ (SPEC.md, "Embedding server
-//! protocol"): a REP server (`leann embed-server`, tools/embedding_server.py)
-//! and the REQ client that leann uses when the config names an
-//! `embeddingServer`.
+//! protocol"): a server (`leann embed-server`: a ROUTER socket that answers
+//! REQ clients, tools/embedding_server.py: REP) and the REQ client that leann
+//! uses when the config names an `embeddingServer`. Both ends treat the peer
+//! as untrusted (SPEC.md Z-1..Z-4): sizes are bounded before anything is
+//! allocated, a reply is checked before it is used, and a peer that sends
+//! garbage gets an error reply or is dropped, never stalls the server.
 //!
 //! Request: one frame of UTF-8 JSON, `{"op": "embed", "texts": [...]}` or
 //! `{"op": "info"}`. Reply: `{"ok": true, "model", "dim", "count"}` plus a
@@ -17,8 +20,16 @@ use std::sync::Mutex;
 
 /// Largest request a server accepts, bytes.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024 * 1024;
+/// Largest frame the server's transport takes in (larger: the connection
+/// is dropped by ZeroMQ); between MAX_REQUEST_BYTES and this, an error
+/// reply.
+pub const MAX_FRAME_BYTES: usize = 4 * MAX_REQUEST_BYTES;
+/// Largest embedding dimension a client accepts from a server.
+pub const MAX_DIM: usize = 8192;
 /// Most texts in one request.
 pub const MAX_BATCH_TEXTS: usize = 4096;
+/// Longest timeout accepted, milliseconds (an hour).
+pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
 /// Default timeout of a request, milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_BATCH_SIZE: usize = 128;
@@ -60,11 +71,13 @@ impl ServerConfig {
                 ));
             }
         }
-        if self.timeout == Some(0) {
-            return Err(Error::config(
-                "embeddingServer.timeout",
-                "must be at least 1 ms",
-            ));
+        if let Some(t) = self.timeout {
+            if t == 0 || t > MAX_TIMEOUT_MS {
+                return Err(Error::config(
+                    "embeddingServer.timeout",
+                    format!("{t} ms is not in 1..={MAX_TIMEOUT_MS}"),
+                ));
+            }
         }
         Ok(())
     }
@@ -83,28 +96,30 @@ enum Request {
     Info {},
 }
 
+/// The JSON frame of a reply.
 #[derive(Serialize, Deserialize, Debug)]
 #[serde(rename_all = "camelCase")]
-struct Reply {
-    ok: bool,
+pub struct Reply {
+    pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    model: Option<String>,
+    pub model: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    dim: Option<usize>,
+    pub dim: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    count: Option<usize>,
+    pub count: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    max_batch: Option<usize>,
+    pub max_batch: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
+    pub error: Option<String>,
 }
 
 fn zmq_err(endpoint: &str, what: &str, e: zmq::Error) -> Error {
     Error::invalid(format!("embedding server {endpoint}: {what}: {e}"))
 }
 
-/// Answer one request: the frames of the reply.
-fn answer(embedder: &dyn Embedder, req: &[u8]) -> Vec<Vec<u8>> {
+/// Answer one request: the frames of the reply. (Public for the fuzz
+/// targets.)
+pub fn answer(embedder: &dyn Embedder, req: &[u8]) -> Vec<Vec<u8>> {
     let fail = |msg: String| {
         let r = Reply {
             ok: false,
@@ -148,6 +163,14 @@ fn answer(embedder: &dyn Embedder, req: &[u8]) -> Vec<Vec<u8>> {
             let refs: Vec<&str> = texts.iter().map(|s| s.as_str()).collect();
             match embedder.embed(&refs) {
                 Ok(v) => {
+                    // Rows are unit length (Z-2): a text with no known token
+                    // has no embedding to send.
+                    let dim = embedder.dim().max(1);
+                    if let Some(i) = v.chunks(dim).position(|r| r.iter().all(|&x| x == 0.0)) {
+                        return fail(format!(
+                            "text {i} has no token the model knows: it has no embedding"
+                        ));
+                    }
                     let mut bytes = Vec::with_capacity(v.len() * 4);
                     crate::format::put_f32s(&mut bytes, &v);
                     vec![
@@ -161,7 +184,7 @@ fn answer(embedder: &dyn Embedder, req: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
-/// A bound REP socket serving `embedder`.
+/// A bound ROUTER socket serving `embedder` to REQ clients.
 pub struct Server {
     socket: zmq::Socket,
     endpoint: String,
@@ -172,15 +195,23 @@ impl Server {
     /// Bind `endpoint` (`tcp://127.0.0.1:5555`; port `*` picks a free one).
     pub fn bind(endpoint: &str) -> Result<Server> {
         let ctx = zmq::Context::new();
+        // ROUTER, not REP: each message carries its sender's envelope, so a
+        // peer that sends garbage or goes away mid-request cannot leave the
+        // socket waiting to reply to it (Z-3).
         let socket = ctx
-            .socket(zmq::REP)
+            .socket(zmq::ROUTER)
             .map_err(|e| zmq_err(endpoint, "socket", e))?;
         socket
-            .set_maxmsgsize(MAX_REQUEST_BYTES as i64)
+            .set_maxmsgsize(MAX_FRAME_BYTES as i64)
             .map_err(|e| zmq_err(endpoint, "set max message size", e))?;
         socket
             .set_linger(0)
             .map_err(|e| zmq_err(endpoint, "set linger", e))?;
+        // A reply that cannot be queued (a peer gone, or not reading) is
+        // dropped rather than blocking the server.
+        socket
+            .set_sndtimeo(1000)
+            .map_err(|e| zmq_err(endpoint, "set send timeout", e))?;
         socket
             .bind(endpoint)
             .map_err(|e| zmq_err(endpoint, "bind", e))?;
@@ -201,7 +232,9 @@ impl Server {
         &self.endpoint
     }
 
-    /// Serve until `stop` is set (checked every 100 ms). Returns requests served.
+    /// Serve until `stop` is set (checked every 100 ms). Returns requests
+    /// answered. A bad message is answered with an error (or, without an
+    /// envelope to answer to, dropped); it never ends the loop.
     pub fn serve(&self, embedder: &dyn Embedder, stop: &AtomicBool) -> Result<u64> {
         let mut served = 0u64;
         while !stop.load(Ordering::Relaxed) {
@@ -212,22 +245,57 @@ impl Server {
             if ready == 0 {
                 continue;
             }
-            let parts = self
-                .socket
-                .recv_multipart(0)
-                .map_err(|e| zmq_err(&self.endpoint, "receive", e))?;
-            let reply = if parts.len() == 1 {
-                answer(embedder, &parts[0])
+            let frames = match self.socket.recv_multipart(zmq::DONTWAIT) {
+                Ok(f) => f,
+                // Interrupted or gone before it was read: nothing to answer.
+                Err(zmq::Error::EAGAIN) | Err(zmq::Error::EINTR) => continue,
+                Err(e) => return Err(zmq_err(&self.endpoint, "receive", e)),
+            };
+            let Some((envelope, body)) = split_envelope(frames) else {
+                continue;
+            };
+            let reply = if body.len() == 1 {
+                answer(embedder, &body[0])
             } else {
                 answer(embedder, b"multi-frame request")
             };
-            self.socket
-                .send_multipart(reply, 0)
-                .map_err(|e| zmq_err(&self.endpoint, "send", e))?;
-            served += 1;
+            let mut out = envelope;
+            out.extend(reply);
+            // A peer that went away (or does not read) loses its reply;
+            // the next request is served all the same.
+            if self.socket.send_multipart(out, 0).is_ok() {
+                served += 1;
+            }
         }
         Ok(served)
     }
+}
+
+/// The frames of one ZeroMQ message.
+type Frames = Vec<Vec<u8>>;
+
+/// A ROUTER message: the envelope (routing ids up to and including the empty
+/// delimiter a REQ peer sends) and the body. A message with no body frame
+/// after its delimiter is answered as malformed; one without a delimiter
+/// gets the delimiter added (a DEALER peer that left it out).
+fn split_envelope(mut frames: Frames) -> Option<(Frames, Frames)> {
+    if frames.is_empty() {
+        return None;
+    }
+    let body = match frames.iter().skip(1).position(|f| f.is_empty()) {
+        Some(i) => frames.split_off(i + 2),
+        None => {
+            let b = frames.split_off(1);
+            frames.push(Vec::new());
+            b
+        }
+    };
+    let body = if body.is_empty() {
+        vec![Vec::new()]
+    } else {
+        body
+    };
+    Some((frames, body))
 }
 
 /// The REQ client: an `Embedder` backed by a server.
@@ -254,10 +322,12 @@ impl RemoteEmbedder {
         let (head, _) = r.request(br#"{"op":"info"}"#, false)?;
         r.model = head.model.clone().unwrap_or_default();
         r.dim = head.dim.unwrap_or(0);
-        if r.dim == 0 || r.model.is_empty() {
+        if r.dim == 0 || r.dim > MAX_DIM || r.model.is_empty() || r.model.len() > 1024 {
             return Err(Error::invalid(format!(
-                "embedding server {}: its info reply names no model or dimension",
-                cfg.endpoint
+                "embedding server {}: its info reply names no usable model or dimension (model {:?}, dim {}; at most {MAX_DIM})",
+                cfg.endpoint,
+                crate::format::cut_str(&r.model, 100),
+                r.dim
             )));
         }
         if let Some(want) = &cfg.model {
@@ -282,6 +352,10 @@ impl RemoteEmbedder {
             .map_err(|e| zmq_err(ep, "socket", e))?;
         let t = self.cfg.timeout_ms().min(i32::MAX as u64) as i32;
         s.set_linger(0).map_err(|e| zmq_err(ep, "set linger", e))?;
+        // Z-2: no reply larger than a full batch of the largest dimension
+        // is taken in (ZeroMQ drops it before allocating it).
+        s.set_maxmsgsize(max_reply_bytes(self.cfg.batch()) as i64)
+            .map_err(|e| zmq_err(ep, "set max message size", e))?;
         s.set_rcvtimeo(t)
             .map_err(|e| zmq_err(ep, "set timeout", e))?;
         s.set_sndtimeo(t)
@@ -320,13 +394,23 @@ impl RemoteEmbedder {
                 Err(zmq::Error::EAGAIN) => return Err(timeout()),
                 Err(e) => return Err(zmq_err(ep, "receive", e)),
             };
-            let head: Reply = serde_json::from_slice(&parts[0]).map_err(|e| {
+            let first = parts.first().map(Vec::as_slice).unwrap_or_default();
+            if first.len() > MAX_REPLY_HEAD_BYTES {
+                return Err(Error::invalid(format!(
+                    "embedding server {ep}: reply head of {} bytes (at most {MAX_REPLY_HEAD_BYTES})",
+                    first.len()
+                )));
+            }
+            let head: Reply = serde_json::from_slice(first).map_err(|e| {
                 Error::invalid(format!("embedding server {ep}: malformed reply: {e}"))
             })?;
             if !head.ok {
                 return Err(Error::invalid(format!(
-                    "embedding server {ep}: {}",
-                    head.error.as_deref().unwrap_or("error without a message")
+                    "embedding server {ep}: {:?}",
+                    crate::format::cut_str(
+                        head.error.as_deref().unwrap_or("error without a message"),
+                        500
+                    )
                 )));
             }
             let matrix = if want_matrix {
@@ -357,31 +441,72 @@ impl Embedder for RemoteEmbedder {
         self.dim
     }
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>> {
-        let ep = &self.cfg.endpoint;
-        let mut out = Vec::with_capacity(texts.len() * self.dim);
+        let mut out = Vec::with_capacity(texts.len().saturating_mul(self.dim));
         for batch in texts.chunks(self.cfg.batch()) {
             let req = serde_json::json!({"op": "embed", "texts": batch});
             let (head, m) = self.request(req.to_string().as_bytes(), true)?;
-            if head.model.as_deref() != Some(self.model.as_str()) || head.dim != Some(self.dim) {
-                return Err(Error::invalid(format!(
-                    "embedding server {ep}: now serves {:?} of dim {:?}, it served {} of dim {} at connect",
-                    head.model, head.dim, self.model, self.dim
-                )));
-            }
-            if head.count != Some(batch.len()) || m.len() != batch.len() * self.dim * 4 {
-                return Err(Error::invalid(format!(
-                    "embedding server {ep}: {} bytes of vectors for {} texts of dim {}",
-                    m.len(),
-                    batch.len(),
-                    self.dim
-                )));
-            }
-            let mut v = crate::format::f32s_from(&m);
-            for row in v.chunks_mut(self.dim) {
-                crate::distance::normalize(row);
-            }
-            out.extend_from_slice(&v);
+            out.extend_from_slice(&check_reply(
+                &self.cfg.endpoint,
+                &self.model,
+                self.dim,
+                batch.len(),
+                &head,
+                &m,
+            )?);
         }
         Ok(out)
     }
+}
+
+/// Largest reply head (the JSON frame) a client reads, bytes.
+const MAX_REPLY_HEAD_BYTES: usize = 1 << 20;
+
+/// Largest reply a client takes in for batches of `batch` texts.
+fn max_reply_bytes(batch: usize) -> usize {
+    batch
+        .saturating_mul(MAX_DIM * 4)
+        .saturating_add(MAX_REPLY_HEAD_BYTES)
+        .min(i64::MAX as usize)
+}
+
+/// Check an embed reply for `count` texts against what the server said at
+/// connect (Z-2): same model and dimension, exactly `count` rows of `dim`
+/// floats, each finite and not all zero. Returns the rows, normalised.
+pub fn check_reply(
+    ep: &str,
+    model: &str,
+    dim: usize,
+    count: usize,
+    head: &Reply,
+    matrix: &[u8],
+) -> Result<Vec<f32>> {
+    if head.model.as_deref() != Some(model) || head.dim != Some(dim) {
+        return Err(Error::invalid(format!(
+            "embedding server {ep}: now serves {:?} of dim {:?}, it served {model} of dim {dim} at connect",
+            head.model.as_deref().map(|m| crate::format::cut_str(m, 100)),
+            head.dim
+        )));
+    }
+    let want = count.checked_mul(dim).and_then(|n| n.checked_mul(4));
+    if head.count != Some(count) || Some(matrix.len()) != want {
+        return Err(Error::invalid(format!(
+            "embedding server {ep}: {} bytes of vectors for {count} texts of dim {dim}",
+            matrix.len()
+        )));
+    }
+    let mut v = crate::format::f32s_from(matrix);
+    for (i, row) in v.chunks_mut(dim.max(1)).enumerate() {
+        if row.iter().any(|x| !x.is_finite()) {
+            return Err(Error::invalid(format!(
+                "embedding server {ep}: the vector of text {i} holds NaN or infinity"
+            )));
+        }
+        if row.iter().all(|&x| x == 0.0) {
+            return Err(Error::invalid(format!(
+                "embedding server {ep}: the vector of text {i} is all zeros"
+            )));
+        }
+        crate::distance::normalize(row);
+    }
+    Ok(v)
 }

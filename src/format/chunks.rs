@@ -286,7 +286,7 @@ pub fn text_entry<'a>(
     let at_us = at as usize;
     let crc = u32::from_le_bytes([buf[at_us], buf[at_us + 1], buf[at_us + 2], buf[at_us + 3]]);
     let bytes = &buf[at_us + 4..at_us + 4 + r.text_len as usize];
-    if crc32fast::hash(bytes) != crc {
+    if !super::crc_matches(crc32fast::hash(bytes), crc) {
         return Err(Error::corrupt(
             path,
             at,

@@ -166,7 +166,7 @@ pub fn decode_header_sector(path: &Path, buf: &[u8], file_len: u64) -> Result<Gr
     if medoid as u64 >= n_nodes {
         return Err(Error::corrupt(
             path,
-            60,
+            64,
             format!("medoid {medoid} >= node count {n_nodes}"),
         ));
     }
@@ -221,7 +221,7 @@ pub fn verify_sector(path: &Path, index: u64, sector: &[u8]) -> Result<()> {
         return Err(Error::corrupt(path, off, "short sector"));
     }
     let want = u32::from_le_bytes([sector[4092], sector[4093], sector[4094], sector[4095]]);
-    if crc32fast::hash(&sector[..SECTOR_PAYLOAD_BYTES]) != want {
+    if !super::crc_matches(crc32fast::hash(&sector[..SECTOR_PAYLOAD_BYTES]), want) {
         return Err(Error::corrupt(
             path,
             off,

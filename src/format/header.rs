@@ -18,8 +18,10 @@ use std::path::Path;
 pub const HEADER_BYTES: usize = 32;
 /// Major version this build writes and reads.
 pub const FORMAT_MAJOR: u16 = 1;
-/// Minor version this build writes (readers accept any minor of their major).
-pub const FORMAT_MINOR: u16 = 4;
+/// Minor version this build writes. It records which build wrote a file;
+/// compatibility is decided by the manifest's feature bits (SPEC.md F-3) and
+/// each file's header flags (F-4), not by the minor version.
+pub const FORMAT_MINOR: u16 = 5;
 /// Upper bound on metadata size, so a corrupt length cannot ask for gigabytes.
 pub const MAX_META_BYTES: u32 = 16 * 1024 * 1024;
 
@@ -119,7 +121,7 @@ pub fn decode<'a>(kind: FileKind, c: &mut Cursor<'a>) -> Result<(Header, &'a [u8
     }
     let rd16 = |o: usize| u16::from_le_bytes([head[o], head[o + 1]]);
     let rd32 = |o: usize| u32::from_le_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
-    if crc32fast::hash(&head[..28]) != rd32(28) {
+    if !super::crc_matches(crc32fast::hash(&head[..28]), rd32(28)) {
         return Err(Error::corrupt(path, 28, "header checksum mismatch"));
     }
     let h = Header {
@@ -151,7 +153,7 @@ pub fn decode<'a>(kind: FileKind, c: &mut Cursor<'a>) -> Result<(Header, &'a [u8
         ));
     }
     let meta = c.bytes(meta_len as usize, "file metadata")?;
-    if crc32fast::hash(meta) != rd32(20) {
+    if !super::crc_matches(crc32fast::hash(meta), rd32(20)) {
         return Err(Error::corrupt(
             path,
             HEADER_BYTES as u64,

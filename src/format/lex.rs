@@ -172,7 +172,7 @@ pub fn decode_head(path: &Path, buf: &[u8]) -> Result<LexHead> {
 /// `decode_head` of this `buf`, which checked that it lies inside.
 pub fn file_bytes<'a>(path: &Path, buf: &'a [u8], f: &PackedFile) -> Result<&'a [u8]> {
     let b = &buf[f.offset as usize..(f.offset + f.len) as usize];
-    if crc32fast::hash(b) != f.crc {
+    if !super::crc_matches(crc32fast::hash(b), f.crc) {
         return Err(Error::corrupt(
             path,
             f.offset,

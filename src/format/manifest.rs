@@ -24,7 +24,36 @@ pub struct Manifest {
     /// and dimension, the source root, whether segments carry chunk files.
     /// Empty in version 1.0 manifests. Since 1.1.
     pub info_json: String,
+    /// The features a reader and a writer of this index must know (since
+    /// 1.5; None in older manifests, which are read as using none).
+    pub features: Option<Features>,
 }
+
+/// Feature bits of an index (SPEC.md F-3): a build refuses to read an index
+/// with a read feature it does not know, and to write one with a write
+/// feature it does not know.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    pub read: u32,
+    pub write: u32,
+}
+
+/// Write feature: writers take the writer lock (`LOCK`, L-1).
+pub const W_WRITER_LOCK: u32 = 1 << 0;
+/// Write feature: `FILES` (file stamps) must be kept true to the index
+/// (T-1..T-4).
+pub const W_FILE_STAMPS: u32 = 1 << 1;
+/// Write feature: logs may hold reused upserts (record kind 6), which a
+/// writer must decode (never take for a torn tail).
+pub const W_REUSED_UPSERTS: u32 = 1 << 2;
+/// Write feature: every segment has a lexical index (compaction writes
+/// one for the new segment).
+pub const W_LEXICAL: u32 = 1 << 3;
+/// Read features this build knows (none yet: every feature so far can be
+/// ignored by a reader).
+pub const KNOWN_READ: u32 = 0;
+/// Write features this build knows.
+pub const KNOWN_WRITE: u32 = W_WRITER_LOCK | W_FILE_STAMPS | W_REUSED_UPSERTS | W_LEXICAL;
 
 pub fn encode(m: &Manifest) -> Vec<u8> {
     let mut meta = Vec::new();
@@ -34,6 +63,10 @@ pub fn encode(m: &Manifest) -> Vec<u8> {
     put_u32(&mut meta, m.segments.len() as u32);
     put_u32(&mut meta, m.config_json.len() as u32);
     put_u32(&mut meta, m.info_json.len() as u32);
+    if let Some(f) = m.features {
+        put_u32(&mut meta, f.read);
+        put_u32(&mut meta, f.write);
+    }
     let mut out = header::encode(MANIFEST, 0, &meta);
     let mut body = Vec::new();
     for s in &m.segments {
@@ -61,6 +94,15 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<Manifest> {
     } else {
         0
     };
+    // 1.5 adds the feature bits.
+    let features = if mc.remaining() >= 8 {
+        Some(Features {
+            read: mc.u32("read_features")?,
+            write: mc.u32("write_features")?,
+        })
+    } else {
+        None
+    };
     let len = n_seg * 16 + cfg_len + info_len;
     if len > c.remaining() as u64 {
         return Err(c.err(format!("truncated: body of {len} bytes declared")));
@@ -86,5 +128,6 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<Manifest> {
         segments,
         config_json,
         info_json,
+        features,
     })
 }

@@ -226,7 +226,7 @@ pub fn frame_at(path: &Path, buf: &[u8], off: u64, salt: u64) -> FrameAt {
     let lenb = [buf[o], buf[o + 1], buf[o + 2], buf[o + 3]];
     let len = u32::from_le_bytes(lenb);
     let check = u32::from_le_bytes([buf[o + 4], buf[o + 5], buf[o + 6], buf[o + 7]]);
-    if salted_crc(salt, &[&lenb]) != check {
+    if !super::crc_matches(salted_crc(salt, &[&lenb]), check) {
         return FrameAt::Invalid("frame length fails its check".into());
     }
     if len > MAX_PAYLOAD_BYTES {
@@ -239,7 +239,7 @@ pub fn frame_at(path: &Path, buf: &[u8], off: u64, salt: u64) -> FrameAt {
     let kind = buf[o + 8];
     let payload = &buf[o + 9..o + 9 + len as usize];
     let crc = u32::from_le_bytes([buf[end - 4], buf[end - 3], buf[end - 2], buf[end - 1]]);
-    if salted_crc(salt, &[&[kind], payload]) != crc {
+    if !super::crc_matches(salted_crc(salt, &[&[kind], payload]), crc) {
         return FrameAt::Invalid("frame checksum mismatch".into());
     }
     match decode_payload(path, off + 9, kind, payload) {

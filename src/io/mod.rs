@@ -10,6 +10,7 @@ pub mod fault;
 pub mod lock;
 pub mod memory;
 pub mod os;
+pub mod spool;
 mod uring;
 
 pub use aligned::AlignedBuf;

@@ -9,6 +9,19 @@ use std::cell::RefCell;
 use std::os::unix::io::AsRawFd;
 use std::sync::OnceLock;
 
+/// Failed waits in a row (after EINTR) before the ring is taken as broken.
+const WAIT_RETRIES: u32 = 64;
+
+/// The wait for submitted reads keeps failing: returning would let the
+/// kernel write into buffers the caller frees, so the process stops here.
+fn in_flight_abort(f: &OsReadFile, e: &std::io::Error, in_flight: usize) -> ! {
+    eprintln!(
+        "leann: fatal: io_uring wait failed {WAIT_RETRIES} times ({e}) with {in_flight} reads of {} in flight; stopping rather than returning while they may still complete into freed memory",
+        f.path.display()
+    );
+    std::process::abort()
+}
+
 /// Ring size; larger batches are split.
 const RING_ENTRIES: u32 = 64;
 
@@ -43,29 +56,47 @@ fn submit_chunk(ring: &mut IoUring, f: &OsReadFile, reqs: &mut [ReadReq<'_>]) ->
     let fd = types::Fd(f.file.as_raw_fd());
     {
         let mut sq = ring.submission();
+        // Room for the whole chunk is checked before anything is queued: an
+        // entry queued and then abandoned would be submitted later with a
+        // dangling buffer.
+        if sq.capacity() - sq.len() < reqs.len() {
+            return Err(Error::invalid("io_uring submission queue full"));
+        }
         for (i, r) in reqs.iter_mut().enumerate() {
             let e = opcode::Read::new(fd, r.buf.as_mut_ptr(), r.buf.len() as u32)
                 .offset(r.offset)
                 .build()
                 .user_data(i as u64);
             // SAFETY: the buffer stays borrowed (through `reqs`) until every
-            // completion of this chunk has been reaped below, so the kernel never
-            // writes to freed or reused memory. The queue has RING_ENTRIES slots
-            // and chunks are at most that long, and it is empty on entry.
+            // completion of this chunk has been reaped below: the wait loop
+            // returns only when all have been (failed waits are retried, and
+            // a ring that keeps failing aborts the process rather than
+            // return), so the kernel never writes to freed or reused memory.
+            // The queue has RING_ENTRIES slots, chunks are at most that long,
+            // and it is empty on entry.
             unsafe { sq.push(&e) }.map_err(|_| Error::invalid("io_uring submission queue full"))?;
         }
     }
     let n = reqs.len();
     let mut results = vec![i32::MIN; n];
     let mut got = 0;
-    let mut submit_err = None;
+    // Every read submitted above must complete before this function
+    // returns: the kernel writes into `reqs`' buffers until then. So errors
+    // of the wait are retried, never returned while reads are in flight.
+    let mut failures = 0u32;
     while got < n {
-        if let Err(e) = ring.submit_and_wait(n - got) {
-            if e.kind() == std::io::ErrorKind::Interrupted {
-                continue;
+        match ring.submit_and_wait(n - got) {
+            Ok(_) => failures = 0,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                // EAGAIN / EBUSY (no resources, completion queue full) pass;
+                // anything else repeating means a broken ring.
+                failures += 1;
+                if failures > WAIT_RETRIES {
+                    in_flight_abort(f, &e, n - got);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1 << failures.min(6)));
             }
-            submit_err = Some(e);
-            break;
         }
         for cqe in ring.completion() {
             let i = cqe.user_data() as usize;
@@ -74,14 +105,6 @@ fn submit_chunk(ring: &mut IoUring, f: &OsReadFile, reqs: &mut [ReadReq<'_>]) ->
                 got += 1;
             }
         }
-    }
-    if let Some(e) = submit_err {
-        // Nothing more will complete without a submit; a failed submit_and_wait
-        // with reads in flight is unrecoverable for these buffers, so drain by
-        // waiting once more before giving up.
-        let _ = ring.submit_and_wait(n - got);
-        for _ in ring.completion() {}
-        return Err(Error::io("io_uring submit", &f.path, e));
     }
     for (i, r) in reqs.iter_mut().enumerate() {
         let res = results[i];

@@ -41,6 +41,29 @@ pub fn mean_recall(
     s / qs.len() as f64
 }
 
+/// A temporary directory under target/ (the project's own file system,
+/// not a tmpfs /tmp), for tests that need O_DIRECT.
+pub fn disk_tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("leann-test")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("temp dir under target/")
+}
+
+/// O_DIRECT was refused in `dir`: fail, unless LEANN_ALLOW_NO_O_DIRECT=1
+/// says this machine's file system cannot do it.
+pub fn no_o_direct(dir: &std::path::Path, e: &dyn std::fmt::Display) {
+    assert!(
+        std::env::var("LEANN_ALLOW_NO_O_DIRECT").is_ok_and(|v| v == "1"),
+        "O_DIRECT refused in {} ({e}); the O_DIRECT tests need a file system that supports it (set LEANN_ALLOW_NO_O_DIRECT=1 to skip them knowingly)",
+        dir.display()
+    );
+    eprintln!(
+        "O_DIRECT not supported in {}, skipped (LEANN_ALLOW_NO_O_DIRECT=1): {e}",
+        dir.display()
+    );
+}
+
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix("leann-test")
