@@ -20,7 +20,13 @@ impl Spool {
     pub fn new(prefix: &str, name: &str) -> Result<Spool> {
         let dir = super::temp_dir(prefix)?;
         let path = dir.path().join(name);
-        let f = std::fs::File::create(&path).map_err(|e| Error::io("create", &path, e))?;
+        // Readable too: `map` maps this same descriptor.
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| Error::io("create", &path, e))?;
         Ok(Spool {
             file: BufWriter::with_capacity(1 << 20, f),
             path,
