@@ -91,7 +91,14 @@ pub fn read_log(path: &Path, buf: &[u8]) -> Result<Option<(LogMeta, Recovered)>>
                         if open.is_some() {
                             return Err(Error::corrupt(path, pos, "a batch begins inside another"));
                         }
-                        rec.next_batch = rec.next_batch.max(batch + 1);
+                        let Some(next) = batch.checked_add(1) else {
+                            return Err(Error::corrupt(
+                                path,
+                                pos,
+                                "batch number 2^64-1 leaves no number for the next batch",
+                            ));
+                        };
+                        rec.next_batch = rec.next_batch.max(next);
                         open = Some((batch, pos, Vec::new()));
                     }
                     Record::Commit { batch, records } => {
