@@ -255,6 +255,9 @@ fn replacing_an_index_fails_or_crashes_at_every_operation_safely() {
         st.ops() - before
     };
     assert!(count > 5, "{count}");
+    eprintln!(
+        "replacement: {count} storage operations; each one failed, and crashed at (2 tear modes)"
+    );
     for n in 0..count {
         let st = FaultStorage::default();
         leann::index::Index::create(&st, dir, &base, None, &cfg).unwrap();

@@ -38,3 +38,37 @@ fn f1_log_batch_number_at_the_limit_is_corruption() {
         other => panic!("expected corruption, got {other:?}"),
     }
 }
+
+/// fuzz target `lex`: four bytes changed inside the packed tantivy files of
+/// the v1.4 fixture's `seg-00000001.lex` (their CRCs then recomputed, as a
+/// crafted file would have them) made tantivy panic while opening its fast
+/// fields ("mid > len" in ownedbytes). Opening the segment is now an error
+/// naming the file.
+#[test]
+fn f1_lex_files_that_make_tantivy_panic_are_corruption() {
+    use leann::io::Storage;
+    let fixture = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("format/v1.4/index/seg-00000001.lex");
+    let mut bytes = std::fs::read(&fixture).unwrap();
+    for (at, v) in [(787usize, 0x01u8), (793, 0x0d), (794, 0xc3), (1803, 0x97)] {
+        bytes[at] = v;
+    }
+    let mut head = leann::format::lex::decode_head(&fixture, &bytes).unwrap();
+    for f in &mut head.files {
+        f.crc = crc32fast::hash(&bytes[f.offset as usize..(f.offset + f.len) as usize]);
+    }
+    let enc = leann::format::lex::encode_head(&head);
+    assert!(enc.len() as u64 <= head.files[0].offset);
+    bytes[..enc.len()].copy_from_slice(&enc);
+    let st = leann::io::memory::MemStorage::default();
+    let p = Path::new("/i/seg-00000001.lex");
+    st.put(p, bytes);
+    match leann::lexical::segment::LexSegment::open(&st, p, 1 << 20) {
+        Err(Error::Corrupt { path, what, .. }) => {
+            assert_eq!(path, p);
+            assert!(what.contains("tantivy failed on the index's bytes"), "{what}");
+        }
+        Err(e) => panic!("expected corruption naming the file, got {e}"),
+        Ok(_) => panic!("the crafted lexical index opened"),
+    }
+}

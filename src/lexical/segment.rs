@@ -24,6 +24,24 @@ fn lexerr(what: &str, e: impl std::fmt::Display) -> Error {
     Error::invalid(format!("lexical index: {what}: {e}"))
 }
 
+/// Runs `f`, a call into tantivy over bytes read from an index file, and
+/// turns a panic inside tantivy into an error: tantivy's decoders trust the
+/// bytes of its files and can panic on crafted ones whose CRC is valid
+/// (found by the `lex` fuzz target), while leann's decoders must return an
+/// error for any bytes (SPEC.md F-1). The default panic hook still prints
+/// the panic's message on stderr. Nothing `f` touches outlives a panic:
+/// the open fails, or the query does, and the segment's state is read-only.
+fn contained<T>(f: impl FnOnce() -> Result<T>) -> std::result::Result<Result<T>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        format!("tantivy failed on the index's bytes: {msg}")
+    })
+}
+
 /// `body`'s field id: the first field `schema` adds (no schema per query).
 const BODY: Field = Field::from_field_id(0);
 
@@ -198,6 +216,22 @@ impl LexSegment {
             ));
         }
         let dir = PackedDirectory::new(path, map, &head);
+        let searcher = contained(|| Self::open_tantivy(path, &dir, &head))
+            .map_err(|why| Error::corrupt(path, 0, why))??;
+        Ok(LexSegment {
+            head,
+            dir,
+            searcher,
+            bytes,
+        })
+    }
+
+    /// Tantivy's index and searcher over the container's files.
+    fn open_tantivy(
+        path: &Path,
+        dir: &PackedDirectory,
+        head: &LexHead,
+    ) -> Result<tantivy::Searcher> {
         let index = Index::open(dir.clone()).map_err(|e| {
             Error::corrupt(
                 path,
@@ -223,12 +257,7 @@ impl LexSegment {
                 ),
             ));
         }
-        Ok(LexSegment {
-            head,
-            dir,
-            searcher,
-            bytes,
-        })
+        Ok(searcher)
     }
 
     pub fn searcher(&self) -> &tantivy::Searcher {
@@ -312,6 +341,17 @@ pub fn query_for(tokens: &[String]) -> Box<dyn Query> {
 /// The best `k` rows of `searcher` for `query` that `allow` (by row)
 /// accepts, scored with `stats`: (score, row), best first.
 pub fn search(
+    searcher: &tantivy::Searcher,
+    query: &dyn Query,
+    stats: &Combined<'_>,
+    k: usize,
+    allow: Option<Arc<Vec<bool>>>,
+) -> Result<Vec<(f32, u64)>> {
+    contained(|| search_unguarded(searcher, query, stats, k, allow))
+        .map_err(|why| lexerr("search", why))?
+}
+
+fn search_unguarded(
     searcher: &tantivy::Searcher,
     query: &dyn Query,
     stats: &Combined<'_>,
