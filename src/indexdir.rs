@@ -297,3 +297,42 @@ fn remove_dead_staging(storage: &dyn Storage, parent: &Path, prefix: &str) {
         }
     }
 }
+
+/// Bytes copied per read while copying an index.
+const COPY_PIECE_BYTES: usize = 4 << 20;
+
+/// Copy the index at `from` into the empty directory `to` (every index file
+/// but the lock and temporaries), under `from`'s writer lock so that no
+/// writer changes it meanwhile. Each file is written durably (D-1). Returns
+/// the bytes copied.
+pub fn copy_index(
+    storage: &dyn Storage,
+    from: &Path,
+    to: &Path,
+    lock_wait: Duration,
+) -> Result<u64> {
+    let _lock = storage.lock_dir(from, &crate::io::lock::this_holder(), lock_wait)?;
+    let mut total = 0u64;
+    let mut buf = vec![0u8; COPY_PIECE_BYTES];
+    for name in storage.list_dir(from)? {
+        if !is_index_file(&name) || name == crate::io::LOCK_FILE || name.ends_with(".tmp") {
+            continue;
+        }
+        let src = storage.open_read(&from.join(&name), crate::io::ReadMode::Buffered)?;
+        let mut dst = storage.create(&to.join(&name))?;
+        let len = src.len();
+        let mut at = 0u64;
+        while at < len {
+            let n = (len - at).min(COPY_PIECE_BYTES as u64) as usize;
+            src.read_batch(&mut [crate::io::ReadReq {
+                offset: at,
+                buf: &mut buf[..n],
+            }])?;
+            dst.write_all(&buf[..n])?;
+            at += n as u64;
+        }
+        dst.finish()?;
+        total += len;
+    }
+    Ok(total)
+}

@@ -25,6 +25,7 @@ pub mod io;
 pub mod kmeans;
 pub mod lexical;
 pub mod manifest;
+pub mod memory;
 pub mod pq;
 pub mod rerank;
 pub mod rng;

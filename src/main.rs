@@ -2,6 +2,11 @@
 
 mod cli;
 
+/// Counts allocations inside `leann::memory::with_budget` regions (tantivy
+/// reading a lexical index), so crafted files cannot exhaust memory.
+#[global_allocator]
+static ALLOC: leann::memory::BudgetedAlloc = leann::memory::BudgetedAlloc;
+
 fn main() {
     std::process::exit(cli::main());
 }

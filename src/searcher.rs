@@ -377,7 +377,7 @@ impl Searcher {
                         .collect::<Vec<bool>>(),
                 )
             });
-            for (score, row) in search(l.searcher(), &*q, &stats, want, allow)? {
+            for (score, row) in l.search(&*q, &stats, want, allow)? {
                 // The row column comes from the file: range-checked.
                 // (Every row's node was checked against the segment on open.)
                 let node = *rows.get(row as usize).ok_or_else(|| {

@@ -187,7 +187,7 @@ fn finish(c: Child, what: &str) {
 /// and command; readers are not held up.
 #[test]
 fn a_second_writer_fails_naming_the_holder() {
-    let (_d, tree, idx) = setup();
+    let (d, tree, idx) = setup();
     let st = storage();
     let held = st
         .lock_dir(&idx, "pid 4242 (leann test holder)", Duration::ZERO)
@@ -219,6 +219,27 @@ fn a_second_writer_fails_naming_the_holder() {
         "0",
     ]);
     assert_eq!(out.status.code(), Some(2));
+    // So is a rebuild, in place or into a new index (the copy is made under
+    // the old index's lock), and nothing is made at --output.
+    for extra in [
+        &[][..],
+        &["--output", d.path().join("copy").to_str().unwrap()][..],
+    ] {
+        let mut args = vec![
+            "index",
+            "rebuild",
+            "--index",
+            idx.to_str().unwrap(),
+            "--wait-lock",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        let out = common::leann(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("pid 4242 (leann test holder)"), "{err}");
+    }
+    assert!(!d.path().join("copy").exists());
     // Readers never take the lock.
     let out = common::leann(&[
         "query",
@@ -579,4 +600,98 @@ fn readers_open_while_compactions_replace_files() {
     done.store(true, Ordering::SeqCst);
     let opens = reader.join().unwrap();
     assert!(opens >= 20);
+}
+
+/// `leann index rebuild` (the brief's command): in place with a new anchor
+/// count, keeping every chunk and the log's changes; into `--output`,
+/// leaving the original as it was; never over a directory that is not an
+/// index, nor over `--index` itself.
+#[test]
+fn rebuild_in_place_and_into_a_new_index() {
+    let (d, tree, idx) = setup();
+    std::fs::write(tree.join("pkg/late.py"), "def latecomer():\n    return 7\n").unwrap();
+    let out = common::leann(&["index", "update", "--index", idx.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let anchors = |dir: &Path| {
+        let st = storage();
+        let i = Index::open(st.as_ref(), dir, ReadMode::Buffered, Some(0)).unwrap();
+        (
+            i.segments.len(),
+            i.segments[0].quant.anchors.k,
+            i.config.anchor_selection.clusters,
+        )
+    };
+    let before = std::fs::read(idx.join("MANIFEST")).unwrap();
+    let copy = d.path().join("copy");
+    let out = common::leann(&[
+        "index",
+        "rebuild",
+        "--index",
+        idx.to_str().unwrap(),
+        "--output",
+        copy.to_str().unwrap(),
+        "--new-anchor-count",
+        "3",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(anchors(&copy), (1, 3, Some(3)));
+    assert!(indexed(&copy, &tree, "pkg/late.py", "def latecomer("));
+    assert!(indexed(&copy, &tree, "pkg/mod3.py", "def helper_3("));
+    validate(&copy);
+    // The original is untouched (its log still holds the update).
+    assert_eq!(std::fs::read(idx.join("MANIFEST")).unwrap(), before);
+    assert!(indexed(&idx, &tree, "pkg/late.py", "def latecomer("));
+    // In place.
+    let out = common::leann(&[
+        "index",
+        "rebuild",
+        "--index",
+        idx.to_str().unwrap(),
+        "--new-anchor-count",
+        "2",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(anchors(&idx), (1, 2, Some(2)));
+    assert!(indexed(&idx, &tree, "pkg/late.py", "def latecomer("));
+    validate(&idx);
+    // Refused: --output over the tree, over an index without --force, over
+    // --index itself, and an anchor count of 0. Nothing changes.
+    let tree_files = std::fs::read_dir(&tree).unwrap().count();
+    for (extra, why) in [
+        (
+            vec!["--output", tree.to_str().unwrap()],
+            "is not a leann index",
+        ),
+        (
+            vec!["--output", copy.to_str().unwrap()],
+            "already holds an index",
+        ),
+        (vec!["--output", idx.to_str().unwrap()], "is --index itself"),
+        (vec!["--new-anchor-count", "0"], "at least one anchor"),
+    ] {
+        let mut args = vec!["index", "rebuild", "--index", idx.to_str().unwrap()];
+        args.extend(extra);
+        let out = common::leann(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    assert_eq!(std::fs::read_dir(&tree).unwrap().count(), tree_files);
+    assert_eq!(anchors(&copy), (1, 3, Some(3)));
+    assert_eq!(anchors(&idx), (1, 2, Some(2)));
 }

@@ -84,6 +84,33 @@ pub enum IndexCmd {
         #[arg(long, value_name = "SECS", default_value_t = DEFAULT_WAIT_LOCK_SECS)]
         wait_lock: f64,
     },
+    /// Rebuild an index from scratch: anchors, quantizer and graph, every
+    /// chunk re-embedded, the log folded in. In place (under the writer
+    /// lock; queries keep answering from the old segments until the new one
+    /// is in), or into a new index at --output, leaving --index as it is.
+    Rebuild {
+        #[arg(long)]
+        index: PathBuf,
+        /// Anchors (k-means centroids) of the rebuilt index: more cover the
+        /// space better at the cost of memory (default: the index's
+        /// configuration, sqrt(N) if it names none). Kept for later
+        /// compactions.
+        #[arg(long, value_name = "N")]
+        new_anchor_count: Option<usize>,
+        /// Write the rebuilt index here (a new or empty directory, or an
+        /// index with --force) instead of replacing --index.
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// With --output: replace an index there once the new one is complete.
+        #[arg(long, requires = "output")]
+        force: bool,
+        /// Show progress bars even when stderr is not a terminal.
+        #[arg(long)]
+        progress: bool,
+        /// Seconds to wait for another writer's lock on the index.
+        #[arg(long, value_name = "SECS", default_value_t = DEFAULT_WAIT_LOCK_SECS)]
+        wait_lock: f64,
+    },
     /// Verify every checksum of an index and print what it holds.
     Validate {
         index: PathBuf,
@@ -268,6 +295,21 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             );
             Ok(0)
         }
+        IndexCmd::Rebuild {
+            index,
+            new_anchor_count,
+            output,
+            force,
+            progress,
+            wait_lock,
+        } => rebuild(
+            &index,
+            new_anchor_count,
+            output.as_deref(),
+            force,
+            progress,
+            lock_wait(wait_lock)?,
+        ),
         IndexCmd::Validate { index, io } => {
             let st = super::storage(&io)?;
             let idx = Index::open(st.as_ref(), &index, ReadMode::Buffered, Some(0))?;
@@ -488,6 +530,73 @@ fn dry_run_report(
             }
         }
     }
+    Ok(0)
+}
+
+/// `leann index rebuild`.
+fn rebuild(
+    index: &Path,
+    anchors: Option<usize>,
+    output: Option<&Path>,
+    force: bool,
+    progress: bool,
+    wait: std::time::Duration,
+) -> leann::Result<i32> {
+    if anchors == Some(0) {
+        return Err(leann::Error::invalid(
+            "--new-anchor-count 0: an index needs at least one anchor",
+        ));
+    }
+    let st = super::storage("auto")?;
+    let bars = super::progress::Bars::new(progress);
+    let run = |dir: &Path| -> leann::Result<leann::compact::CompactReport> {
+        let mut s = leann::searcher::Searcher::open(st.clone(), dir, None, None)?;
+        s.index.lock_wait = wait;
+        s.lock_writes()?;
+        if let Some(n) = anchors {
+            s.index.config.anchor_selection.clusters = Some(n);
+        }
+        s.compact(leann::compact::Method::Rebuild, &|p| bars.update(p))
+    };
+    let rep = match output {
+        None => run(index),
+        Some(out) => {
+            // Opening it first: a missing or damaged --index fails before
+            // anything is made at --output.
+            leann::index::Index::open(st.as_ref(), index, ReadMode::Buffered, Some(0))?;
+            let same = |a: &Path, b: &Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
+            if same(index, out) {
+                return Err(leann::Error::invalid(format!(
+                    "--output {} is --index itself: leave out --output to rebuild in place",
+                    out.display()
+                )));
+            }
+            let o = leann::indexdir::CreateOptions {
+                force,
+                lock_wait: wait,
+                placement: None,
+            };
+            leann::indexdir::create_index(st.as_ref(), out, &o, |staging| {
+                leann::indexdir::copy_index(st.as_ref(), index, staging, wait)?;
+                run(staging)
+            })
+        }
+    };
+    bars.finish();
+    let rep = rep?;
+    let dir = output.unwrap_or(index);
+    let idx = leann::index::Index::open(st.as_ref(), dir, ReadMode::Buffered, Some(0))?;
+    println!(
+        "rebuilt {} live chunks in {:.2} s: {} anchors; folded logs {:?}; index {}",
+        rep.live_vectors,
+        rep.seconds,
+        idx.segments
+            .iter()
+            .map(|s| s.quant.anchors.k)
+            .sum::<usize>(),
+        rep.folded_logs,
+        dir.display()
+    );
     Ok(0)
 }
 

@@ -24,6 +24,11 @@ fn lexerr(what: &str, e: impl std::fmt::Display) -> Error {
     Error::invalid(format!("lexical index: {what}: {e}"))
 }
 
+/// Memory tantivy may hold while it reads a segment's lexical index: this
+/// base plus `LEX_BUDGET_PER_FILE_BYTE` per byte of the file (F-7).
+const LEX_BUDGET_BASE_BYTES: u64 = 256 << 20;
+const LEX_BUDGET_PER_FILE_BYTE: u64 = 8;
+
 /// Runs `f`, a call into tantivy over bytes read from an index file, and
 /// turns a panic inside tantivy into an error: tantivy's decoders trust the
 /// bytes of its files and can panic on crafted ones whose CRC is valid
@@ -31,8 +36,31 @@ fn lexerr(what: &str, e: impl std::fmt::Display) -> Error {
 /// error for any bytes (SPEC.md F-1). The default panic hook still prints
 /// the panic's message on stderr. Nothing `f` touches outlives a panic:
 /// the open fails, or the query does, and the segment's state is read-only.
-fn contained<T>(f: impl FnOnce() -> Result<T>) -> std::result::Result<Result<T>, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+///
+/// With `file` (path, bytes), `f` also runs under an allocation budget
+/// (`memory::with_budget`, F-7): tantivy also trusts the counts in its
+/// files, and a crafted count makes it allocate without end, which no
+/// catch can stop; past the budget the process exits (code 2) naming the
+/// file.
+fn contained<T>(
+    file: Option<(&Path, u64)>,
+    f: impl FnOnce() -> Result<T>,
+) -> std::result::Result<Result<T>, String> {
+    let run = || std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    let caught = match file {
+        None => run(),
+        Some((path, bytes)) => {
+            let budget = LEX_BUDGET_BASE_BYTES
+                .saturating_add(bytes.saturating_mul(LEX_BUDGET_PER_FILE_BYTE));
+            let msg = format!(
+                "error: {}: reading this lexical index made tantivy allocate more than {} MiB, far more than a {bytes}-byte file needs: the file is crafted or damaged (its checksums hold). Stopped before memory ran out; nothing was written. Rebuild the index (leann index create --force) from its source tree",
+                path.display(),
+                budget >> 20
+            );
+            crate::memory::with_budget(budget, &msg, run)
+        }
+    };
+    caught.map_err(|payload| {
         let msg = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -199,6 +227,7 @@ pub struct LexSegment {
     pub head: LexHead,
     pub dir: PackedDirectory,
     searcher: tantivy::Searcher,
+    path: std::path::PathBuf,
     bytes: u64,
 }
 
@@ -216,12 +245,19 @@ impl LexSegment {
             ));
         }
         let dir = PackedDirectory::new(path, map, &head);
-        let searcher = contained(|| Self::open_tantivy(path, &dir, &head))
-            .map_err(|why| Error::corrupt(path, 0, why))??;
+        let searcher = contained(Some((path, bytes)), || {
+            let searcher = Self::open_tantivy(path, &dir, &head)?;
+            // The row column is read on every search: read it once here so
+            // that a bad one fails the open, naming the file.
+            Self::row_column(path, &searcher)?;
+            Ok(searcher)
+        })
+        .map_err(|why| Error::corrupt(path, 0, why))??;
         Ok(LexSegment {
             head,
             dir,
             searcher,
+            path: path.to_path_buf(),
             bytes,
         })
     }
@@ -260,8 +296,33 @@ impl LexSegment {
         Ok(searcher)
     }
 
+    /// Every tantivy segment's `row` column.
+    fn row_column(path: &Path, searcher: &tantivy::Searcher) -> Result<()> {
+        for r in searcher.segment_readers() {
+            r.fast_fields()
+                .u64("row")
+                .map_err(|e| Error::corrupt(path, 0, format!("lexical row column: {e}")))?;
+        }
+        Ok(())
+    }
+
     pub fn searcher(&self) -> &tantivy::Searcher {
         &self.searcher
+    }
+
+    /// The best `k` rows for `query` that `allow` accepts (see [`search`]);
+    /// a failure inside tantivy is an error naming this file.
+    pub fn search(
+        &self,
+        query: &dyn Query,
+        stats: &Combined<'_>,
+        k: usize,
+        allow: Option<Arc<Vec<bool>>>,
+    ) -> Result<Vec<(f32, u64)>> {
+        contained(Some((&self.path, self.bytes)), || {
+            search_unguarded(&self.searcher, query, stats, k, allow)
+        })
+        .map_err(|why| Error::corrupt(&self.path, 0, why))?
     }
 
     pub fn file_bytes(&self) -> u64 {
@@ -339,7 +400,9 @@ pub fn query_for(tokens: &[String]) -> Box<dyn Query> {
 }
 
 /// The best `k` rows of `searcher` for `query` that `allow` (by row)
-/// accepts, scored with `stats`: (score, row), best first.
+/// accepts, scored with `stats`: (score, row), best first. For an index
+/// built in memory (the log's); a segment's file goes through
+/// [`LexSegment::search`].
 pub fn search(
     searcher: &tantivy::Searcher,
     query: &dyn Query,
@@ -347,7 +410,7 @@ pub fn search(
     k: usize,
     allow: Option<Arc<Vec<bool>>>,
 ) -> Result<Vec<(f32, u64)>> {
-    contained(|| search_unguarded(searcher, query, stats, k, allow))
+    contained(None, || search_unguarded(searcher, query, stats, k, allow))
         .map_err(|why| lexerr("search", why))?
 }
 
