@@ -1,13 +1,13 @@
 //! ADC (asymmetric distance from PQ codes) and query-table construction.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use leann::data::VecVectors;
-use leann::distance::Metric;
-use leann::pq::{AnchorKind, PqParams, Quantizer};
+use leann::ann::distance::Metric;
+use leann::ann::pq::{AnchorKind, PqParams, Quantizer};
+use leann::ann::vectors::VecVectors;
 
 fn bench(c: &mut Criterion) {
     let dim = 384;
-    let m = leann::synth::Mixture::new(dim, 64, 16, 0.6, 0.05, 1);
+    let m = leann::bench::synth::Mixture::new(dim, 64, 16, 0.6, 0.05, 1);
     let src = VecVectors {
         data: m.points(1, 0..5000),
         dim,

@@ -8,11 +8,11 @@
 //!
 //! Compaction uses the streaming merge unless `rebuild` is given.
 
+use leann::ann::distance::Metric;
 use leann::config::Config;
-use leann::data::{FbinVectors, VectorSource};
-use leann::distance::Metric;
+use leann::engine::data::{FbinVectors, VectorSource};
+use leann::engine::index::{Index, QueryContext};
 use leann::format::wal::Record;
-use leann::index::{Index, QueryContext};
 use leann::io::ReadMode;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -23,14 +23,14 @@ struct ById<'a> {
     pos: &'a HashMap<u64, usize>,
 }
 
-impl leann::index::ExactSource for ById<'_> {
+impl leann::engine::index::ExactSource for ById<'_> {
     fn vectors(
         &self,
-        _seg: &leann::segment::Segment,
+        _seg: &leann::engine::segment::Segment,
         _nodes: &[u32],
         ext: &[u64],
-        _s: &mut leann::segment::SegScratch,
-        _st: &mut leann::vamana::SearchStats,
+        _s: &mut leann::engine::segment::SegScratch,
+        _st: &mut leann::ann::vamana::SearchStats,
         out: &mut Vec<f32>,
     ) -> leann::Result<()> {
         for e in ext {
@@ -58,7 +58,7 @@ fn recall(
     for i in 0..qs.len() {
         let hits = idx.search(qs.vector(i), &p, &exact, &mut ctx).unwrap().hits;
         let found: Vec<u64> = hits.iter().map(|h| pos[&h.id] as u64).collect();
-        s += leann::bench::recall_at(
+        s += leann::bench::harness::recall_at(
             10,
             qs.vector(i),
             &found,
@@ -78,14 +78,14 @@ fn main() {
     let data = PathBuf::from(args.first().cloned().unwrap_or("../shared/data/dev".into()));
     let rounds: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(10);
     let method = match args.get(2).map(|s| s.as_str()) {
-        None | Some("merge") => leann::compact::Method::Merge,
-        Some("rebuild") => leann::compact::Method::Rebuild,
+        None | Some("merge") => leann::engine::compact::Method::Merge,
+        Some("rebuild") => leann::engine::compact::Method::Rebuild,
         Some(other) => panic!("method {other:?}: expected merge or rebuild"),
     };
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let base = FbinVectors::open(st.as_ref(), &data.join("base.fbin")).unwrap();
     let qs = FbinVectors::open(st.as_ref(), &data.join("query.fbin")).unwrap();
-    let (_, k_gt, gt) = leann::data::read_ibin(st.as_ref(), &data.join("gt.ibin")).unwrap();
+    let (_, k_gt, gt) = leann::engine::data::read_ibin(st.as_ref(), &data.join("gt.ibin")).unwrap();
     let n = base.len();
     let dir = tempfile::tempdir().unwrap();
     let cfg = Config::default();
@@ -98,7 +98,7 @@ fn main() {
     let fresh = recall(&idx, &base, &qs, &gt, k_gt, &pos);
     println!("fresh build: {rebuild_s:.2} s, recall@10 {fresh:.4} (L=40, W=4)");
     idx.enable_writes(st.as_ref()).unwrap();
-    let mut rng = leann::rng::Rng::new(7);
+    let mut rng = leann::ann::rng::Rng::new(7);
     let mut next_id = n as u64;
     for round in 1..=rounds {
         let mut live: Vec<u64> = pos.keys().copied().collect();
@@ -125,7 +125,7 @@ fn main() {
         let before = recall(&idx, &base, &qs, &gt, k_gt, &pos);
         let t = Instant::now();
         let positions = pos.clone();
-        leann::compact::compact(
+        leann::engine::compact::compact(
             &mut idx,
             st.as_ref(),
             method,

@@ -2,16 +2,16 @@
 //! through each storage backend, page cache warm.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use leann::ann::vamana::{GraphReader, SearchStats};
+use leann::ann::vectors::VecVectors;
 use leann::config::Config;
-use leann::data::VecVectors;
-use leann::index::Index;
+use leann::engine::index::Index;
+use leann::engine::segment::SegScratch;
 use leann::io::{open_storage, Backend, ReadMode};
-use leann::segment::SegScratch;
-use leann::vamana::{GraphReader, SearchStats};
 
 fn bench(c: &mut Criterion) {
     let dim = 64;
-    let m = leann::synth::Mixture::new(dim, 32, 8, 0.6, 0.05, 1);
+    let m = leann::bench::synth::Mixture::new(dim, 32, 8, 0.6, 0.05, 1);
     let src = VecVectors {
         data: m.points(1, 0..20_000),
         dim,

@@ -8,8 +8,8 @@
 //! vector) as fast as it can for SECONDS; every commit returns only after an
 //! fsync covers it. Prints chunks/s, commits/s and fsyncs saved by grouping.
 
+use leann::engine::wal::Wal;
 use leann::format::wal::{Record, UpsertChunk};
-use leann::wal::Wal;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,7 @@ fn main() {
         for t in 0..threads {
             let (wal, chunks, commits) = (&wal, &chunks, &commits);
             s.spawn(move || {
-                let m = leann::synth::Mixture::new(dim, 16, 8, 0.6, 0.05, t as u64);
+                let m = leann::bench::synth::Mixture::new(dim, 16, 8, 0.6, 0.05, t as u64);
                 let mut next = (t as u64) << 40;
                 while Instant::now() < until {
                     let recs: Vec<Record> = (0..batch)
@@ -46,7 +46,7 @@ fn main() {
                                 vector: v,
                                 chunk: Some(UpsertChunk {
                                     path: format!("src/module_{}/file_{}.rs", next % 97, next % 13),
-                                    language: leann::chunk::Language::Rust,
+                                    language: leann::lang::Language::Rust,
                                     start_line: 1,
                                     end_line: 40,
                                     start_byte: 0,

@@ -1,7 +1,7 @@
 //! The index configuration (the JSON schema of the product brief, plus the
 //! engine's own knobs). Unknown fields are errors naming the field.
 
-use crate::distance::Metric;
+use crate::ann::distance::Metric;
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -121,7 +121,7 @@ pub const MAX_PATTERN_BYTES: usize = 4096;
 impl Filters {
     /// Walk options, with language names checked.
     pub fn walk_options(&self) -> Result<crate::chunk::WalkOptions> {
-        let languages = crate::chunk::Language::parse_names(&self.languages, "filters.languages")?;
+        let languages = crate::lang::Language::parse_names(&self.languages, "filters.languages")?;
         if self.exclude_paths.len() > MAX_EXCLUDE_PATTERNS {
             return Err(Error::config(
                 "filters.excludePaths",
@@ -267,7 +267,7 @@ pub struct Resolved {
     pub search_list: usize,
     pub alpha: f32,
     pub store_full_vectors: bool,
-    pub anchor_kind: crate::pq::AnchorKind,
+    pub anchor_kind: crate::ann::pq::AnchorKind,
     pub n_anchors: usize,
     pub anchor_samples: usize,
     pub sub_vectors: usize,
@@ -425,8 +425,8 @@ impl Config {
             alpha,
             store_full_vectors: g.store_full_vectors,
             anchor_kind: match self.anchor_selection.kind {
-                AnchorType::Random => crate::pq::AnchorKind::Random,
-                AnchorType::Kmeans => crate::pq::AnchorKind::KMeans,
+                AnchorType::Random => crate::ann::pq::AnchorKind::Random,
+                AnchorType::Kmeans => crate::ann::pq::AnchorKind::KMeans,
             },
             n_anchors: n_anchors.min(n.max(1)),
             anchor_samples: self.anchor_selection.samples.unwrap_or(10_000),

@@ -4,8 +4,8 @@
 
 mod common;
 
-use leann::data::{write_fbin, write_ibin, VectorSource};
-use leann::distance::Metric;
+use leann::ann::distance::Metric;
+use leann::engine::data::{write_fbin, write_ibin, VectorSource};
 use leann::io::{open_storage, Backend};
 use std::process::Command;
 
@@ -28,7 +28,7 @@ fn bench_json_and_dump() {
         v.extend_from_slice(qs.vector(i))
     })
     .unwrap();
-    let gt = leann::bench::brute_force(&base, &qs, 10, Metric::Ip);
+    let gt = leann::bench::harness::brute_force(&base, &qs, 10, Metric::Ip);
     write_ibin(st.as_ref(), &gp, 10, &gt).unwrap();
     let dump = d.path().join("dump");
     let out = Command::new(env!("CARGO_BIN_EXE_leann"))
@@ -81,12 +81,20 @@ fn bench_json_and_dump() {
         assert_eq!(v["W"], 2);
         // The dump reproduces the reported recall.
         let (n, k, ids) =
-            leann::data::read_ibin(st.as_ref(), &dump.join(format!("L{l}_W2.ibin"))).unwrap();
+            leann::engine::data::read_ibin(st.as_ref(), &dump.join(format!("L{l}_W2.ibin")))
+                .unwrap();
         assert_eq!((n, k), (100, 10));
         let mut r = 0.0;
         for q in 0..n {
             let found: Vec<u64> = ids[q * k..(q + 1) * k].iter().map(|&x| x as u64).collect();
-            r += leann::bench::recall_at(10, qs.vector(q), &found, &gt[q], &base, Metric::Ip);
+            r += leann::bench::harness::recall_at(
+                10,
+                qs.vector(q),
+                &found,
+                &gt[q],
+                &base,
+                Metric::Ip,
+            );
         }
         let reported = v["recall_at_10"].as_f64().unwrap();
         assert!(

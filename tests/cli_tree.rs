@@ -345,7 +345,7 @@ fn index_create_and_query_on_a_troubled_tree() {
 
 fn count_chunks(idx: &Path) -> usize {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    leann::index::Index::open(st.as_ref(), idx, leann::io::ReadMode::Buffered, Some(0))
+    leann::engine::index::Index::open(st.as_ref(), idx, leann::io::ReadMode::Buffered, Some(0))
         .unwrap()
         .len()
 }
@@ -470,7 +470,12 @@ fn another_model_is_refused() {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("models/builtin"),
     )
     .unwrap();
-    let err = match leann::searcher::Searcher::open(st.clone(), &idx, None, Some(Box::new(other))) {
+    let err = match leann::search::searcher::Searcher::open(
+        st.clone(),
+        &idx,
+        None,
+        Some(Box::new(other)),
+    ) {
         Ok(_) => panic!("opened with another model"),
         Err(e) => e.to_string(),
     };

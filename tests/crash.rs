@@ -6,9 +6,9 @@
 
 mod common;
 
+use leann::ann::vectors::VecVectors;
 use leann::config::Config;
-use leann::data::VecVectors;
-use leann::index::Index;
+use leann::engine::index::Index;
 use leann::io::ReadMode;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -18,7 +18,7 @@ const BASE: u64 = 300;
 
 /// Same as src/cli/debug.rs.
 fn vector_of(id: u64) -> Vec<f32> {
-    let m = leann::synth::Mixture::new(DIM, 4, 8, 0.6, 0.05, 9);
+    let m = leann::bench::synth::Mixture::new(DIM, 4, 8, 0.6, 0.05, 9);
     let mut v = Vec::new();
     m.point(if id < BASE { 1 } else { 3 }, id, &mut v);
     v
@@ -48,7 +48,7 @@ fn sigkill_at_random_points_loses_no_acknowledged_write() {
         dim: DIM,
     };
     Index::create(st.as_ref(), &dir, &base, None, &Config::default()).unwrap();
-    let mut rng = leann::rng::Rng::new(2026);
+    let mut rng = leann::ann::rng::Rng::new(2026);
     let (mut killed, mut finished) = (0, 0);
     for t in 0..trials {
         let acked = read_acked(&acked_path);
@@ -94,7 +94,7 @@ fn sigkill_at_random_points_loses_no_acknowledged_write() {
         let acked = read_acked(&acked_path);
         let idx = Index::open(st.as_ref(), &dir, ReadMode::Buffered, None)
             .unwrap_or_else(|e| panic!("trial {t}: does not open: {e}"));
-        leann::verify::verify(&idx).unwrap_or_else(|e| panic!("trial {t}: {e}"));
+        leann::engine::verify::verify(&idx).unwrap_or_else(|e| panic!("trial {t}: {e}"));
         let live = idx.live_ids();
         for &b in &acked {
             for i in 0..5 {

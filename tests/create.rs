@@ -4,7 +4,7 @@
 
 mod common;
 
-use leann::indexdir::{create_index, CreateOptions};
+use leann::engine::dir::{create_index, CreateOptions};
 use leann::io::fault::{FaultStorage, Tear};
 use std::path::{Path, PathBuf};
 
@@ -240,7 +240,7 @@ fn replacing_an_index_fails_or_crashes_at_every_operation_safely() {
     // Count the operations of one successful replacement.
     let count = {
         let st = FaultStorage::default();
-        leann::index::Index::create(&st, dir, &base, None, &cfg).unwrap();
+        leann::engine::index::Index::create(&st, dir, &base, None, &cfg).unwrap();
         let before = st.ops();
         create_index(
             &st,
@@ -249,7 +249,7 @@ fn replacing_an_index_fails_or_crashes_at_every_operation_safely() {
                 force: true,
                 ..Default::default()
             },
-            |staging| leann::index::Index::create(&st, staging, &other, None, &cfg),
+            |staging| leann::engine::index::Index::create(&st, staging, &other, None, &cfg),
         )
         .unwrap();
         st.ops() - before
@@ -260,7 +260,7 @@ fn replacing_an_index_fails_or_crashes_at_every_operation_safely() {
     );
     for n in 0..count {
         let st = FaultStorage::default();
-        leann::index::Index::create(&st, dir, &base, None, &cfg).unwrap();
+        leann::engine::index::Index::create(&st, dir, &base, None, &cfg).unwrap();
         let at = st.ops() + n;
         st.fail_at(at);
         let r = create_index(
@@ -270,9 +270,9 @@ fn replacing_an_index_fails_or_crashes_at_every_operation_safely() {
                 force: true,
                 ..Default::default()
             },
-            |staging| leann::index::Index::create(&st, staging, &other, None, &cfg),
+            |staging| leann::engine::index::Index::create(&st, staging, &other, None, &cfg),
         );
-        let idx = leann::index::Index::open(&st, dir, leann::io::ReadMode::Buffered, None)
+        let idx = leann::engine::index::Index::open(&st, dir, leann::io::ReadMode::Buffered, None)
             .unwrap_or_else(|e| panic!("op {n}: {e}"));
         let len = idx.len();
         match r {
@@ -292,7 +292,7 @@ fn replacing_an_index_fails_or_crashes_at_every_operation_safely() {
         // Crash at this operation instead: the image opens with one of the
         // two indexes.
         let st = FaultStorage::default();
-        leann::index::Index::create(&st, dir, &base, None, &cfg).unwrap();
+        leann::engine::index::Index::create(&st, dir, &base, None, &cfg).unwrap();
         st.stop_at(st.ops() + n);
         let _ = create_index(
             &st,
@@ -301,12 +301,13 @@ fn replacing_an_index_fails_or_crashes_at_every_operation_safely() {
                 force: true,
                 ..Default::default()
             },
-            |staging| leann::index::Index::create(&st, staging, &other, None, &cfg),
+            |staging| leann::engine::index::Index::create(&st, staging, &other, None, &cfg),
         );
         for tear in [Tear::Drop, Tear::Keep] {
             let img = st.crash_image(tear);
-            let idx = leann::index::Index::open(&img, dir, leann::io::ReadMode::Buffered, None)
-                .unwrap_or_else(|e| panic!("crash at op {n}: {e}"));
+            let idx =
+                leann::engine::index::Index::open(&img, dir, leann::io::ReadMode::Buffered, None)
+                    .unwrap_or_else(|e| panic!("crash at op {n}: {e}"));
             assert!(idx.len() == 200 || idx.len() == 150);
         }
     }

@@ -5,11 +5,11 @@
 mod common;
 
 use common::*;
+use leann::ann::distance::Metric;
 use leann::config::Config;
-use leann::data::{VecVectors, VectorSource};
-use leann::distance::Metric;
+use leann::engine::data::{VecVectors, VectorSource};
+use leann::engine::index::{FromSource, Index, QueryContext};
 use leann::format::wal::Record;
-use leann::index::{FromSource, Index, QueryContext};
 use leann::io::fault::{FaultStorage, Tear};
 use leann::io::{ReadMode, Storage};
 use std::collections::{BTreeMap, HashSet};
@@ -22,14 +22,14 @@ struct Live {
     vecs: BTreeMap<u64, Vec<f32>>,
 }
 
-impl leann::index::ExactSource for Live {
+impl leann::engine::index::ExactSource for Live {
     fn vectors(
         &self,
-        _seg: &leann::segment::Segment,
+        _seg: &leann::engine::segment::Segment,
         _nodes: &[u32],
         ext: &[u64],
-        _s: &mut leann::segment::SegScratch,
-        _st: &mut leann::vamana::SearchStats,
+        _s: &mut leann::engine::segment::SegScratch,
+        _st: &mut leann::ann::vamana::SearchStats,
         out: &mut Vec<f32>,
     ) -> leann::Result<()> {
         for e in ext {
@@ -204,7 +204,7 @@ fn crash_at_every_operation_keeps_acknowledged_writes() {
             let image = st.crash_image(tear);
             let idx = Index::open(&image, dir, ReadMode::Buffered, None)
                 .unwrap_or_else(|e| panic!("stop {stop} {tear:?}: does not open: {e}"));
-            leann::verify::verify(&idx).unwrap();
+            leann::engine::verify::verify(&idx).unwrap();
             for &b in &acked {
                 let (_, ups, dels) = workload_batch(b);
                 for id in ups {
@@ -244,9 +244,9 @@ fn vector_of(id: u64) -> Vec<f32> {
 fn compact_by(
     idx: &mut Index,
     st: &dyn Storage,
-    method: leann::compact::Method,
-) -> leann::Result<leann::compact::CompactReport> {
-    leann::compact::compact(
+    method: leann::engine::compact::Method,
+) -> leann::Result<leann::engine::compact::CompactReport> {
+    leann::engine::compact::compact(
         idx,
         st,
         method,
@@ -267,14 +267,14 @@ fn compact_by(
 #[test]
 fn compaction_folds_the_delta_and_keeps_the_live_set() {
     for method in [
-        leann::compact::Method::Merge,
-        leann::compact::Method::Rebuild,
+        leann::engine::compact::Method::Merge,
+        leann::engine::compact::Method::Rebuild,
     ] {
         folds_the_delta_and_keeps_the_live_set(method);
     }
 }
 
-fn folds_the_delta_and_keeps_the_live_set(method: leann::compact::Method) {
+fn folds_the_delta_and_keeps_the_live_set(method: leann::engine::compact::Method) {
     let dir = tempdir();
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let cfg = Config::from_json(r#"{"incremental":{"deltaIndexThreshold":30}}"#, "t").unwrap();
@@ -282,19 +282,19 @@ fn folds_the_delta_and_keeps_the_live_set(method: leann::compact::Method) {
     let mut idx = Index::open(st.as_ref(), dir.path(), ReadMode::Buffered, None).unwrap();
     idx.enable_writes(st.as_ref()).unwrap();
     assert_eq!(
-        leann::compact::plan(&leann::compact::stats(&idx)),
-        leann::compact::Plan::Nothing
+        leann::engine::compact::plan(&leann::engine::compact::stats(&idx)),
+        leann::engine::compact::Plan::Nothing
     );
     for b in 0..6 {
         idx.write(&workload_batch(b).0).unwrap();
     }
-    let stats = leann::compact::stats(&idx);
+    let stats = leann::engine::compact::stats(&idx);
     assert_eq!(stats.delta_upserts, 30);
     // 30 upserts and 18 deletes on 300 vectors: the policy merges.
     assert!(matches!(
-        leann::compact::plan(&stats),
-        leann::compact::Plan::Compact {
-            method: leann::compact::Method::Merge,
+        leann::engine::compact::plan(&stats),
+        leann::engine::compact::Plan::Compact {
+            method: leann::engine::compact::Method::Merge,
             ..
         }
     ));
@@ -306,8 +306,8 @@ fn folds_the_delta_and_keeps_the_live_set(method: leann::compact::Method) {
     assert_eq!(idx.live_ids(), before);
     assert!(idx.delta.is_empty());
     assert_eq!(
-        leann::compact::plan(&leann::compact::stats(&idx)),
-        leann::compact::Plan::Nothing
+        leann::engine::compact::plan(&leann::engine::compact::stats(&idx)),
+        leann::engine::compact::Plan::Nothing
     );
     let now = st.list_dir(dir.path()).unwrap();
     assert!(
@@ -316,7 +316,7 @@ fn folds_the_delta_and_keeps_the_live_set(method: leann::compact::Method) {
     );
     assert!(old_files.iter().any(|n| n == "wal-00000001.log"));
     assert!(!now.iter().any(|n| n == "wal-00000001.log"), "{now:?}");
-    leann::verify::verify(&idx).unwrap();
+    leann::engine::verify::verify(&idx).unwrap();
     // Every live vector is found by itself; deleted ids never come back.
     let live = Live {
         vecs: before.iter().map(|&id| (id, vector_of(id))).collect(),
@@ -339,14 +339,14 @@ fn folds_the_delta_and_keeps_the_live_set(method: leann::compact::Method) {
 #[test]
 fn crash_during_compaction_keeps_acknowledged_writes() {
     for method in [
-        leann::compact::Method::Merge,
-        leann::compact::Method::Rebuild,
+        leann::engine::compact::Method::Merge,
+        leann::engine::compact::Method::Rebuild,
     ] {
         crash_during_compaction(method);
     }
 }
 
-fn crash_during_compaction(method: leann::compact::Method) {
+fn crash_during_compaction(method: leann::engine::compact::Method) {
     let dir = Path::new("/idx");
     let run = |st: &FaultStorage| -> (Vec<u64>, bool) {
         let mut acked = Vec::new();
@@ -393,7 +393,7 @@ fn crash_during_compaction(method: leann::compact::Method) {
             let image = st.crash_image(tear);
             let mut idx = Index::open(&image, dir, ReadMode::Buffered, None)
                 .unwrap_or_else(|e| panic!("{method:?} stop {stop} {tear:?}: does not open: {e}"));
-            leann::verify::verify(&idx).unwrap();
+            leann::engine::verify::verify(&idx).unwrap();
             let live = idx.live_ids();
             // Deletes of later batches may hit ids upserted earlier only by
             // design of the workload: they never do (ids differ).
@@ -440,14 +440,15 @@ fn live_recall(idx: &Index, live: &Live, qs: &VecVectors) -> f64 {
         .enumerate()
         .map(|(i, &id)| (id, i as u64))
         .collect();
-    let gt = leann::bench::brute_force(&flat, qs, 10, Metric::Cosine);
+    let gt = leann::bench::harness::brute_force(&flat, qs, 10, Metric::Cosine);
     let mut sum = 0.0;
     for (i, gt) in gt.iter().enumerate() {
         let found: Vec<u64> = search_ids(idx, live, qs.vector(i), 10)
             .iter()
             .map(|id| *pos.get(id).unwrap_or_else(|| panic!("{id} is not live")))
             .collect();
-        sum += leann::bench::recall_at(10, qs.vector(i), &found, gt, &flat, Metric::Cosine);
+        sum +=
+            leann::bench::harness::recall_at(10, qs.vector(i), &found, gt, &flat, Metric::Cosine);
     }
     sum / qs.len() as f64
 }
@@ -480,12 +481,12 @@ fn queries_keep_working_during_a_streaming_merge() {
     let before: Vec<Vec<u64>> = (0..qs.len())
         .map(|i| search_ids(&idx, &live, qs.vector(i), 10))
         .collect();
-    let stats = leann::compact::stats(&idx);
+    let stats = leann::engine::compact::stats(&idx);
     assert_eq!(
-        leann::compact::method_for(&stats),
-        leann::compact::Method::Merge
+        leann::engine::compact::method_for(&stats),
+        leann::engine::compact::Method::Merge
     );
-    let fold = leann::compact::begin(&mut idx, st.as_ref()).unwrap();
+    let fold = leann::engine::compact::begin(&mut idx, st.as_ref()).unwrap();
     let vectors = |_: &Index, _: usize, _: &[u32], ids: &[u64], out: &mut Vec<f32>| {
         for id in ids {
             out.extend_from_slice(&live.vecs[id]);
@@ -495,10 +496,10 @@ fn queries_keep_working_during_a_streaming_merge() {
     let done = std::sync::atomic::AtomicBool::new(false);
     let (prepared, rounds) = std::thread::scope(|sc| {
         let worker = sc.spawn(|| {
-            let p = leann::compact::prepare(
+            let p = leann::engine::compact::prepare(
                 &idx,
                 st.as_ref(),
-                leann::compact::Method::Merge,
+                leann::engine::compact::Method::Merge,
                 fold,
                 &vectors,
                 None,
@@ -517,11 +518,11 @@ fn queries_keep_working_during_a_streaming_merge() {
         (worker.join().unwrap().unwrap(), rounds)
     });
     assert!(rounds > 0);
-    let rep = leann::compact::install(&mut idx, st.as_ref(), prepared).unwrap();
-    assert_eq!(rep.method, leann::compact::Method::Merge);
+    let rep = leann::engine::compact::install(&mut idx, st.as_ref(), prepared).unwrap();
+    assert_eq!(rep.method, leann::engine::compact::Method::Merge);
     assert_eq!(rep.live_vectors, live.vecs.len());
     assert!(idx.delta.is_empty());
-    leann::verify::verify(&idx).unwrap();
+    leann::engine::verify::verify(&idx).unwrap();
     let ids: std::collections::BTreeSet<u64> = live.vecs.keys().copied().collect();
     assert_eq!(idx.live_ids(), ids);
     let after_recall = live_recall(&idx, &live, &qs);
@@ -535,7 +536,7 @@ fn queries_keep_working_during_a_streaming_merge() {
         st.as_ref(),
         fresh_dir.path(),
         &flat,
-        leann::index::BuildInput {
+        leann::engine::index::BuildInput {
             ids: Some(&all),
             chunks: None,
             info: Default::default(),
@@ -564,7 +565,7 @@ fn queries_keep_working_during_a_streaming_merge() {
 #[test]
 fn a_large_delta_is_searched_through_a_graph() {
     let base = clustered(500, DIM, 16, 31);
-    let n_up = leann::delta::DELTA_GRAPH_MIN + 1500;
+    let n_up = leann::engine::delta::DELTA_GRAPH_MIN + 1500;
     let extra = clustered(n_up + 300, DIM, 16, 32);
     let qs = queries(80, DIM, 16, 32);
     let (dir, st, mut idx, mut live) = writable(&base);

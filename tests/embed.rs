@@ -59,7 +59,12 @@ fn builtin_model_matches_descriptions_to_code() {
     for (qi, (want, q)) in queries.iter().enumerate() {
         let qrow = &qv[qi * 256..(qi + 1) * 256];
         let mut scored: Vec<(f32, usize)> = (0..code.len())
-            .map(|c| (leann::distance::dot(qrow, &cv[c * 256..(c + 1) * 256]), c))
+            .map(|c| {
+                (
+                    leann::ann::distance::dot(qrow, &cv[c * 256..(c + 1) * 256]),
+                    c,
+                )
+            })
             .collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0));
         let rank = scored.iter().position(|s| s.1 == *want).unwrap();
@@ -84,7 +89,8 @@ fn distill_makes_a_loadable_static_model() {
 
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let out = d.path().join("static");
-    let rep = leann::embed::distill::distill(st.as_ref(), &src, &out, 4, 1e-4, &|_| {}).unwrap();
+    let rep =
+        leann::embed::train::distill::distill(st.as_ref(), &src, &out, 4, 1e-4, &|_| {}).unwrap();
     assert_eq!((rep.vocab, rep.dim_in, rep.dims), (vocab, h, 4));
     assert!(rep.variance_kept > 0.0 && rep.variance_kept <= 1.0 + 1e-9);
     let m = StaticModel::load_dir(st.as_ref(), &out).unwrap();
@@ -94,7 +100,8 @@ fn distill_makes_a_loadable_static_model() {
 
     // A directory without the weights is an error naming the file.
     std::fs::remove_file(src.join("model.safetensors")).unwrap();
-    let e = leann::embed::distill::distill(st.as_ref(), &src, &out, 4, 1e-4, &|_| {}).unwrap_err();
+    let e = leann::embed::train::distill::distill(st.as_ref(), &src, &out, 4, 1e-4, &|_| {})
+        .unwrap_err();
     assert!(e.to_string().contains("model.safetensors"), "{e}");
 }
 
@@ -177,7 +184,7 @@ fn reweight_and_train_make_loadable_models() {
     documented_corpus(&corpus, 80);
     let builtin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/builtin");
     let rw = d.path().join("rw");
-    let r = leann::embed::reweight::reweight(
+    let r = leann::embed::train::reweight::reweight(
         st.as_ref(),
         &builtin,
         &rw,

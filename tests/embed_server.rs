@@ -282,7 +282,7 @@ fn garbage_peers_do_not_stall_the_server() {
     use std::io::Write;
     let srv = Running::start();
     let addr = srv.endpoint.trim_start_matches("tcp://").to_string();
-    let mut rng = leann::rng::Rng::new(7);
+    let mut rng = leann::ann::rng::Rng::new(7);
     for round in 0..5 {
         // Raw TCP: random bytes, then gone.
         let mut t = std::net::TcpStream::connect(&addr).unwrap();

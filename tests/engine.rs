@@ -4,17 +4,17 @@
 mod common;
 
 use common::*;
+use leann::ann::distance::Metric;
+use leann::ann::vectors::VectorSource;
 use leann::config::Config;
-use leann::data::VectorSource;
-use leann::distance::Metric;
-use leann::index::{FromSource, Index, QueryContext, StoredVectors};
+use leann::engine::index::{FromSource, Index, QueryContext, StoredVectors};
 use leann::io::{open_storage, Backend, ReadMode, Storage};
 use leann::Error;
 
 fn run_all(
     idx: &Index,
     qs: &dyn VectorSource,
-    exact: &dyn leann::index::ExactSource,
+    exact: &dyn leann::engine::index::ExactSource,
     k: usize,
 ) -> Vec<Vec<(u64, f32)>> {
     let p = idx.default_params(k);
@@ -98,18 +98,18 @@ fn recall_reopen_and_backends_agree_on_clustered_20k() {
 /// vectors.
 fn filtered_search_returns_k_allowed_with_recall(
     idx: &Index,
-    base: &leann::data::VecVectors,
-    qs: &leann::data::VecVectors,
+    base: &leann::ann::vectors::VecVectors,
+    qs: &leann::ann::vectors::VecVectors,
 ) {
-    use leann::index::NodeFilter;
+    use leann::engine::index::NodeFilter;
     let exact = FromSource(base);
-    for (modulus, scan_nodes) in [(50u64, leann::index::FILTER_SCAN_NODES), (2, 1000)] {
+    for (modulus, scan_nodes) in [(50u64, leann::engine::index::FILTER_SCAN_NODES), (2, 1000)] {
         let seg = &idx.segments[0];
         let filter = NodeFilter::new(vec![seg.ids.iter().map(|&e| e % modulus == 0).collect()]);
         let allowed: Vec<usize> = (0..base.len())
             .filter(|&i| i as u64 % modulus == 0)
             .collect();
-        let sub = leann::data::VecVectors {
+        let sub = leann::ann::vectors::VecVectors {
             data: allowed
                 .iter()
                 .flat_map(|&i| base.vector(i).to_vec())
@@ -163,7 +163,7 @@ fn l2_metric_reaches_recall() {
         let s = 1.0 + (i % 7) as f32;
         row.iter_mut().for_each(|x| *x *= s);
     }
-    let base = leann::data::VecVectors { data, dim: 32 };
+    let base = leann::ann::vectors::VecVectors { data, dim: 32 };
     let qs = queries(100, 32, 16, 11);
     let st = open_storage(Backend::Memory).unwrap();
     let dir = std::path::Path::new("/mem/l2");
@@ -264,7 +264,7 @@ fn patience_stops_early_and_still_returns_k() {
 fn bad_input_is_a_clear_error() {
     let st = open_storage(Backend::Memory).unwrap();
     let dir = std::path::Path::new("/mem/bad");
-    let empty = leann::data::VecVectors {
+    let empty = leann::ann::vectors::VecVectors {
         data: vec![],
         dim: 8,
     };
@@ -276,7 +276,7 @@ fn bad_input_is_a_clear_error() {
 
     let mut data = clustered(100, 8, 2, 1).data;
     data[8 * 5 + 3] = f32::NAN;
-    let nan = leann::data::VecVectors { data, dim: 8 };
+    let nan = leann::ann::vectors::VecVectors { data, dim: 8 };
     let e = Index::create(st.as_ref(), dir, &nan, None, &Config::default()).unwrap_err();
     assert!(
         e.to_string().contains("vector 5") && e.to_string().contains("non-finite"),
@@ -337,7 +337,7 @@ fn external_ids_round_trip_and_tiny_sets_work() {
         let dir = std::path::PathBuf::from(format!("/mem/tiny{n}"));
         Index::create(st.as_ref(), &dir, &base, Some(&ext), &Config::default()).unwrap();
         let idx = Index::open(st.as_ref(), &dir, ReadMode::Buffered, None).unwrap();
-        let recompute = leann::index::Recompute(|ids: &[u64], out: &mut Vec<f32>| {
+        let recompute = leann::engine::index::Recompute(|ids: &[u64], out: &mut Vec<f32>| {
             for &e in ids {
                 out.extend_from_slice(base.vector(((e - 1_000_000_007) / 3) as usize));
             }
@@ -370,7 +370,7 @@ fn cosine_normalises_unnormalised_input() {
         let s = 0.5 + (i % 5) as f32;
         row.iter_mut().for_each(|x| *x *= s);
     }
-    let scaled = leann::data::VecVectors { data, dim: 32 };
+    let scaled = leann::ann::vectors::VecVectors { data, dim: 32 };
     let qs = queries(100, 32, 16, 13);
     let st = open_storage(Backend::Memory).unwrap();
     let dir = std::path::Path::new("/mem/cos");

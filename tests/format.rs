@@ -6,9 +6,9 @@
 mod common;
 
 use common::*;
+use leann::ann::vectors::VectorSource;
 use leann::config::Config;
-use leann::data::VectorSource;
-use leann::index::{FromSource, Index, QueryContext};
+use leann::engine::index::{FromSource, Index, QueryContext};
 use leann::io::memory::MemStorage;
 use leann::io::{ReadMode, Storage};
 use leann::Error;
@@ -27,11 +27,11 @@ fn small_index(st: &MemStorage, dir: &Path, full: bool, chunks: bool) {
     )
     .unwrap();
     let mut table = chunks.then(|| fake_chunks(base.len()));
-    leann::index::Index::build(
+    leann::engine::index::Index::build(
         st,
         dir,
         &base,
-        leann::index::BuildInput {
+        leann::engine::index::BuildInput {
             ids: None,
             chunks: table.as_mut(),
             info: Default::default(),
@@ -44,15 +44,15 @@ fn small_index(st: &MemStorage, dir: &Path, full: bool, chunks: bool) {
 }
 
 /// Chunk metadata with stored text for `n` vectors.
-fn fake_chunks(n: usize) -> leann::chunkstore::ChunkTable {
-    let mut t = leann::chunkstore::ChunkTable::new(true, false).unwrap();
+fn fake_chunks(n: usize) -> leann::engine::chunkstore::ChunkTable {
+    let mut t = leann::engine::chunkstore::ChunkTable::new(true, false).unwrap();
     for i in 0..n {
         let text = format!("fn f{i}() {{ println!(\"{i}\"); }}\n");
-        let z = leann::chunkstore::compress_text(&text).unwrap();
+        let z = leann::engine::chunkstore::compress_text(&text).unwrap();
         let sym = format!("f{i}");
-        t.push(&leann::chunkstore::NewChunk {
+        t.push(&leann::engine::chunkstore::NewChunk {
             path: &format!("src/m{}.rs", i % 7),
-            language: leann::chunk::Language::Rust,
+            language: leann::lang::Language::Rust,
             start_line: 1 + i as u32,
             end_line: 1 + i as u32,
             start_byte: 40 * i,
@@ -71,7 +71,7 @@ fn fake_chunks(n: usize) -> leann::chunkstore::ChunkTable {
 fn check(st: &MemStorage, dir: &Path) -> Option<Error> {
     match Index::open(st, dir, ReadMode::Buffered, Some(0)) {
         Err(e) => Some(e),
-        Ok(idx) => leann::verify::verify(&idx).err(),
+        Ok(idx) => leann::engine::verify::verify(&idx).err(),
     }
 }
 
@@ -201,7 +201,7 @@ fn newer_major_version_is_refused() {
 fn garbage_never_panics() {
     use leann::format::{chunks, codes, graph, idmap, manifest, pq};
     let p = Path::new("garbage");
-    let mut r = leann::rng::Rng::new(77);
+    let mut r = leann::ann::rng::Rng::new(77);
     for len in [0usize, 1, 7, 32, 33, 64, 200, 4096, 5000] {
         for _ in 0..50 {
             let mut b: Vec<u8> = (0..len).map(|_| r.next_u64() as u8).collect();
@@ -259,7 +259,7 @@ fn fixture11_dir() -> PathBuf {
 }
 
 /// The base vectors the v1.0 fixture was built from.
-fn fixture_base() -> leann::data::VecVectors {
+fn fixture_base() -> leann::ann::vectors::VecVectors {
     clustered(600, 16, 4, 1)
 }
 
@@ -331,9 +331,9 @@ fn golden_v1_0_fixture_still_reads() {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let dir = fixture_dir().join("index");
     let idx = Index::open(st.as_ref(), &dir, ReadMode::Buffered, Some(0)).unwrap();
-    leann::verify::verify(&idx).unwrap();
+    leann::engine::verify::verify(&idx).unwrap();
     assert!(idx.manifest.info_json.is_empty());
-    assert_eq!(idx.info, leann::manifest::IndexInfo::default());
+    assert_eq!(idx.info, leann::engine::manifest::IndexInfo::default());
     // Files other than the manifest did not change between 1.0 and 1.1 but
     // for the minor version in the header; re-encoding them writes 1.1.
     let m = dir.join("MANIFEST");
@@ -357,10 +357,10 @@ const FIXTURE11_QUERIES: [&str; 3] = [
     "what is in this fixture",
 ];
 
-fn fixture11_results(s: &leann::searcher::Searcher) -> Vec<Vec<(String, u32)>> {
+fn fixture11_results(s: &leann::search::searcher::Searcher) -> Vec<Vec<(String, u32)>> {
     let mut ctx = QueryContext::default();
     // Semantic ranking, as the fixtures were recorded with.
-    let o = leann::searcher::QueryOptions {
+    let o = leann::search::searcher::QueryOptions {
         k: 3,
         semantic_ratio: Some(1.0),
         ..Default::default()
@@ -399,8 +399,8 @@ fn builtin_v1() -> leann::embed::static_model::StaticModel {
     .unwrap()
 }
 
-fn fixture_searcher(st: &Arc<dyn Storage>, index: &Path) -> leann::searcher::Searcher {
-    leann::searcher::Searcher::open(
+fn fixture_searcher(st: &Arc<dyn Storage>, index: &Path) -> leann::search::searcher::Searcher {
+    leann::search::searcher::Searcher::open(
         st.clone(),
         index,
         Some(&fixture11_dir().join("tree")),
@@ -416,7 +416,7 @@ fn fixture_searcher(st: &Arc<dyn Storage>, index: &Path) -> leann::searcher::Sea
 fn index_of_an_earlier_builtin_model_is_refused_with_a_hint() {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.4/index");
-    let err = match leann::searcher::Searcher::open(st, &dir, None, None) {
+    let err = match leann::search::searcher::Searcher::open(st, &dir, None, None) {
         Ok(_) => panic!("an index of the v1 built-in model opened with the v2 model"),
         Err(e) => e.to_string(),
     };
@@ -438,7 +438,7 @@ fn check_tree_fixture(fixture: &Path) {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let dir = fixture.join("index");
     let s = fixture_searcher(&st, &dir);
-    leann::verify::verify(&s.index).unwrap();
+    leann::engine::verify::verify(&s.index).unwrap();
     assert_reencodes(st.as_ref(), &dir, s.index.segments[0].quant.anchors.k);
     let expected: Vec<Vec<(String, u32)>> =
         serde_json::from_slice(&st.read_all(&fixture.join("expected.json")).unwrap()).unwrap();
@@ -523,7 +523,7 @@ fn golden_v1_4_fixture_still_reads() {
     assert_eq!(u16::from_le_bytes([b[10], b[11]]), 4, "fixture is not 1.4");
     let s = fixture_searcher(&st, &dir);
     assert!(s.has_lexical());
-    let o = leann::searcher::QueryOptions {
+    let o = leann::search::searcher::QueryOptions {
         k: 3,
         semantic_ratio: Some(0.0),
         ..Default::default()
@@ -546,7 +546,7 @@ fn v1_3_index_without_lexical_index() {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let s = fixture_searcher(&st, &fixture13_dir().join("index"));
     assert!(!s.has_lexical());
-    let mut o = leann::searcher::QueryOptions {
+    let mut o = leann::search::searcher::QueryOptions {
         k: 3,
         ..Default::default()
     };
@@ -568,7 +568,7 @@ fn regenerate_v1_4_fixture() {
     regenerate_tree_fixture(&fixture14_dir());
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let s = fixture_searcher(&st, &fixture14_dir().join("index"));
-    let o = leann::searcher::QueryOptions {
+    let o = leann::search::searcher::QueryOptions {
         k: 3,
         semantic_ratio: Some(0.0),
         ..Default::default()
@@ -599,7 +599,7 @@ fn regenerate_tree_fixture(out: &Path) {
     let _ = std::fs::remove_dir_all(&dir);
     let cfg = Config::from_json(r#"{"seed":1,"storeText":true}"#, "fixture").unwrap();
     let emb = leann::embed::static_model::StaticModel::builtin().unwrap();
-    leann::ingest::create_from_tree(
+    leann::ingest::tree::create_from_tree(
         st.as_ref(),
         &fixture11_dir().join("tree"),
         &dir,
@@ -609,7 +609,7 @@ fn regenerate_tree_fixture(out: &Path) {
         &|_| {},
     )
     .unwrap();
-    let s = leann::searcher::Searcher::open(st.clone(), &dir, None, None).unwrap();
+    let s = leann::search::searcher::Searcher::open(st.clone(), &dir, None, None).unwrap();
     st.write_atomic(
         &out.join("expected.json"),
         serde_json::to_string(&fixture11_results(&s))
@@ -630,7 +630,7 @@ fn fixture_wal_batches() -> Vec<Vec<leann::format::wal::Record>> {
                 vector: vec![0.5, -1.0, 2.0, 0.25],
                 chunk: Some(UpsertChunk {
                     path: "src/lib.rs".into(),
-                    language: leann::chunk::Language::Rust,
+                    language: leann::lang::Language::Rust,
                     start_line: 3,
                     end_line: 9,
                     start_byte: 40,
@@ -668,7 +668,7 @@ fn fixture13_wal_batches() -> Vec<Vec<leann::format::wal::Record>> {
             vector: vec![0.5, -1.0, 2.0, 0.25],
             chunk: UpsertChunk {
                 path: "src/pool.rs".into(),
-                language: leann::chunk::Language::Rust,
+                language: leann::lang::Language::Rust,
                 start_line: 1,
                 end_line: 7,
                 start_byte: 0,
@@ -702,7 +702,7 @@ fn regenerate_v1_3_log_fixture() {
 fn check_log_fixture(fixture: &Path, batches: &[Vec<leann::format::wal::Record>]) {
     let p = fixture.join("wal/wal-00000001.log");
     let b = std::fs::read(&p).unwrap();
-    let (meta, rec) = leann::wal::read_log(&p, &b).unwrap().unwrap();
+    let (meta, rec) = leann::engine::wal::read_log(&p, &b).unwrap().unwrap();
     assert_eq!((meta.seq, meta.dim), (1, 4));
     assert_eq!(rec.torn_bytes, 0);
     assert_eq!(rec.batches, batches);
@@ -713,7 +713,7 @@ fn write_log_fixture(fixture: &Path, batches: &[Vec<leann::format::wal::Record>]
     let dir = fixture.join("wal");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let w = leann::wal::Wal::create(st.as_ref(), &dir, 1, 4).unwrap();
+    let w = leann::engine::wal::Wal::create(st.as_ref(), &dir, 1, 4).unwrap();
     for b in batches {
         w.commit(b).unwrap();
     }
@@ -830,8 +830,8 @@ fn fixture15_dir() -> PathBuf {
 }
 
 /// A searcher over the v1.5 fixture (made with the current built-in model).
-fn fixture15_searcher(st: &Arc<dyn Storage>) -> leann::searcher::Searcher {
-    leann::searcher::Searcher::open(
+fn fixture15_searcher(st: &Arc<dyn Storage>) -> leann::search::searcher::Searcher {
+    leann::search::searcher::Searcher::open(
         st.clone(),
         &fixture15_dir().join("index"),
         Some(&fixture11_dir().join("tree")),
@@ -850,7 +850,7 @@ fn golden_v1_5_fixture_still_reads() {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let dir = fixture15_dir().join("index");
     let s = fixture15_searcher(&st);
-    leann::verify::verify(&s.index).unwrap();
+    leann::engine::verify::verify(&s.index).unwrap();
     assert_reencodes(st.as_ref(), &dir, s.index.segments[0].quant.anchors.k);
     let b = st.read_all(&dir.join("MANIFEST")).unwrap();
     assert_eq!(u16::from_le_bytes([b[10], b[11]]), 5, "fixture is not 1.5");
@@ -973,11 +973,11 @@ fn files_of_another_index_are_refused() {
     let base = clustered(300, 8, 3, 2);
     let cfg = Config::from_json(r#"{"seed":2}"#, "test").unwrap();
     let mut table = Some(fake_chunks(base.len()));
-    leann::index::Index::build(
+    leann::engine::index::Index::build(
         &st,
         b,
         &base,
-        leann::index::BuildInput {
+        leann::engine::index::BuildInput {
             ids: None,
             chunks: table.as_mut(),
             info: Default::default(),

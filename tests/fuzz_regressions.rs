@@ -4,8 +4,8 @@
 
 mod common;
 
+use leann::engine::wal::read_log;
 use leann::format::wal::{encode_header, put_frame, LogMeta, Record, FIRST_FRAME};
-use leann::wal::read_log;
 use leann::Error;
 use std::path::Path;
 

@@ -6,9 +6,9 @@
 mod common;
 
 use leann::config::Config;
-use leann::index::QueryContext;
+use leann::engine::index::QueryContext;
 use leann::io::Storage;
-use leann::searcher::{QueryOptions, Searcher};
+use leann::search::searcher::{QueryOptions, Searcher};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ fn setup() -> (tempfile::TempDir, std::path::PathBuf) {
 /// Index `tree` into `idx` with the default configuration.
 fn build(tree: &Path, idx: &Path) {
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    leann::ingest::create_from_tree(
+    leann::ingest::tree::create_from_tree(
         st.as_ref(),
         tree,
         idx,
@@ -73,7 +73,7 @@ fn query_with(
     let o = QueryOptions {
         k: 5,
         semantic_ratio: ratio,
-        languages: leann::chunk::Language::parse_names(
+        languages: leann::lang::Language::parse_names(
             &langs.iter().map(|l| l.to_string()).collect::<Vec<_>>(),
             "--lang",
         )
@@ -143,7 +143,7 @@ fn lexical_side_follows_updates() {
     let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
     // Built before the update, so the update must refresh it.
     assert_eq!(query(&s, "hex to rgb", 0.0, &[])[0].0, "web/color.js");
-    leann::update::update_from_tree(&mut s, st.as_ref(), None).unwrap();
+    leann::ingest::update::update_from_tree(&mut s, st.as_ref(), None).unwrap();
     let hits = query(&s, "frobnicate widget", 0.0, &[]);
     assert_eq!(hits[0].0, "src/quux.rs", "{hits:?}");
     let gone = query(&s, "hex to rgb", 0.0, &[]);
@@ -164,9 +164,10 @@ fn lexical_side_follows_compaction() {
     std::fs::remove_file(tree.join("lib/sort.go")).unwrap();
     let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
-    leann::update::update_from_tree(&mut s, st.as_ref(), None).unwrap();
+    leann::ingest::update::update_from_tree(&mut s, st.as_ref(), None).unwrap();
     assert_eq!(query(&s, "rgb", 0.0, &[])[0].0, "web/color.js");
-    s.compact(leann::compact::Method::Rebuild, &|_| {}).unwrap();
+    s.compact(leann::engine::compact::Method::Rebuild, &|_| {})
+        .unwrap();
     let hits = query(&s, "rgb", 0.0, &[]);
     assert_eq!(hits[0], ("web/color.js".into(), Some("hexToRgb".into())));
     assert!(query(&s, "bubble sort", 0.0, &[])
@@ -242,7 +243,7 @@ fn identifier_queries_lift_exact_symbol_matches() {
     )
     .unwrap();
     let mut s = open(&idx);
-    leann::update::update_from_tree(&mut s, st.as_ref(), None).unwrap();
+    leann::ingest::update::update_from_tree(&mut s, st.as_ref(), None).unwrap();
     let after = ask(&s, "HttpClient::send", &[]);
     assert_eq!(after[0].0, "net/h2.rs", "{after:?}");
     assert!(after.iter().all(|r| r.0 != "net/client.rs"), "{after:?}");

@@ -5,7 +5,7 @@
 
 mod common;
 
-use leann::index::Index;
+use leann::engine::index::Index;
 use leann::io::{ReadMode, Storage};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -489,7 +489,7 @@ fn validate_reports_torn_tails_and_empty_logs_are_cleaned() {
     );
     // Two compactions killed after starting their logs: empty logs 2 and 3.
     for seq in [2, 3] {
-        leann::wal::Wal::create(st.as_ref(), &dir, seq, 8).unwrap();
+        leann::engine::wal::Wal::create(st.as_ref(), &dir, seq, 8).unwrap();
     }
     let mut idx = Index::open(st.as_ref(), &dir, ReadMode::Buffered, None).unwrap();
     assert_eq!(idx.live_len(), 303);
@@ -582,10 +582,10 @@ fn readers_open_while_compactions_replace_files() {
             chunk: None,
         }])
         .unwrap();
-        leann::compact::compact(
+        leann::engine::compact::compact(
             &mut w,
             st.as_ref(),
-            leann::compact::Method::Rebuild,
+            leann::engine::compact::Method::Rebuild,
             &|_, _, _, ids, out| {
                 for &id in ids {
                     out.extend_from_slice(&vectors(id));

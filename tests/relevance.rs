@@ -9,8 +9,8 @@ mod common;
 use leann::config::Config;
 use leann::embed::static_model::StaticModel;
 use leann::embed::EmbedderSpec;
-use leann::index::QueryContext;
-use leann::searcher::{QueryOptions, Searcher};
+use leann::engine::index::QueryContext;
+use leann::search::searcher::{QueryOptions, Searcher};
 use std::path::Path;
 
 /// (query, file, a word of the target's symbol)
@@ -104,7 +104,7 @@ fn check(cases: &[(&str, &str, &str)]) {
     let idx = d.path().join("idx");
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let emb = StaticModel::builtin().unwrap();
-    leann::ingest::create_from_tree(
+    leann::ingest::tree::create_from_tree(
         st.as_ref(),
         &repo,
         &idx,

@@ -7,7 +7,7 @@ mod common;
 use candle_core::{DType, Device, IndexOp, Tensor};
 use leann::embed::bert::BertEmbedder;
 use leann::embed::cross::CrossEncoder;
-use leann::rerank::{rank_fusion, Reranker};
+use leann::search::rerank::{rank_fusion, Reranker};
 use std::path::Path;
 
 fn storage() -> std::sync::Arc<dyn leann::io::Storage> {
@@ -144,7 +144,7 @@ fn reranker_fuses_the_first_order_with_each_model() {
     let qv = m.embed(&[q]).unwrap();
     let tv = m.embed(&texts).unwrap();
     for (i, s) in scores[0].iter().enumerate() {
-        let c = leann::distance::dot(&qv, &tv[i * 8..(i + 1) * 8]);
+        let c = leann::ann::distance::dot(&qv, &tv[i * 8..(i + 1) * 8]);
         assert!((c - s).abs() < 1e-5, "{i}: {s} vs {c}");
     }
     let c = CrossEncoder::load(st.as_ref(), &cross).unwrap();
@@ -205,7 +205,7 @@ fn rerank_models_come_from_the_config() {
     }
     // Fused over three orders (first stage, transformer, cross-encoder):
     // every score lies between 3 / (K + 8) and 3 / (K + 1).
-    let k = leann::rerank::RERANK_RRF_K as f64;
+    let k = leann::search::rerank::RERANK_RRF_K as f64;
     for s in &scores {
         assert!(
             *s <= 3.0 / (k + 1.0) + 1e-6 && *s >= 3.0 / (k + 8.0) - 1e-6,

@@ -32,7 +32,7 @@ fn model_dir() -> Option<PathBuf> {
 use std::path::Path;
 
 fn cos(a: &[f32], b: &[f32]) -> f32 {
-    leann::distance::dot(a, b)
+    leann::ann::distance::dot(a, b)
 }
 
 #[test]
@@ -87,7 +87,8 @@ fn transformer_embeds_like_sentence_transformers() {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/dev");
     if data.join("chunks.jsonl").exists() {
         m.set_max_tokens(128).unwrap();
-        let base = leann::data::FbinVectors::open(st.as_ref(), &data.join("base.fbin")).unwrap();
+        let base =
+            leann::engine::data::FbinVectors::open(st.as_ref(), &data.join("base.fbin")).unwrap();
         let text = std::fs::read_to_string(data.join("chunks.jsonl")).unwrap();
         let rows: Vec<serde_json::Value> = text
             .lines()
@@ -96,7 +97,7 @@ fn transformer_embeds_like_sentence_transformers() {
             .collect();
         let texts: Vec<&str> = rows.iter().map(|r| r["text"].as_str().unwrap()).collect();
         let v = m.embed(&texts).unwrap();
-        use leann::data::VectorSource;
+        use leann::ann::vectors::VectorSource;
         for (i, r) in rows.iter().enumerate() {
             let id = r["id"].as_u64().unwrap() as usize;
             let c = cos(&v[i * 384..(i + 1) * 384], base.vector(id));
@@ -148,7 +149,8 @@ fn rerank_mode_rescores_with_the_transformer() {
     // reranker's 128 tokens), fused with the first stage's order.
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let mut m = BertEmbedder::load(st.as_ref(), &dir).unwrap();
-    m.set_max_tokens(leann::rerank::RERANK_MAX_TOKENS).unwrap();
+    m.set_max_tokens(leann::search::rerank::RERANK_MAX_TOKENS)
+        .unwrap();
     let chunk = |r: &serde_json::Value| -> String {
         let text = std::fs::read_to_string(repo.join(r["path"].as_str().unwrap())).unwrap();
         let (s, e) = (
@@ -168,7 +170,7 @@ fn rerank_mode_rescores_with_the_transformer() {
     let cosines: Vec<f32> = (0..refs.len())
         .map(|i| cos(&qv, &tv[i * 384..(i + 1) * 384]))
         .collect();
-    let fused = leann::rerank::rank_fusion(refs.len(), &[cosines]);
+    let fused = leann::search::rerank::rank_fusion(refs.len(), &[cosines]);
     let mut order: Vec<usize> = (0..refs.len()).collect();
     order.sort_by(|&a, &b| fused[b].total_cmp(&fused[a]));
     for (r, &i) in res.iter().zip(&order) {

@@ -5,9 +5,9 @@
 mod common;
 
 use leann::config::Config;
+use leann::ingest::update::{update_from_tree, UpdateReport};
 use leann::io::Storage;
-use leann::searcher::Searcher;
-use leann::update::{update_from_tree, UpdateReport};
+use leann::search::searcher::Searcher;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
@@ -59,7 +59,7 @@ fn setup(age: Duration) -> (tempfile::TempDir, std::path::PathBuf, std::path::Pa
     let idx = d.path().join("idx");
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let emb = leann::embed::static_model::StaticModel::builtin().unwrap();
-    leann::ingest::create_from_tree(
+    leann::ingest::tree::create_from_tree(
         st.as_ref(),
         &tree,
         &idx,
@@ -146,7 +146,7 @@ fn stamps_do_not_hide_changes_to_the_index() {
 #[test]
 fn damaged_or_foreign_stamps_are_not_used() {
     let (d, tree, idx) = setup(Duration::from_secs(3600));
-    let f = idx.join(leann::stamps::FILE_NAME);
+    let f = idx.join(leann::engine::stamps::FILE_NAME);
     let mut b = fs::read(&f).unwrap();
     let at = b.len() - 10;
     b[at] ^= 0x40;
@@ -219,7 +219,7 @@ fn git_diff_names_the_files_to_update() {
         "pub fn brighten(c: u8) -> u8 {\n    c.saturating_add(99)\n}\n",
     );
 
-    let ch = leann::update::git_changes(&tree, &a, "HEAD").unwrap();
+    let ch = leann::ingest::update::git_changes(&tree, &a, "HEAD").unwrap();
     let want: std::collections::BTreeSet<String> = [
         "src/a.rs",
         "lib/c.py",
@@ -236,11 +236,12 @@ fn git_diff_names_the_files_to_update() {
 
     let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
-    let r = leann::update::update_paths(&mut s, st.as_ref(), None, Some(&ch.paths)).unwrap();
+    let r =
+        leann::ingest::update::update_paths(&mut s, st.as_ref(), None, Some(&ch.paths)).unwrap();
     // a.rs changed; words.py and e.rs added; c.py and d.py removed.
     assert_eq!(changes(&r), (1, 2, 2));
-    let mut ctx = leann::index::QueryContext::default();
-    let o = leann::searcher::QueryOptions {
+    let mut ctx = leann::engine::index::QueryContext::default();
+    let o = leann::search::searcher::QueryOptions {
         k: 10,
         ..Default::default()
     };
@@ -261,7 +262,7 @@ fn git_diff_names_the_files_to_update() {
     assert_eq!(changes(&r), (1, 0, 0));
 
     // A revision git does not know is an error naming the git command.
-    let e = leann::update::git_changes(&tree, "no-such-rev", "HEAD").unwrap_err();
+    let e = leann::ingest::update::git_changes(&tree, "no-such-rev", "HEAD").unwrap_err();
     assert!(e.to_string().contains("git -C"), "{e}");
 }
 
@@ -269,8 +270,8 @@ fn git_diff_names_the_files_to_update() {
 fn scores(idx: &Path, query: &str) -> Vec<(String, f32, bool)> {
     let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let s = Searcher::open(st, idx, None, None).unwrap();
-    let mut ctx = leann::index::QueryContext::default();
-    let o = leann::searcher::QueryOptions {
+    let mut ctx = leann::engine::index::QueryContext::default();
+    let o = leann::search::searcher::QueryOptions {
         k: 10,
         ..Default::default()
     };
@@ -308,7 +309,7 @@ fn moved_code_is_not_embedded_again() {
 
     let fresh = d.path().join("fresh");
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    leann::ingest::create_from_tree(
+    leann::ingest::tree::create_from_tree(
         st.as_ref(),
         &tree,
         &fresh,
@@ -339,7 +340,9 @@ fn moved_code_is_not_embedded_again() {
     check("from the log");
     let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
-    let c = s.compact(leann::compact::Method::Merge, &|_| {}).unwrap();
+    let c = s
+        .compact(leann::engine::compact::Method::Merge, &|_| {})
+        .unwrap();
     assert_eq!(c.live_vectors, 5);
     drop(s);
     check("after compaction");
@@ -363,18 +366,18 @@ fn watch_follows_edits() {
         std::thread::spawn(move || {
             let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
             let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
-            let o = leann::watch::WatchOptions {
+            let o = leann::ingest::watch::WatchOptions {
                 debounce: Duration::from_millis(500),
                 ..Default::default()
             };
-            leann::watch::watch(&mut s, st.as_ref(), None, &o, &stop, &mut |e| match e {
-                leann::watch::WatchEvent::Ready { polling } => {
+            leann::ingest::watch::watch(&mut s, st.as_ref(), None, &o, &stop, &mut |e| match e {
+                leann::ingest::watch::WatchEvent::Ready { polling } => {
                     assert!(!polling);
                     tx.send(None).unwrap();
                 }
-                leann::watch::WatchEvent::Updated(r) => tx.send(Some(changes(r))).unwrap(),
-                leann::watch::WatchEvent::Warning(w) => panic!("{w}"),
-                leann::watch::WatchEvent::Compacted(_) => {}
+                leann::ingest::watch::WatchEvent::Updated(r) => tx.send(Some(changes(r))).unwrap(),
+                leann::ingest::watch::WatchEvent::Warning(w) => panic!("{w}"),
+                leann::ingest::watch::WatchEvent::Compacted(_) => {}
             })
             .unwrap();
         })
@@ -559,16 +562,16 @@ fn watch_survives_a_full_disk() {
         let (idx, stop, st) = (idx.clone(), stop.clone(), st.clone());
         std::thread::spawn(move || {
             let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
-            let o = leann::watch::WatchOptions {
+            let o = leann::ingest::watch::WatchOptions {
                 debounce: Duration::from_millis(200),
                 ..Default::default()
             };
-            leann::watch::watch(&mut s, st.as_ref(), None, &o, &stop, &mut |e| {
+            leann::ingest::watch::watch(&mut s, st.as_ref(), None, &o, &stop, &mut |e| {
                 let _ = tx.send(match e {
-                    leann::watch::WatchEvent::Ready { .. } => Ev::Ready,
-                    leann::watch::WatchEvent::Updated(r) => Ev::Updated(changes(r)),
-                    leann::watch::WatchEvent::Warning(w) => Ev::Warning(w),
-                    leann::watch::WatchEvent::Compacted(_) => return,
+                    leann::ingest::watch::WatchEvent::Ready { .. } => Ev::Ready,
+                    leann::ingest::watch::WatchEvent::Updated(r) => Ev::Updated(changes(r)),
+                    leann::ingest::watch::WatchEvent::Warning(w) => Ev::Warning(w),
+                    leann::ingest::watch::WatchEvent::Compacted(_) => return,
                 });
             })
             .unwrap();

@@ -2,11 +2,11 @@
 //! W-10), poisoning after a failed fsync, group commit, and a crash at every
 //! operation of a workload under the fault-injecting backend.
 
+use leann::engine::wal::{read_log, Wal};
 use leann::format::wal::{Record, UpsertChunk, FIRST_FRAME};
 use leann::io::fault::{FaultStorage, Tear};
 use leann::io::memory::MemStorage;
 use leann::io::Storage;
-use leann::wal::{read_log, Wal};
 use leann::Error;
 use std::path::Path;
 
@@ -18,7 +18,7 @@ fn upsert(id: u64) -> Record {
         vector: vec![id as f32, 1.0, -2.5, 0.25],
         chunk: (id % 2 == 0).then(|| UpsertChunk {
             path: format!("src/f{id}.rs"),
-            language: leann::chunk::Language::Rust,
+            language: leann::lang::Language::Rust,
             start_line: 1,
             end_line: 9,
             start_byte: 0,
@@ -39,7 +39,7 @@ fn batch(i: u64) -> Vec<Record> {
             vector: vec![0.5, i as f32, 0.0, -1.0],
             chunk: UpsertChunk {
                 path: format!("moved/{i}.py"),
-                language: leann::chunk::Language::Python,
+                language: leann::lang::Language::Python,
                 start_line: 2,
                 end_line: 4,
                 start_byte: 10,
@@ -59,7 +59,7 @@ fn dir() -> &'static Path {
 }
 
 fn log_path() -> std::path::PathBuf {
-    dir().join(leann::wal::file_name(1))
+    dir().join(leann::engine::wal::file_name(1))
 }
 
 /// A log with `n` committed batches in `st`.
@@ -328,9 +328,12 @@ fn group_commit_from_many_threads() {
         }
     });
     drop(w);
-    let (_, batches) = Wal::open(st.as_ref(), &d.path().join(leann::wal::file_name(1)))
-        .unwrap()
-        .unwrap();
+    let (_, batches) = Wal::open(
+        st.as_ref(),
+        &d.path().join(leann::engine::wal::file_name(1)),
+    )
+    .unwrap()
+    .unwrap();
     let mut ids: Vec<u64> = batches
         .iter()
         .map(|b| match &b[0] {

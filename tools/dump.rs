@@ -28,7 +28,7 @@ fn main() {
 fn run(path: &Path, node: Option<u32>) -> leann::Result<()> {
     let st = open_storage(Backend::Pread)?;
     if st.list_dir(path).is_ok() {
-        let m = leann::manifest::load(st.as_ref(), path)?;
+        let m = leann::engine::manifest::load(st.as_ref(), path)?;
         println!(
             "manifest: generation {}, dim {}, metric {}, {} segment(s)",
             m.generation,
@@ -41,7 +41,7 @@ fn run(path: &Path, node: Option<u32>) -> leann::Result<()> {
         }
         println!("  config {}", m.config_json);
         for name in st.list_dir(path)? {
-            if name != leann::manifest::FILE_NAME {
+            if name != leann::engine::manifest::FILE_NAME {
                 dump_file(&path.join(name), None)?;
             }
         }
@@ -112,8 +112,8 @@ fn dump_file(p: &Path, node: Option<u32>) -> leann::Result<()> {
             h.has_text,
             h.text_bytes
         );
-    } else if leann::wal::parse_name(&name).is_some() {
-        match leann::wal::read_log(&pb, &b)? {
+    } else if leann::engine::wal::parse_name(&name).is_some() {
+        match leann::engine::wal::read_log(&pb, &b)? {
             None => println!("{name}: write-ahead log, empty (shorter than its header)"),
             Some((meta, rec)) => {
                 use leann::format::wal::Record;
@@ -146,7 +146,7 @@ fn dump_file(p: &Path, node: Option<u32>) -> leann::Result<()> {
             f.entries.len(),
             f.taken_ns
         );
-    } else if name == leann::manifest::FILE_NAME {
+    } else if name == leann::engine::manifest::FILE_NAME {
         let m = format::manifest::decode(&pb, &b)?;
         println!("{name}: {m:?}");
     } else {

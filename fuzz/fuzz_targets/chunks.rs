@@ -8,7 +8,7 @@ fuzz_target!(|data: &[u8]| {
     let st = leann::io::memory::MemStorage::default();
     let p = std::path::Path::new("/i/seg-00000001.chunks");
     st.put(p, data.to_vec());
-    let Ok(store) = leann::chunkstore::ChunkStore::open(&st, p) else {
+    let Ok(store) = leann::engine::chunkstore::ChunkStore::open(&st, p) else {
         return;
     };
     for i in 0..store.len().min(4096) as u32 {

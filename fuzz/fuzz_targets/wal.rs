@@ -4,5 +4,5 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let p = std::path::Path::new("wal-00000001.log");
-    let _ = leann::wal::read_log(p, data);
+    let _ = leann::engine::wal::read_log(p, data);
 });

@@ -7,7 +7,7 @@
 //! MERGE_LINES. Other text is cut into WINDOW_LINES-line windows overlapping by
 //! WINDOW_OVERLAP_LINES.
 
-use super::lang::Language;
+use crate::lang::Language;
 use tree_sitter::{Node, Parser};
 
 pub const WINDOW_LINES: usize = 40;

@@ -4,9 +4,9 @@
 //! file not listed is counted in `Skips` with its reason. Nothing in a tree
 //! makes the walk fail; only an unreadable root does.
 
-use super::lang::Language;
 use super::source::{SkipReason, Skips};
 use crate::error::{Error, Result};
+use crate::lang::Language;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::path::{Path, PathBuf};
 

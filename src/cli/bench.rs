@@ -1,6 +1,6 @@
 //! `leann bench`
 
-use leann::bench::{self, BenchArgs, SettingReport};
+use leann::bench::harness::{self, BenchArgs, SettingReport};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -162,6 +162,6 @@ pub fn run(c: BenchCmd) -> leann::Result<i32> {
             r.cache_hits_per_query
         );
     };
-    bench::run(st.as_ref(), &args, &|m| eprintln!("{m}"), &mut emit)?;
+    harness::run(st.as_ref(), &args, &|m| eprintln!("{m}"), &mut emit)?;
     Ok(0)
 }

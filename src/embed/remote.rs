@@ -506,7 +506,7 @@ pub fn check_reply(
                 "embedding server {ep}: the vector of text {i} is all zeros"
             )));
         }
-        crate::distance::normalize(row);
+        crate::ann::distance::normalize(row);
     }
     Ok(v)
 }

@@ -253,12 +253,16 @@ impl StaticModel {
         for &id in &ids {
             let id = id as usize;
             if id < self.vocab {
-                crate::distance::axpy(out, 1.0, &self.table[id * self.dim..(id + 1) * self.dim]);
+                crate::ann::distance::axpy(
+                    out,
+                    1.0,
+                    &self.table[id * self.dim..(id + 1) * self.dim],
+                );
                 n += 1;
             }
         }
         if n > 0 {
-            crate::distance::normalize(out);
+            crate::ann::distance::normalize(out);
         }
         Ok(())
     }

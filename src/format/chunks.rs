@@ -8,12 +8,11 @@
 
 use super::header::{self, CHUNKS};
 use super::{put_blocks, put_u16, put_u32, put_u64, take_blocks, Cursor};
-use crate::chunk::Language;
 use crate::error::{Error, Result};
+use crate::lang::Language;
 use std::path::Path;
 
-/// Header flag: the file ends with a text section.
-pub const FLAG_TEXT: u32 = 1;
+pub use super::header::CHUNKS_FLAG_TEXT as FLAG_TEXT;
 /// Bytes of a record without / with text fields.
 pub const RECORD_BYTES: usize = 44;
 pub const RECORD_TEXT_BYTES: usize = 56;

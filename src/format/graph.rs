@@ -13,8 +13,7 @@ use std::path::Path;
 pub const SECTOR_BYTES: usize = 4096;
 /// Bytes of a sector available to node records (the last 4 hold the CRC).
 pub const SECTOR_PAYLOAD_BYTES: usize = SECTOR_BYTES - 4;
-/// Header flag: each node record starts with its full-precision vector.
-pub const FLAG_FULL_VECTORS: u32 = 1;
+pub use super::header::GRAPH_FLAG_FULL_VECTORS as FLAG_FULL_VECTORS;
 /// Largest neighbour count a node record can declare.
 pub const MAX_DEGREE_LIMIT: u32 = 1024;
 const META_BYTES: usize = 40;

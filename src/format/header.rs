@@ -15,6 +15,15 @@ use super::{put_u16, put_u32, Cursor};
 use crate::error::{Error, Result};
 use std::path::Path;
 
+// Header flags of each file kind, here so that the kinds' tables below and
+// the codecs (which re-export them) agree.
+
+/// Header flag of `seg-S.graph`: each node record starts with its full-precision vector.
+pub const GRAPH_FLAG_FULL_VECTORS: u32 = 1;
+/// Header flag of `seg-S.chunks`: the file ends with a text section.
+pub const CHUNKS_FLAG_TEXT: u32 = 1;
+
+/// Bytes of the common header.
 pub const HEADER_BYTES: usize = 32;
 /// Major version this build writes and reads.
 pub const FORMAT_MAJOR: u16 = 1;
@@ -36,7 +45,7 @@ pub struct FileKind {
 pub const GRAPH: FileKind = FileKind {
     magic: *b"LEANNGRF",
     name: "graph segment",
-    known_flags: super::graph::FLAG_FULL_VECTORS,
+    known_flags: GRAPH_FLAG_FULL_VECTORS,
 };
 pub const PQ: FileKind = FileKind {
     magic: *b"LEANNPQB",
@@ -56,7 +65,7 @@ pub const IDMAP: FileKind = FileKind {
 pub const CHUNKS: FileKind = FileKind {
     magic: *b"LEANNCHK",
     name: "chunk metadata",
-    known_flags: super::chunks::FLAG_TEXT,
+    known_flags: CHUNKS_FLAG_TEXT,
 };
 pub const WAL: FileKind = FileKind {
     magic: *b"LEANNWAL",

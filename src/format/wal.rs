@@ -6,8 +6,8 @@
 
 use super::header::{self, WAL};
 use super::{put_u16, put_u32, put_u64, Cursor};
-use crate::chunk::Language;
 use crate::error::{Error, Result};
+use crate::lang::Language;
 use std::path::Path;
 
 /// Bytes of a frame around its payload.

@@ -206,7 +206,13 @@ impl ReadFile for OsReadFile {
                 }
                 Ok(())
             }
-            Reader::IoUring => uring::read_batch(self, reqs),
+            Reader::IoUring => uring::read_batch(
+                &uring::Target {
+                    path: &self.path,
+                    file: &self.file,
+                },
+                reqs,
+            ),
         }
     }
 }

@@ -1,20 +1,28 @@
 //! io_uring batched reads: one submission and one wait per batch, on a ring
 //! owned by the calling thread.
 
-use super::os::OsReadFile;
 use super::ReadReq;
 use crate::error::{Error, Result};
 use io_uring::{opcode, types, IoUring};
 use std::cell::RefCell;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
+use std::path::Path;
 use std::sync::OnceLock;
+
+/// The file a batch reads: its path (for errors) and descriptor.
+pub(super) struct Target<'a> {
+    pub path: &'a Path,
+    pub file: &'a File,
+}
 
 /// Failed waits in a row (after EINTR) before the ring is taken as broken.
 const WAIT_RETRIES: u32 = 64;
 
 /// The wait for submitted reads keeps failing: returning would let the
 /// kernel write into buffers the caller frees, so the process stops here.
-fn in_flight_abort(f: &OsReadFile, e: &std::io::Error, in_flight: usize) -> ! {
+fn in_flight_abort(f: &Target<'_>, e: &std::io::Error, in_flight: usize) -> ! {
     eprintln!(
         "leann: fatal: io_uring wait failed {WAIT_RETRIES} times ({e}) with {in_flight} reads of {} in flight; stopping rather than returning while they may still complete into freed memory",
         f.path.display()
@@ -35,12 +43,12 @@ pub fn available() -> bool {
     *OK.get_or_init(|| IoUring::new(4).is_ok())
 }
 
-pub(super) fn read_batch(f: &OsReadFile, reqs: &mut [ReadReq<'_>]) -> Result<()> {
+pub(super) fn read_batch(f: &Target<'_>, reqs: &mut [ReadReq<'_>]) -> Result<()> {
     RING.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
             *slot = Some(
-                IoUring::new(RING_ENTRIES).map_err(|e| Error::io("io_uring setup", &f.path, e))?,
+                IoUring::new(RING_ENTRIES).map_err(|e| Error::io("io_uring setup", f.path, e))?,
             );
         }
         // Just initialised above when it was None.
@@ -52,7 +60,7 @@ pub(super) fn read_batch(f: &OsReadFile, reqs: &mut [ReadReq<'_>]) -> Result<()>
     })
 }
 
-fn submit_chunk(ring: &mut IoUring, f: &OsReadFile, reqs: &mut [ReadReq<'_>]) -> Result<()> {
+fn submit_chunk(ring: &mut IoUring, f: &Target<'_>, reqs: &mut [ReadReq<'_>]) -> Result<()> {
     let fd = types::Fd(f.file.as_raw_fd());
     {
         let mut sq = ring.submission();
@@ -111,14 +119,16 @@ fn submit_chunk(ring: &mut IoUring, f: &OsReadFile, reqs: &mut [ReadReq<'_>]) ->
         if res < 0 {
             return Err(Error::io(
                 "io_uring read",
-                &f.path,
+                f.path,
                 std::io::Error::from_raw_os_error(-res),
             ));
         }
         let done = res as usize;
         if done < r.buf.len() {
             // Short read (rare): finish it with pread.
-            f.pread_all(r.offset + done as u64, &mut r.buf[done..])?;
+            f.file
+                .read_exact_at(&mut r.buf[done..], r.offset + done as u64)
+                .map_err(|e| Error::io("pread", f.path, e))?;
         }
     }
     Ok(())

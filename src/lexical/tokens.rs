@@ -11,7 +11,7 @@ pub const MAX_TOKEN_CHARS: usize = 64;
 /// symbol, its text.
 pub fn chunk_tokens(
     path: &str,
-    language: crate::chunk::Language,
+    language: crate::lang::Language,
     symbol: Option<&str>,
     text: &str,
 ) -> Vec<String> {

@@ -2,12 +2,12 @@
 //! force ground truth.
 #![allow(dead_code)]
 
-use leann::data::{VecVectors, VectorSource};
-use leann::distance::Metric;
-use leann::synth::Mixture;
+use leann::ann::distance::Metric;
+use leann::bench::synth::Mixture;
+use leann::engine::data::{VecVectors, VectorSource};
 
 /// `n` unit vectors of dimension `dim` from a mixture of `clusters` low-rank
-/// Gaussians (leann::synth::Mixture; rank 8, spread 0.6, noise 0.05).
+/// Gaussians (leann::bench::synth::Mixture; rank 8, spread 0.6, noise 0.05).
 pub fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> VecVectors {
     let m = Mixture::new(dim, clusters, 8, 0.6, 0.05, seed);
     VecVectors {
@@ -33,10 +33,10 @@ pub fn mean_recall(
     k: usize,
     metric: Metric,
 ) -> f64 {
-    let gt = leann::bench::brute_force(base, qs, k, metric);
+    let gt = leann::bench::harness::brute_force(base, qs, k, metric);
     let mut s = 0.0;
     for i in 0..qs.len() {
-        s += leann::bench::recall_at(k, qs.vector(i), &results[i], &gt[i], base, metric);
+        s += leann::bench::harness::recall_at(k, qs.vector(i), &results[i], &gt[i], base, metric);
     }
     s / qs.len() as f64
 }
@@ -104,7 +104,7 @@ pub fn tiny_bert(
         serde_json::json!({ "max_seq_length": pos }).to_string(),
     )
     .unwrap();
-    let mut rng = leann::rng::Rng::new(seed);
+    let mut rng = leann::ann::rng::Rng::new(seed);
     let mut tensors = std::collections::HashMap::new();
     let mut add = |name: String, shape: Vec<usize>, ones: bool| {
         let n: usize = shape.iter().product();

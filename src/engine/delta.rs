@@ -1,0 +1,257 @@
+//! The delta: what the write-ahead log says on top of the segments. Live
+//! upserts (exact vectors, or reused ones that only navigate and are scored
+//! by the search's `ExactSource`), and which segment chunks are hidden because they
+//! were upserted again or deleted (by id, or by path for a removed or changed
+//! file). Upserts are searched by an exact scan while there are fewer than
+//! `DELTA_GRAPH_MIN`; beyond that, by an in-memory Vamana graph over them
+//! (rebuilt when the upserts made since exceed a quarter of it, which are
+//! scanned exactly meanwhile). Graph results are checked against the live
+//! upserts, so a deleted or replaced vector never comes back from the graph.
+
+use crate::ann::distance::{normalize, Metric};
+use crate::format::wal::{Record, UpsertChunk};
+use std::collections::{BTreeMap, HashSet};
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeltaEntry {
+    pub vector: Vec<f32>,
+    pub chunk: Option<UpsertChunk>,
+    /// False for a reused vector (`Record::UpsertReused`): it navigates, and
+    /// the search scores the upsert exactly through its `ExactSource`.
+    pub exact: bool,
+}
+
+/// Live upserts at which the delta is searched through a graph.
+pub const DELTA_GRAPH_MIN: usize = 4096;
+
+/// An in-memory graph over the live upserts at the time it was built.
+#[derive(Debug)]
+pub struct DeltaGraph {
+    ids: Vec<u64>,
+    vecs: Vec<f32>,
+    dim: usize,
+    adj: Vec<Vec<u32>>,
+    medoid: u32,
+}
+
+impl DeltaGraph {
+    fn vector(&self, n: u32) -> &[f32] {
+        &self.vecs[n as usize * self.dim..(n as usize + 1) * self.dim]
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Delta {
+    /// The graph over upserts (once there are `DELTA_GRAPH_MIN`), and the ids
+    /// upserted since it was built (searched exactly).
+    pub graph: Option<std::sync::Arc<DeltaGraph>>,
+    tail: Vec<u64>,
+    /// Live upserts by id.
+    pub upserts: BTreeMap<u64, DeltaEntry>,
+    /// Ids whose segment copies are hidden (upserted again or deleted).
+    pub shadowed_ids: HashSet<u64>,
+    /// Paths whose segment chunks are hidden.
+    pub deleted_paths: HashSet<String>,
+    /// Delete records applied (statistics for the compaction policy).
+    pub deletes: u64,
+}
+
+impl Delta {
+    pub fn is_empty(&self) -> bool {
+        self.upserts.is_empty() && self.shadowed_ids.is_empty() && self.deleted_paths.is_empty()
+    }
+
+    /// Apply one record of a committed batch. Cosine indexes keep unit vectors.
+    pub fn apply(&mut self, r: &Record, metric: Metric) {
+        match r {
+            Record::Upsert { id, vector, chunk } => {
+                self.upsert(*id, vector, chunk.clone(), true, metric)
+            }
+            Record::UpsertReused { id, vector, chunk } => {
+                self.upsert(*id, vector, Some(chunk.clone()), false, metric)
+            }
+            Record::DeleteId { id } => {
+                self.upserts.remove(id);
+                self.shadowed_ids.insert(*id);
+                self.deletes += 1;
+            }
+            Record::DeletePath { path } => {
+                self.upserts
+                    .retain(|_, e| e.chunk.as_ref().is_none_or(|c| c.path != *path));
+                self.deleted_paths.insert(path.clone());
+                self.deletes += 1;
+            }
+            Record::Begin { .. } | Record::Commit { .. } => {}
+        }
+    }
+
+    fn upsert(
+        &mut self,
+        id: u64,
+        vector: &[f32],
+        chunk: Option<UpsertChunk>,
+        exact: bool,
+        metric: Metric,
+    ) {
+        let mut v = vector.to_vec();
+        if metric == Metric::Cosine {
+            normalize(&mut v);
+        }
+        self.shadowed_ids.insert(id);
+        if self.graph.is_some() {
+            self.tail.push(id);
+        }
+        self.upserts.insert(
+            id,
+            DeltaEntry {
+                vector: v,
+                chunk,
+                exact,
+            },
+        );
+    }
+
+    /// Build or drop the graph as the number of live upserts asks (after a
+    /// batch is applied, and after the log is replayed on open).
+    pub fn maintain(&mut self, metric: Metric, seed: u64) {
+        let n = self.upserts.len();
+        if n < DELTA_GRAPH_MIN / 2 {
+            self.graph = None;
+            self.tail.clear();
+            return;
+        }
+        let stale = match &self.graph {
+            None => n >= DELTA_GRAPH_MIN,
+            Some(g) => self.tail.len() > g.ids.len() / 4,
+        };
+        if !stale {
+            return;
+        }
+        let dim = self.upserts.values().next().map_or(0, |e| e.vector.len());
+        let ids: Vec<u64> = self.upserts.keys().copied().collect();
+        let vecs: Vec<f32> = self
+            .upserts
+            .values()
+            .flat_map(|e| e.vector.iter().copied())
+            .collect();
+        let src = crate::ann::vectors::VecVectors { data: vecs, dim };
+        let g = crate::ann::vamana::build(
+            &src,
+            &crate::ann::vamana::BuildParams {
+                metric,
+                max_degree: 32,
+                build_list: 64,
+                alpha: 1.2,
+                seed,
+            },
+        );
+        self.graph = Some(std::sync::Arc::new(DeltaGraph {
+            ids,
+            vecs: src.data,
+            dim,
+            adj: g.adj,
+            medoid: g.medoid,
+        }));
+        self.tail.clear();
+    }
+
+    /// The live upserts nearest `q`: (distance, id), best first, at most `k`,
+    /// over the ids `allow` accepts. `filtered` says `allow` rejects some:
+    /// then (and without a graph) every live upsert is scanned exactly.
+    /// `vis` is the query's visited set, reused for the graph.
+    pub fn search(
+        &self,
+        q: &[f32],
+        k: usize,
+        metric: Metric,
+        filtered: bool,
+        allow: &dyn Fn(u64, &DeltaEntry) -> bool,
+        vis: &mut crate::ann::vamana::Visited,
+    ) -> Vec<(f32, u64)> {
+        let dist = |v: &[f32]| {
+            if metric == Metric::Cosine {
+                1.0 - crate::ann::distance::dot(q, v)
+            } else {
+                metric.distance(q, v)
+            }
+        };
+        let mut all: Vec<(f32, u64)> = match (&self.graph, filtered) {
+            (Some(g), false) => {
+                let mut stats = crate::ann::vamana::SearchStats::default();
+                let p = crate::ann::vamana::SearchParams {
+                    list: (2 * k).max(64),
+                    beam: 1,
+                    patience: 0,
+                    k,
+                    free_expand: false,
+                };
+                let found = crate::ann::vamana::beam_search(
+                    &crate::ann::vamana::MemGraph(&g.adj),
+                    &[g.medoid],
+                    &|n| dist(g.vector(n)),
+                    &p,
+                    vis,
+                    &mut (),
+                    &mut stats,
+                )
+                // An in-memory graph has no reads to fail.
+                .unwrap_or_default();
+                let mut out: Vec<(f32, u64)> = found
+                    .iter()
+                    .filter(|c| {
+                        let id = g.ids[c.node as usize];
+                        // Still live with this very vector.
+                        self.upserts
+                            .get(&id)
+                            .is_some_and(|e| e.vector == g.vector(c.node) && allow(id, e))
+                    })
+                    .map(|c| (c.dist, g.ids[c.node as usize]))
+                    .collect();
+                for id in &self.tail {
+                    if let Some(e) = self.upserts.get(id) {
+                        if allow(*id, e) {
+                            out.push((dist(&e.vector), *id));
+                        }
+                    }
+                }
+                out
+            }
+            _ => self
+                .upserts
+                .iter()
+                .filter(|(id, e)| allow(**id, e))
+                .map(|(id, e)| (dist(&e.vector), *id))
+                .collect(),
+        };
+        all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        all.dedup_by_key(|x| x.1);
+        all.truncate(k);
+        all
+    }
+
+    /// Which nodes of a segment the delta hides. `ids` are the segment's
+    /// external ids by node; `chunks` its chunk metadata, if any.
+    pub fn hidden_nodes(
+        &self,
+        ids: &[u64],
+        chunks: Option<&crate::engine::chunkstore::ChunkStore>,
+    ) -> Vec<bool> {
+        // Path-table entries of deleted paths, once per segment.
+        let dead_paths: Vec<bool> = match chunks {
+            Some(c) if !self.deleted_paths.is_empty() => c
+                .head
+                .paths
+                .iter()
+                .map(|(_, p)| self.deleted_paths.contains(p))
+                .collect(),
+            _ => Vec::new(),
+        };
+        (0..ids.len())
+            .map(|i| {
+                self.shadowed_ids.contains(&ids[i])
+                    || (!dead_paths.is_empty()
+                        && chunks.is_some_and(|c| dead_paths[c.path_of(i as u32) as usize]))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,275 @@
+//! `leann index update --watch`: keep an index current while its tree is
+//! edited. File system events (notify: inotify on Linux) are collected until
+//! the tree has been quiet for the debounce interval, then the paths they
+//! name are updated in one batch (`update::update_paths`). Paths are matched
+//! with their ancestors, so a renamed or removed directory updates everything
+//! under it; the file a path names is read as it is after the quiet interval,
+//! so editors' save patterns (write a temporary file and rename it over the
+//! original; delete and create) settle into one change. Events under the
+//! index directory itself are ignored. When the OS limit on watches is
+//! reached, or events were dropped, the whole tree is checked instead (file
+//! stamps keep that cheap), and at the limit the watch falls back to checking
+//! the whole tree every poll interval.
+
+use crate::error::{Error, Result};
+use crate::ingest::update::{update_paths, UpdateReport};
+use crate::io::Storage;
+use crate::search::searcher::Searcher;
+use notify::Watcher;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Debug)]
+pub struct WatchOptions {
+    /// Quiet time after the last event before an update runs.
+    pub debounce: Duration,
+    /// Whole-tree check interval when events cannot be had.
+    pub poll_interval: Duration,
+    /// Compact after an update when the compaction policy asks for it.
+    pub compact: bool,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions {
+            debounce: Duration::from_millis(300),
+            poll_interval: Duration::from_secs(5),
+            compact: false,
+        }
+    }
+}
+
+/// What the watch tells its caller.
+pub enum WatchEvent<'a> {
+    /// Watching, and caught up with the tree (events, or polling after a
+    /// limit).
+    Ready {
+        polling: bool,
+    },
+    Updated(&'a UpdateReport),
+    Compacted(&'a crate::engine::compact::CompactReport),
+    Warning(String),
+}
+
+/// The warning for a full watch table, naming the setting to raise.
+pub fn watch_limit_warning(root: &Path) -> String {
+    let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into());
+    format!(
+        "the OS limit on file watches was reached while watching {} (fs.inotify.max_user_watches = {limit}); \
+         falling back to checking the whole tree periodically. Raise the limit with \
+         `sudo sysctl fs.inotify.max_user_watches=524288` to get events again",
+        root.display()
+    )
+}
+
+fn is_limit(e: &notify::Error) -> bool {
+    matches!(e.kind, notify::ErrorKind::MaxFilesWatch)
+        || matches!(&e.kind, notify::ErrorKind::Io(io) if io.raw_os_error() == Some(28))
+}
+
+/// Watch `s`'s tree until `stop` is set, updating the index after each quiet
+/// interval. `root` is the tree (default: the index's recorded root).
+pub fn watch(
+    s: &mut Searcher,
+    storage: &dyn Storage,
+    root: Option<&Path>,
+    o: &WatchOptions,
+    stop: &AtomicBool,
+    report: &mut dyn FnMut(WatchEvent<'_>),
+) -> Result<()> {
+    let root = crate::ingest::update::tree_root(s, root)?;
+    let index_dir = std::fs::canonicalize(&s.index.dir).unwrap_or_else(|_| s.index.dir.clone());
+    let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
+    let mut watcher = notify::recommended_watcher(tx)
+        .map_err(|e| Error::invalid(format!("cannot watch {}: {e}", root.display())))?;
+    let polling = match watcher.watch(&root, notify::RecursiveMode::Recursive) {
+        Ok(()) => false,
+        Err(e) if is_limit(&e) => {
+            report(WatchEvent::Warning(watch_limit_warning(&root)));
+            true
+        }
+        Err(e) => {
+            return Err(Error::invalid(format!(
+                "cannot watch {}: {e}",
+                root.display()
+            )))
+        }
+    };
+    // Catch up with changes made while no watch was running (events from
+    // now on are queued), then report ready. Every batch takes the writer
+    // lock and lets go of it afterwards, so that other writers (one-shot
+    // updates, compactions) run between batches; a batch that finds the
+    // index changed by them opens it again first (L-4).
+    let mut pending: BTreeSet<String> = BTreeSet::new();
+    let mut full = true;
+    let mut failures = 0u32;
+    let mut retry_at: Option<Instant> = None;
+    let mut ready = false;
+    let mut first = true;
+    let mut last_event = Instant::now()
+        .checked_sub(o.debounce)
+        .unwrap_or_else(Instant::now);
+    let mut last_poll = Instant::now();
+    let tick = Duration::from_millis(50).min(o.debounce);
+    while !stop.load(Ordering::SeqCst) {
+        if !std::mem::take(&mut first) {
+            match rx.recv_timeout(tick) {
+                Ok(Ok(ev)) => {
+                    if ev.need_rescan() {
+                        full = true;
+                    }
+                    for p in &ev.paths {
+                        if p.starts_with(&index_dir) {
+                            continue;
+                        }
+                        if let Ok(rel) = p.strip_prefix(&root) {
+                            let rel = rel
+                                .components()
+                                .map(|c| c.as_os_str().to_string_lossy())
+                                .collect::<Vec<_>>()
+                                .join("/");
+                            if !rel.is_empty() {
+                                pending.insert(rel);
+                            } else {
+                                full = true;
+                            }
+                        }
+                    }
+                    last_event = Instant::now();
+                }
+                Ok(Err(e)) => {
+                    if is_limit(&e) {
+                        report(WatchEvent::Warning(watch_limit_warning(&root)));
+                    } else {
+                        report(WatchEvent::Warning(format!("watch error: {e}")));
+                    }
+                    full = true;
+                    last_event = Instant::now();
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(Error::invalid(format!(
+                        "the watch on {} stopped",
+                        root.display()
+                    )))
+                }
+            }
+        }
+        let quiet = last_event.elapsed() >= o.debounce;
+        let poll_due = polling && last_poll.elapsed() >= o.poll_interval;
+        let backing_off = retry_at.is_some_and(|t| Instant::now() < t);
+        if backing_off || !((quiet && (full || !pending.is_empty())) || poll_due) {
+            continue;
+        }
+        let only = std::mem::take(&mut pending);
+        let whole = full || poll_due;
+        match batch(s, storage, &root, (!whole).then_some(&only), o, report) {
+            Ok(()) => {
+                s.unlock_writes();
+                full = false;
+                failures = 0;
+                retry_at = None;
+                if !ready {
+                    ready = true;
+                    report(WatchEvent::Ready { polling });
+                }
+            }
+            Err(e) if retryable(&e) => {
+                // W-11: nothing of the failed batch is acknowledged; its
+                // paths stay pending and the log is recovered on the next try.
+                s.index.unlock_after_failure();
+                pending.extend(only);
+                full |= whole;
+                failures += 1;
+                let wait = retry_delay(failures);
+                retry_at = Some(Instant::now() + wait);
+                report(WatchEvent::Warning(format!(
+                    "update failed, its changes stay pending (retry in {:.1} s): {e}",
+                    wait.as_secs_f64()
+                )));
+            }
+            Err(e) => return Err(e),
+        }
+        last_poll = Instant::now();
+    }
+    drop(watcher);
+    s.unlock_writes();
+    Ok(())
+}
+
+/// One batch of the watch: update the paths (all of them when `only` is
+/// None), then compact when asked and due. Returns with the lock held.
+fn batch(
+    s: &mut Searcher,
+    storage: &dyn Storage,
+    root: &Path,
+    only: Option<&BTreeSet<String>>,
+    o: &WatchOptions,
+    report: &mut dyn FnMut(WatchEvent<'_>),
+) -> Result<()> {
+    let r = update_paths(s, storage, Some(root), only)?;
+    report(WatchEvent::Updated(&r));
+    if o.compact && r.chunks_upserted + r.files_removed + r.files_changed > 0 {
+        if let crate::engine::compact::Plan::Compact { method, .. } =
+            crate::engine::compact::plan(&crate::engine::compact::stats(&s.index))
+        {
+            let c = s.compact(method, &|_| {})?;
+            report(WatchEvent::Compacted(&c));
+        }
+    }
+    Ok(())
+}
+
+/// Errors a running watch outlives (and retries after): I/O (a full disk),
+/// another writer holding the lock past the wait, a poisoned log, and
+/// failures of the embedder (a server that went away).
+fn retryable(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Io { .. } | Error::Locked { .. } | Error::Poisoned(_) | Error::InvalidInput(_)
+    )
+}
+
+/// Back-off after `n` failures in a row: 0.5 s doubling up to 30 s.
+fn retry_delay(n: u32) -> Duration {
+    Duration::from_millis(
+        500u64
+            .saturating_mul(1 << n.min(6).saturating_sub(1))
+            .min(30_000),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::update::in_scope;
+
+    #[test]
+    fn the_watch_limit_is_recognised_and_named() {
+        assert!(is_limit(&notify::Error::new(
+            notify::ErrorKind::MaxFilesWatch
+        )));
+        // inotify_add_watch fails with ENOSPC at the limit.
+        let enospc = std::io::Error::from_raw_os_error(28);
+        assert!(is_limit(&notify::Error::io(enospc)));
+        let other = std::io::Error::from_raw_os_error(2);
+        assert!(!is_limit(&notify::Error::io(other)));
+        let w = watch_limit_warning(Path::new("/src"));
+        assert!(w.contains("fs.inotify.max_user_watches"), "{w}");
+        assert!(w.contains("/src"), "{w}");
+    }
+
+    #[test]
+    fn scope_includes_everything_under_a_named_directory() {
+        let only: BTreeSet<String> = ["lib".to_string(), "src/a.rs".to_string()].into();
+        assert!(in_scope(&only, "src/a.rs"));
+        assert!(in_scope(&only, "lib/x/y.py"));
+        assert!(!in_scope(&only, "src/b.rs"));
+        assert!(!in_scope(&only, "library/y.py"));
+    }
+}
