@@ -602,6 +602,17 @@ fn readers_open_while_compactions_replace_files() {
     assert!(opens >= 20);
 }
 
+/// Run `leann args`, requiring exit code 0.
+fn run_ok(args: &[&str]) {
+    let out = common::leann(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `leann index rebuild` (the brief's command): in place with a new anchor
 /// count, keeping every chunk and the log's changes; into `--output`,
 /// leaving the original as it was; never over a directory that is not an
@@ -610,13 +621,7 @@ fn readers_open_while_compactions_replace_files() {
 fn rebuild_in_place_and_into_a_new_index() {
     let (d, tree, idx) = setup();
     std::fs::write(tree.join("pkg/late.py"), "def latecomer():\n    return 7\n").unwrap();
-    let out = common::leann(&["index", "update", "--index", idx.to_str().unwrap()]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(&["index", "update", "--index", idx.to_str().unwrap()]);
     let anchors = |dir: &Path| {
         let st = storage();
         let i = Index::open(st.as_ref(), dir, ReadMode::Buffered, Some(0)).unwrap();
@@ -628,7 +633,7 @@ fn rebuild_in_place_and_into_a_new_index() {
     };
     let before = std::fs::read(idx.join("MANIFEST")).unwrap();
     let copy = d.path().join("copy");
-    let out = common::leann(&[
+    run_ok(&[
         "index",
         "rebuild",
         "--index",
@@ -638,12 +643,6 @@ fn rebuild_in_place_and_into_a_new_index() {
         "--new-anchor-count",
         "3",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(anchors(&copy), (1, 3, Some(3)));
     assert!(indexed(&copy, &tree, "pkg/late.py", "def latecomer("));
     assert!(indexed(&copy, &tree, "pkg/mod3.py", "def helper_3("));
@@ -652,7 +651,7 @@ fn rebuild_in_place_and_into_a_new_index() {
     assert_eq!(std::fs::read(idx.join("MANIFEST")).unwrap(), before);
     assert!(indexed(&idx, &tree, "pkg/late.py", "def latecomer("));
     // In place.
-    let out = common::leann(&[
+    run_ok(&[
         "index",
         "rebuild",
         "--index",
@@ -660,12 +659,6 @@ fn rebuild_in_place_and_into_a_new_index() {
         "--new-anchor-count",
         "2",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     assert_eq!(anchors(&idx), (1, 2, Some(2)));
     assert!(indexed(&idx, &tree, "pkg/late.py", "def latecomer("));
     validate(&idx);

@@ -7,32 +7,11 @@
 //! else goes through the tokenizers crate.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
-/// FNV-1a: vocabulary keys are short byte strings, for which SipHash's
-/// setup cost dominates a lookup; no untrusted input picks these keys.
-#[derive(Default)]
-struct Fnv(u64);
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
-    }
-}
-
-type Vocab = HashMap<Vec<u8>, u32, BuildHasherDefault<Fnv>>;
+/// Vocabulary keys are short byte strings, for which SipHash's setup cost
+/// dominates a lookup; no untrusted input picks these keys, so the Fx hash
+/// (rustc-hash) serves.
+type Vocab = HashMap<Vec<u8>, u32, rustc_hash::FxBuildHasher>;
 
 pub struct FastWordPiece {
     /// Word-initial pieces.

@@ -125,10 +125,13 @@ pub fn text_entry_head(compressed: &[u8]) -> [u8; 4] {
 /// Decode everything but the text section, verifying every block. `buf` is
 /// the whole file.
 pub fn decode_head(path: &Path, buf: &[u8]) -> Result<ChunksHead> {
-    let mut c = Cursor::new(path, buf, 0);
-    let (h, meta) = header::decode(CHUNKS, &mut c)?;
+    let header::Opened {
+        header: h,
+        meta: mut mc,
+        body: mut c,
+        ..
+    } = header::open(CHUNKS, path, buf)?;
     let has_text = h.flags & FLAG_TEXT != 0;
-    let mut mc = Cursor::new(path, meta, header::HEADER_BYTES as u64);
     let n = mc.u64("n_chunks")?;
     let n_paths = mc.u32("n_paths")? as u64;
     let rb = mc.u32("record_bytes")? as usize;

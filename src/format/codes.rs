@@ -3,7 +3,7 @@
 //! norm of its reconstruction.
 
 use super::header::{self, CODES};
-use super::{expect_end, put_blocks, put_u32, put_u64, take_blocks, Cursor};
+use super::{expect_end, put_blocks, put_u32, put_u64, take_blocks};
 use crate::error::{Error, Result};
 use std::path::Path;
 
@@ -62,9 +62,11 @@ pub fn encode(c: &CodesFile, n_anchors: usize) -> Vec<u8> {
 }
 
 pub fn decode(path: &Path, buf: &[u8]) -> Result<CodesFile> {
-    let mut c = Cursor::new(path, buf, 0);
-    let (_, meta) = header::decode(CODES, &mut c)?;
-    let mut mc = Cursor::new(path, meta, header::HEADER_BYTES as u64);
+    let header::Opened {
+        meta: mut mc,
+        body: mut c,
+        ..
+    } = header::open(CODES, path, buf)?;
     let n = mc.u64("n")?;
     let m = mc.u32("m")?;
     let ab = mc.u32("anchor_bytes")?;

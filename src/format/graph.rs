@@ -6,7 +6,7 @@
 
 use super::bitpack;
 use super::header::{self, GRAPH};
-use super::{put_u32, put_u64, Cursor};
+use super::{put_u32, put_u64};
 use crate::error::{Error, Result};
 use std::path::Path;
 
@@ -115,9 +115,12 @@ pub fn encode_header_sector(m: &GraphMeta) -> Vec<u8> {
 
 /// Decode sector 0 and check the layout it declares against `file_len`.
 pub fn decode_header_sector(path: &Path, buf: &[u8], file_len: u64) -> Result<GraphMeta> {
-    let mut c = Cursor::new(path, buf, 0);
-    let (h, meta) = header::decode(GRAPH, &mut c)?;
-    let mut m = Cursor::new(path, meta, header::HEADER_BYTES as u64);
+    let header::Opened {
+        header: h,
+        meta: mut m,
+        meta_len,
+        ..
+    } = header::open(GRAPH, path, buf)?;
     let n_nodes = m.u64("n_nodes")?;
     let dim = m.u32("dim")?;
     let max_degree = m.u32("max_degree")?;
@@ -129,7 +132,7 @@ pub fn decode_header_sector(path: &Path, buf: &[u8], file_len: u64) -> Result<Gr
     let sector = m.u32("sector_bytes")?;
     let full_vectors = h.flags & FLAG_FULL_VECTORS != 0;
     // The rest of sector 0 is zero padding; anything else is damage.
-    let used = header::HEADER_BYTES + meta.len();
+    let used = header::HEADER_BYTES + meta_len;
     if let Some(p) = buf
         .get(used..SECTOR_BYTES)
         .and_then(|pad| pad.iter().position(|&b| b != 0))

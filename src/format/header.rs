@@ -111,6 +111,31 @@ pub fn encode(kind: FileKind, flags: u32, meta: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A file's header, checked (`decode`), with cursors over its metadata and
+/// over the bytes after it: the preamble every decoder starts with.
+pub struct Opened<'a> {
+    pub header: Header,
+    /// The kind-specific metadata, from its first byte (file offset 32).
+    pub meta: Cursor<'a>,
+    /// Bytes of that metadata.
+    pub meta_len: usize,
+    /// The rest of the file, after the metadata.
+    pub body: Cursor<'a>,
+}
+
+/// Check the header of `buf`, a file of `kind` at `path` (magic, checksum,
+/// major version, flags, metadata checksum) and return cursors past it.
+pub fn open<'a>(kind: FileKind, path: &'a Path, buf: &'a [u8]) -> Result<Opened<'a>> {
+    let mut body = Cursor::new(path, buf, 0);
+    let (header, meta) = decode(kind, &mut body)?;
+    Ok(Opened {
+        header,
+        meta: Cursor::new(path, meta, HEADER_BYTES as u64),
+        meta_len: meta.len(),
+        body,
+    })
+}
+
 /// Decode and verify the header and metadata at the start of `buf`. Returns the
 /// header and the metadata bytes; the cursor is left after the metadata.
 pub fn decode<'a>(kind: FileKind, c: &mut Cursor<'a>) -> Result<(Header, &'a [u8])> {

@@ -3,7 +3,7 @@
 
 use super::bitpack;
 use super::header::{self, IDMAP};
-use super::{expect_end, put_blocks, put_u32, put_u64, take_blocks, Cursor};
+use super::{expect_end, put_blocks, put_u32, put_u64, take_blocks};
 use crate::error::{Error, Result};
 use std::path::Path;
 
@@ -23,9 +23,11 @@ pub fn encode(ids: &[u64]) -> Vec<u8> {
 }
 
 pub fn decode(path: &Path, buf: &[u8]) -> Result<Vec<u64>> {
-    let mut c = Cursor::new(path, buf, 0);
-    let (_, meta) = header::decode(IDMAP, &mut c)?;
-    let mut mc = Cursor::new(path, meta, header::HEADER_BYTES as u64);
+    let header::Opened {
+        meta: mut mc,
+        body: mut c,
+        ..
+    } = header::open(IDMAP, path, buf)?;
     let n = mc.u64("n")?;
     let base = mc.u64("base")?;
     let width = mc.u32("width")?;

@@ -88,9 +88,11 @@ pub fn encode_head(h: &LexHead) -> Vec<u8> {
 /// every file lies inside it, in order, without overlap. The files' CRCs are
 /// checked when they are opened (`file_bytes`).
 pub fn decode_head(path: &Path, buf: &[u8]) -> Result<LexHead> {
-    let mut c = Cursor::new(path, buf, 0);
-    let (_, meta) = header::decode(LEX, &mut c)?;
-    let mut mc = Cursor::new(path, meta, header::HEADER_BYTES as u64);
+    let header::Opened {
+        meta: mut mc,
+        body: mut c,
+        ..
+    } = header::open(LEX, path, buf)?;
     let tantivy_format = mc.u32("tantivy format")?;
     let n_files = mc.u32("n_files")? as usize;
     let n_rows = mc.u64("n_rows")?;

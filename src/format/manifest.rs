@@ -80,9 +80,11 @@ pub fn encode(m: &Manifest) -> Vec<u8> {
 }
 
 pub fn decode(path: &Path, buf: &[u8]) -> Result<Manifest> {
-    let mut c = Cursor::new(path, buf, 0);
-    let (_, meta) = header::decode(MANIFEST, &mut c)?;
-    let mut mc = Cursor::new(path, meta, header::HEADER_BYTES as u64);
+    let header::Opened {
+        meta: mut mc,
+        body: mut c,
+        ..
+    } = header::open(MANIFEST, path, buf)?;
     let generation = mc.u64("generation")?;
     let dim = mc.u32("dim")?;
     let metric = mc.u32("metric")?;

@@ -50,9 +50,11 @@ pub fn encode(p: &PqFile) -> Vec<u8> {
 }
 
 pub fn decode(path: &Path, buf: &[u8]) -> Result<PqFile> {
-    let mut c = Cursor::new(path, buf, 0);
-    let (_, meta) = header::decode(PQ, &mut c)?;
-    let mut m = Cursor::new(path, meta, header::HEADER_BYTES as u64);
+    let header::Opened {
+        meta: mut m,
+        body: mut c,
+        ..
+    } = header::open(PQ, path, buf)?;
     let metric = m.u32("metric")?;
     let dim = m.u32("dim")?;
     let n_anchors = m.u32("n_anchors")?;

@@ -58,9 +58,11 @@ pub fn encode(s: &Stamps) -> Vec<u8> {
 }
 
 pub fn decode(path: &Path, buf: &[u8]) -> Result<Stamps> {
-    let mut c = Cursor::new(path, buf, 0);
-    let (_, meta) = header::decode(STAMPS, &mut c)?;
-    let mut mc = Cursor::new(path, meta, header::HEADER_BYTES as u64);
+    let header::Opened {
+        meta: mut mc,
+        body: mut c,
+        ..
+    } = header::open(STAMPS, path, buf)?;
     let n = mc.u64("n_entries")?;
     let taken_ns = mc.u64("taken_ns")? as i64;
     let body_len = mc.u64("entries_bytes")?;

@@ -100,20 +100,19 @@ pub fn encode_header(m: &LogMeta) -> Vec<u8> {
 }
 
 pub fn decode_header(path: &Path, buf: &[u8]) -> Result<LogMeta> {
-    let mut c = Cursor::new(path, buf, 0);
-    let (_, meta) = header::decode(WAL, &mut c)?;
-    let mut mc = Cursor::new(path, meta, header::HEADER_BYTES as u64);
+    let header::Opened {
+        meta: mut mc,
+        meta_len,
+        ..
+    } = header::open(WAL, path, buf)?;
     let salt = mc.u64("salt")?;
     let seq = mc.u64("seq")?;
     let dim = mc.u32("dim")?;
-    if meta.len() != META_BYTES {
+    if meta_len != META_BYTES {
         return Err(Error::corrupt(
             path,
             16,
-            format!(
-                "log metadata is {} bytes, expected {META_BYTES}",
-                meta.len()
-            ),
+            format!("log metadata is {} bytes, expected {META_BYTES}", meta_len),
         ));
     }
     Ok(LogMeta { salt, seq, dim })

@@ -1,0 +1,234 @@
+//! `Searcher`: the lexical side and its fusion with the semantic side; symbol matches lifted first.
+
+use super::*;
+use crate::engine::index::NodeFilter;
+use crate::error::{Error, Result};
+use crate::search::fusion::{FUSION_CANDIDATES, RRF_K};
+use std::collections::HashMap;
+
+impl Searcher {
+    /// The delta's lexical index (its upserts' text read from the tree on
+    /// first use; a changed file contributes its path and symbol only).
+    pub(super) fn delta_lexical(&self) -> Result<&DeltaLexical> {
+        self.lexical
+            .get_or_init(|| self.build_delta_lexical().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| Error::invalid(format!("lexical index of the log: {e}")))
+    }
+
+    pub(super) fn build_delta_lexical(&self) -> Result<DeltaLexical> {
+        let tree = self.tree();
+        let mut files = HashMap::new();
+        let mut docs = Vec::new();
+        let mut ids = Vec::new();
+        for (&id, e) in &self.index.delta.upserts {
+            if let Some(c) = &e.chunk {
+                let t = source_text(&tree, &delta_info(c), &mut files);
+                let text = if t.stale { "" } else { t.text.as_str() };
+                docs.push(crate::lexical::tokens::chunk_tokens(
+                    &c.path,
+                    c.language,
+                    c.symbol.as_deref(),
+                    text,
+                ));
+                ids.push(id);
+            }
+        }
+        Ok(DeltaLexical {
+            index: crate::lexical::segment::LexMemory::build(&docs)?,
+            ids,
+        })
+    }
+
+    /// Reciprocal rank fusion of the semantic hits with the lexical side's
+    /// best: each side's rank r adds weight / (RRF_K + r), the weights being
+    /// `ratio` and 1 - `ratio`. The best `k`, scored by the fusion.
+    pub(super) fn fuse(
+        &self,
+        query: &str,
+        semantic: &[crate::engine::index::Hit],
+        ratio: f32,
+        k: usize,
+        filter: Option<&NodeFilter>,
+    ) -> Result<Vec<crate::engine::index::Hit>> {
+        use crate::lexical::segment::{query_for, search, Combined};
+        let mut qt = Vec::new();
+        crate::lexical::tokens::tokens(query, &mut qt);
+        let delta = self.delta_lexical()?;
+        let mut searchers: Vec<&tantivy::Searcher> = Vec::new();
+        for seg in &self.index.segments {
+            let l = seg
+                .lexical
+                .as_ref()
+                .ok_or_else(|| Error::invalid("segment without a lexical index"))?;
+            searchers.push(l.searcher());
+        }
+        searchers.push(delta.index.searcher());
+        let stats = Combined(searchers);
+        let q = query_for(&qt);
+        let want = FUSION_CANDIDATES.max(k);
+        // (BM25 score, hit) over every segment and the delta.
+        let mut found: Vec<(f32, crate::engine::index::Hit)> = Vec::new();
+        for (si, seg) in self.index.segments.iter().enumerate() {
+            let Some(l) = seg.lexical.as_ref() else {
+                continue;
+            };
+            let rows = &l.head.node_of_row;
+            let node_ok = |n: usize| self.node_allowed(si, n, filter);
+            let allow = (self.index.visible.is_some() || filter.is_some()).then(|| {
+                std::sync::Arc::new(
+                    rows.iter()
+                        .map(|&n| node_ok(n as usize))
+                        .collect::<Vec<bool>>(),
+                )
+            });
+            for (score, row) in l.search(&*q, &stats, want, allow)? {
+                // The row column comes from the file: range-checked.
+                // (Every row's node was checked against the segment on open.)
+                let node = *rows.get(row as usize).ok_or_else(|| {
+                    Error::corrupt(
+                        self.index.dir.join(format!("seg-{:08}.lex", seg.id)),
+                        0,
+                        format!("lexical row {row} outside its {} rows", rows.len()),
+                    )
+                })?;
+                found.push((
+                    score,
+                    crate::engine::index::Hit {
+                        id: seg.ids[node as usize],
+                        score,
+                        segment: si as u32,
+                        node,
+                    },
+                ));
+            }
+        }
+        let delta_allow = filter.and_then(|f| f.delta_ids.as_ref()).map(|live| {
+            std::sync::Arc::new(
+                delta
+                    .ids
+                    .iter()
+                    .map(|id| live.contains(id))
+                    .collect::<Vec<bool>>(),
+            )
+        });
+        for (score, row) in search(delta.index.searcher(), &*q, &stats, want, delta_allow)? {
+            let Some(&id) = delta.ids.get(row as usize) else {
+                return Err(Error::invalid(format!(
+                    "lexical index of the log: row {row} outside its {} rows",
+                    delta.ids.len()
+                )));
+            };
+            // Only upserts still live (a later delete may have removed it).
+            if self.index.delta.upserts.contains_key(&id) {
+                found.push((
+                    score,
+                    crate::engine::index::Hit {
+                        id,
+                        score,
+                        segment: crate::engine::index::DELTA_SEGMENT,
+                        node: 0,
+                    },
+                ));
+            }
+        }
+        found.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
+        found.truncate(want);
+        // (fused score, hit), keyed by external id.
+        let mut by_id: HashMap<u64, (f32, crate::engine::index::Hit)> = HashMap::new();
+        for (r, h) in semantic.iter().enumerate() {
+            let s = ratio / (RRF_K + r as f32 + 1.0);
+            by_id.insert(h.id, (s, h.clone()));
+        }
+        for (r, (_, h)) in found.into_iter().enumerate() {
+            let s = (1.0 - ratio) / (RRF_K + r as f32 + 1.0);
+            by_id.entry(h.id).and_modify(|e| e.0 += s).or_insert((s, h));
+        }
+        let mut all: Vec<(f32, crate::engine::index::Hit)> = by_id.into_values().collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
+        all.truncate(k);
+        Ok(all
+            .into_iter()
+            .map(|(s, mut h)| {
+                h.score = s;
+                h
+            })
+            .collect())
+    }
+
+    /// Whether segment `si`'s node `n` is live (not deleted or replaced by
+    /// the log) and passes `filter`.
+    pub(super) fn node_allowed(&self, si: usize, n: usize, filter: Option<&NodeFilter>) -> bool {
+        self.index.visible.as_ref().is_none_or(|v| v.allow[si][n])
+            && filter.is_none_or(|f| f.allow[si][n])
+    }
+
+    /// Put the chunks whose symbol an identifier-like query names (see
+    /// `symbols`) first: qualified matches, then name matches, each in the
+    /// order the ranking had them (chunks it had not found after, in index
+    /// order, with score 0). Deleted and filtered-out chunks are skipped.
+    /// Returns how many hits were lifted (at most `k`).
+    pub(super) fn lift_symbols(
+        &self,
+        parts: &[String],
+        hits: &mut Vec<crate::engine::index::Hit>,
+        k: usize,
+        filter: Option<&NodeFilter>,
+    ) -> usize {
+        use crate::search::symbols::symbol_match;
+        // (match level, position in the ranking or usize::MAX, hit)
+        let mut found: Vec<(u8, usize, crate::engine::index::Hit)> = Vec::new();
+        let mut push = |level: u8, id: u64, segment: u32, node: u32| {
+            let pos = hits.iter().position(|h| h.id == id);
+            found.push((
+                level,
+                pos.unwrap_or(usize::MAX),
+                crate::engine::index::Hit {
+                    id,
+                    score: pos.map_or(0.0, |p| hits[p].score),
+                    segment,
+                    node,
+                },
+            ));
+        };
+        for (si, seg) in self.index.segments.iter().enumerate() {
+            let Some(store) = seg.chunks.as_ref() else {
+                continue;
+            };
+            for node in 0..store.len() {
+                let Some(sym) = store.info(node as u32).symbol else {
+                    continue;
+                };
+                let level = symbol_match(parts, sym);
+                if level > 0 && self.node_allowed(si, node, filter) {
+                    push(level, seg.ids[node], si as u32, node as u32);
+                }
+            }
+        }
+        for (&id, e) in &self.index.delta.upserts {
+            let Some(sym) = e.chunk.as_ref().and_then(|c| c.symbol.as_deref()) else {
+                continue;
+            };
+            let allowed = filter
+                .and_then(|f| f.delta_ids.as_ref())
+                .is_none_or(|live| live.contains(&id));
+            let level = symbol_match(parts, sym);
+            if level > 0 && allowed {
+                push(level, id, crate::engine::index::DELTA_SEGMENT, 0);
+            }
+        }
+        if found.is_empty() {
+            return 0;
+        }
+        found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        found.truncate(k);
+        let lifted = found.len();
+        let ids: std::collections::HashSet<u64> = found.iter().map(|f| f.2.id).collect();
+        let rest: Vec<crate::engine::index::Hit> =
+            hits.drain(..).filter(|h| !ids.contains(&h.id)).collect();
+        hits.extend(found.into_iter().map(|f| f.2));
+        hits.extend(rest);
+        hits.truncate(k);
+        lifted
+    }
+}
