@@ -57,9 +57,31 @@ pub enum Error {
     /// process cannot use (another model).
     #[error("{dir}: {why}")]
     Replaced { dir: PathBuf, why: String },
+    /// The embedding server at `endpoint` failed this request: unreachable,
+    /// silent past the timeout, or its reply was refused (SPEC.md Z-2).
+    #[error("embedding server {endpoint}: {why}")]
+    Server {
+        endpoint: String,
+        fault: ServerFault,
+        why: String,
+    },
     /// A previous durable write failed; the index refuses writes until reopened.
     #[error("index is poisoned after a failed write ({0}); reopen it")]
     Poisoned(String),
+}
+
+/// How an embedding server failed (`Error::Server`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerFault {
+    /// The socket failed (connect, send or receive).
+    Unreachable,
+    /// No reply within the configured timeout.
+    Timeout,
+    /// A reply leann refuses: malformed, too large, wrong model, dimension
+    /// or count, NaN or all-zero vectors.
+    BadReply,
+    /// The server answered with an error of its own.
+    Refused,
 }
 
 impl Error {
@@ -83,6 +105,13 @@ impl Error {
     pub fn config(field: impl Into<String>, why: impl Into<String>) -> Self {
         Error::Config {
             field: field.into(),
+            why: why.into(),
+        }
+    }
+    pub fn server(endpoint: impl Into<String>, fault: ServerFault, why: impl Into<String>) -> Self {
+        Error::Server {
+            endpoint: endpoint.into(),
+            fault,
             why: why.into(),
         }
     }

@@ -131,7 +131,21 @@ fn server_down_fails_within_the_timeout_naming_the_endpoint() {
     let t = Instant::now();
     let err = match RemoteEmbedder::connect(&cfg(&endpoint, 300, 8)) {
         Ok(_) => panic!("connected to nothing"),
-        Err(e) => e.to_string(),
+        Err(e) => {
+            // A caller can tell a timeout from a bad reply (issue 14).
+            assert!(
+                matches!(
+                    &e,
+                    leann::Error::Server {
+                        fault: leann::error::ServerFault::Timeout,
+                        endpoint: ep,
+                        ..
+                    } if *ep == endpoint
+                ),
+                "{e:?}"
+            );
+            e.to_string()
+        }
     };
     let took = t.elapsed();
     assert!(err.contains(&endpoint), "{err}");
@@ -407,7 +421,19 @@ fn hostile_replies_are_errors_not_crashes() {
     for (want, reply) in cases {
         let (ep, t) = fake_server(info("4"), reply);
         let client = RemoteEmbedder::connect(&cfg(&ep, 2000, 8)).unwrap();
-        let e = client.embed(&["x"]).unwrap_err().to_string();
+        let err = client.embed(&["x"]).unwrap_err();
+        // The server's own error is `Refused`; every other case is a reply
+        // leann refuses.
+        let fault = if want == "\\u{1b}" {
+            leann::error::ServerFault::Refused
+        } else {
+            leann::error::ServerFault::BadReply
+        };
+        assert!(
+            matches!(&err, leann::Error::Server { fault: f, .. } if *f == fault),
+            "{want}: {err:?}"
+        );
+        let e = err.to_string();
         assert!(e.contains(&ep) && e.contains(want), "{want}: {e}");
         drop(client);
         t.join().unwrap();

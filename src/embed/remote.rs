@@ -13,7 +13,7 @@
 //! `{"ok": false, "error": "..."}` for anything malformed.
 
 use super::Embedder;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ServerFault};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -114,7 +114,7 @@ pub struct Reply {
 }
 
 fn zmq_err(endpoint: &str, what: &str, e: zmq::Error) -> Error {
-    Error::invalid(format!("embedding server {endpoint}: {what}: {e}"))
+    Error::server(endpoint, ServerFault::Unreachable, format!("{what}: {e}"))
 }
 
 /// Answer one request: the frames of the reply. (Public for the fuzz
@@ -323,12 +323,15 @@ impl RemoteEmbedder {
         r.model = head.model.clone().unwrap_or_default();
         r.dim = head.dim.unwrap_or(0);
         if r.dim == 0 || r.dim > MAX_DIM || r.model.is_empty() || r.model.len() > 1024 {
-            return Err(Error::invalid(format!(
-                "embedding server {}: its info reply names no usable model or dimension (model {:?}, dim {}; at most {MAX_DIM})",
-                cfg.endpoint,
+            return Err(Error::server(
+                &cfg.endpoint,
+                ServerFault::BadReply,
+                format!(
+                "its info reply names no usable model or dimension (model {:?}, dim {}; at most {MAX_DIM})",
                 crate::format::cut_str(&r.model, 100),
                 r.dim
-            )));
+            ),
+            ));
         }
         if let Some(want) = &cfg.model {
             if !r.model.contains(want.as_str()) && !want.contains(r.model.as_str()) {
@@ -371,18 +374,24 @@ impl RemoteEmbedder {
         let mut guard = self
             .socket
             .lock()
-            .map_err(|_| Error::invalid(format!("embedding server {ep}: client poisoned")))?;
+            .map_err(|_| Error::server(ep, ServerFault::Unreachable, "client poisoned"))?;
         if guard.is_none() {
             *guard = Some(self.new_socket()?);
         }
         let result = (|| {
             // The socket was created just above if it was missing.
-            let s = guard.as_ref().ok_or_else(|| Error::invalid("no socket"))?;
+            let s = guard
+                .as_ref()
+                .ok_or_else(|| Error::server(ep, ServerFault::Unreachable, "no socket"))?;
             let timeout = || {
-                Error::invalid(format!(
-                    "embedding server {ep}: no reply within {} ms (is `leann embed-server` running there?)",
-                    self.cfg.timeout_ms()
-                ))
+                Error::server(
+                    ep,
+                    ServerFault::Timeout,
+                    format!(
+                        "no reply within {} ms (is `leann embed-server` running there?)",
+                        self.cfg.timeout_ms()
+                    ),
+                )
             };
             match s.send(req, 0) {
                 Ok(()) => {}
@@ -396,29 +405,38 @@ impl RemoteEmbedder {
             };
             let first = parts.first().map(Vec::as_slice).unwrap_or_default();
             if first.len() > MAX_REPLY_HEAD_BYTES {
-                return Err(Error::invalid(format!(
-                    "embedding server {ep}: reply head of {} bytes (at most {MAX_REPLY_HEAD_BYTES})",
-                    first.len()
-                )));
+                return Err(Error::server(
+                    ep,
+                    ServerFault::BadReply,
+                    format!(
+                        "reply head of {} bytes (at most {MAX_REPLY_HEAD_BYTES})",
+                        first.len()
+                    ),
+                ));
             }
             let head: Reply = serde_json::from_slice(first).map_err(|e| {
-                Error::invalid(format!("embedding server {ep}: malformed reply: {e}"))
+                Error::server(ep, ServerFault::BadReply, format!("malformed reply: {e}"))
             })?;
             if !head.ok {
-                return Err(Error::invalid(format!(
-                    "embedding server {ep}: {:?}",
-                    crate::format::cut_str(
-                        head.error.as_deref().unwrap_or("error without a message"),
-                        500
-                    )
-                )));
+                return Err(Error::server(
+                    ep,
+                    ServerFault::Refused,
+                    format!(
+                        "{:?}",
+                        crate::format::cut_str(
+                            head.error.as_deref().unwrap_or("error without a message"),
+                            500
+                        )
+                    ),
+                ));
             }
             let matrix = if want_matrix {
                 if parts.len() != 2 {
-                    return Err(Error::invalid(format!(
-                        "embedding server {ep}: reply has {} frames, expected 2",
-                        parts.len()
-                    )));
+                    return Err(Error::server(
+                        ep,
+                        ServerFault::BadReply,
+                        format!("reply has {} frames, expected 2", parts.len()),
+                    ));
                 }
                 parts.into_iter().nth(1).unwrap_or_default()
             } else {
@@ -481,30 +499,44 @@ pub fn check_reply(
     matrix: &[u8],
 ) -> Result<Vec<f32>> {
     if head.model.as_deref() != Some(model) || head.dim != Some(dim) {
-        return Err(Error::invalid(format!(
-            "embedding server {ep}: now serves {:?} of dim {:?}, it served {model} of dim {dim} at connect",
-            head.model.as_deref().map(|m| crate::format::cut_str(m, 100)),
-            head.dim
-        )));
+        return Err(Error::server(
+            ep,
+            ServerFault::BadReply,
+            format!(
+                "now serves {:?} of dim {:?}, it served {model} of dim {dim} at connect",
+                head.model
+                    .as_deref()
+                    .map(|m| crate::format::cut_str(m, 100)),
+                head.dim
+            ),
+        ));
     }
     let want = count.checked_mul(dim).and_then(|n| n.checked_mul(4));
     if head.count != Some(count) || Some(matrix.len()) != want {
-        return Err(Error::invalid(format!(
-            "embedding server {ep}: {} bytes of vectors for {count} texts of dim {dim}",
-            matrix.len()
-        )));
+        return Err(Error::server(
+            ep,
+            ServerFault::BadReply,
+            format!(
+                "{} bytes of vectors for {count} texts of dim {dim}",
+                matrix.len()
+            ),
+        ));
     }
     let mut v = crate::format::f32s_from(matrix);
     for (i, row) in v.chunks_mut(dim.max(1)).enumerate() {
         if row.iter().any(|x| !x.is_finite()) {
-            return Err(Error::invalid(format!(
-                "embedding server {ep}: the vector of text {i} holds NaN or infinity"
-            )));
+            return Err(Error::server(
+                ep,
+                ServerFault::BadReply,
+                format!("the vector of text {i} holds NaN or infinity"),
+            ));
         }
         if row.iter().all(|&x| x == 0.0) {
-            return Err(Error::invalid(format!(
-                "embedding server {ep}: the vector of text {i} is all zeros"
-            )));
+            return Err(Error::server(
+                ep,
+                ServerFault::BadReply,
+                format!("the vector of text {i} is all zeros"),
+            ));
         }
         crate::ann::distance::normalize(row);
     }

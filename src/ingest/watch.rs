@@ -231,7 +231,11 @@ fn batch(
 fn retryable(e: &Error) -> bool {
     matches!(
         e,
-        Error::Io { .. } | Error::Locked { .. } | Error::Poisoned(_) | Error::InvalidInput(_)
+        Error::Io { .. }
+            | Error::Locked { .. }
+            | Error::Poisoned(_)
+            | Error::Server { .. }
+            | Error::InvalidInput(_)
     )
 }
 
