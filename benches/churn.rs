@@ -26,14 +26,10 @@ struct ById<'a> {
 impl leann::engine::index::ExactSource for ById<'_> {
     fn vectors(
         &self,
-        _seg: &leann::engine::segment::Segment,
-        _nodes: &[u32],
-        ext: &[u64],
-        _s: &mut leann::engine::segment::SegScratch,
-        _st: &mut leann::ann::vamana::SearchStats,
+        c: &leann::engine::index::Candidates<'_>,
         out: &mut Vec<f32>,
     ) -> leann::Result<()> {
-        for e in ext {
+        for e in c.ids {
             out.extend_from_slice(self.base.vector(self.pos[e]));
         }
         Ok(())

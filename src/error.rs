@@ -40,9 +40,45 @@ pub enum Error {
         bits: u32,
         hint: &'static str,
     },
-    /// Invalid caller input (vectors, queries, parameters).
-    #[error("invalid input: {0}")]
-    InvalidInput(String),
+    /// An argument outside what it accepts: a command-line flag (`arg` is
+    /// the flag, e.g. `--top-k`) or a library parameter (`arg` names it,
+    /// e.g. `k`, `vectors`, `query`).
+    #[error("invalid argument: {why}")]
+    Argument { arg: String, why: String },
+    /// A file or tree the user handed in that leann cannot use as asked: a
+    /// relevance or ground-truth file, a batch query file, a source tree
+    /// that is not a directory or holds nothing to index.
+    #[error("invalid input: {why}")]
+    Input { path: PathBuf, why: String },
+    /// The index (or the call) is not in a state where the operation can
+    /// run: a search of chunks on a bare-vector index, a write without the
+    /// writer lock, a compaction needing text the tree no longer has.
+    #[error("{why}")]
+    Precondition { why: String },
+    /// An embedding or rerank model cannot be loaded or run, or does not
+    /// match the index (tokenizer, weights, shapes, the model id).
+    #[error("model: {why}")]
+    Model { why: String },
+    /// `git` failed, or printed what leann cannot read (`index update --git`).
+    #[error("{why}")]
+    Git { root: PathBuf, why: String },
+    /// The file-system watch on a tree could not start, or stopped.
+    #[error("{why}")]
+    Watch { root: PathBuf, why: String },
+    /// An I/O backend is not available here (io_uring blocked or missing)
+    /// or refused a batch.
+    #[error("{why}")]
+    IoBackend { backend: &'static str, why: String },
+    /// A size a format or structure cannot hold (4 GiB text offsets, 2^32
+    /// nodes, a node larger than its sector).
+    #[error("{why}")]
+    Limit { why: String },
+    /// The lexical (tantivy) index failed at `op`.
+    #[error("lexical index: {op}: {why}")]
+    Lexical { op: &'static str, why: String },
+    /// An invariant of leann itself does not hold: a bug, never the user's input.
+    #[error("internal error: {0} (a bug in leann: please report it)")]
+    Internal(String),
     /// Invalid configuration: names the field.
     #[error("invalid config field `{field}`: {why}")]
     Config { field: String, why: String },
@@ -99,8 +135,47 @@ impl Error {
             what: what.into(),
         }
     }
-    pub fn invalid(msg: impl Into<String>) -> Self {
-        Error::InvalidInput(msg.into())
+    pub fn argument(arg: impl Into<String>, why: impl Into<String>) -> Self {
+        Error::Argument {
+            arg: arg.into(),
+            why: why.into(),
+        }
+    }
+    pub fn input(path: impl Into<PathBuf>, why: impl Into<String>) -> Self {
+        Error::Input {
+            path: path.into(),
+            why: why.into(),
+        }
+    }
+    pub fn precondition(why: impl Into<String>) -> Self {
+        Error::Precondition { why: why.into() }
+    }
+    pub fn model(why: impl Into<String>) -> Self {
+        Error::Model { why: why.into() }
+    }
+    pub fn git(root: impl Into<PathBuf>, why: impl Into<String>) -> Self {
+        Error::Git {
+            root: root.into(),
+            why: why.into(),
+        }
+    }
+    pub fn watch(root: impl Into<PathBuf>, why: impl Into<String>) -> Self {
+        Error::Watch {
+            root: root.into(),
+            why: why.into(),
+        }
+    }
+    pub fn io_backend(backend: &'static str, why: impl Into<String>) -> Self {
+        Error::IoBackend {
+            backend,
+            why: why.into(),
+        }
+    }
+    pub fn limit(why: impl Into<String>) -> Self {
+        Error::Limit { why: why.into() }
+    }
+    pub fn internal(why: impl Into<String>) -> Self {
+        Error::Internal(why.into())
     }
     pub fn config(field: impl Into<String>, why: impl Into<String>) -> Self {
         Error::Config {

@@ -63,7 +63,10 @@ fn dump_file(p: &Path, node: Option<u32>) -> leann::Result<()> {
         println!("{name}: graph, {m:?}");
         if let Some(n) = node {
             if n as u64 >= m.n_nodes {
-                return Err(leann::Error::invalid(format!("node {n} >= {}", m.n_nodes)));
+                return Err(leann::Error::argument(
+                    "--node",
+                    format!("node {n} >= {}", m.n_nodes),
+                ));
             }
             let f = st.open_read(p, ReadMode::Buffered)?;
             let (s, _) = m.locate(n);

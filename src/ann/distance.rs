@@ -71,15 +71,16 @@ impl std::str::FromStr for Metric {
 /// Check a vector is usable: right dimension, finite values.
 pub fn check_vector(v: &[f32], dim: usize, what: &str) -> Result<()> {
     if v.len() != dim {
-        return Err(Error::invalid(format!(
-            "{what} has dimension {}, the index has {dim}",
-            v.len()
-        )));
+        return Err(Error::argument(
+            what,
+            format!("{what} has dimension {}, the index has {dim}", v.len()),
+        ));
     }
     if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-        return Err(Error::invalid(format!(
-            "{what} has a non-finite value at position {i}"
-        )));
+        return Err(Error::argument(
+            what,
+            format!("{what} has a non-finite value at position {i}"),
+        ));
     }
     Ok(())
 }

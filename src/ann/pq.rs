@@ -72,7 +72,10 @@ impl Quantizer {
     pub fn train(src: &dyn VectorSource, p: &PqParams) -> Result<Quantizer> {
         let (n, dim) = (src.len(), src.dim());
         if n == 0 {
-            return Err(Error::invalid("cannot train a quantizer on zero vectors"));
+            return Err(Error::argument(
+                "vectors",
+                "cannot train a quantizer on zero vectors",
+            ));
         }
         if p.m == 0 || dim % p.m != 0 {
             return Err(Error::config(

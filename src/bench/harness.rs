@@ -89,40 +89,52 @@ fn load(storage: &dyn Storage, a: &BenchArgs) -> Result<Data> {
         );
     }
     let need = |p: &Option<PathBuf>, f: &str| {
-        p.clone()
-            .ok_or_else(|| Error::invalid(format!("--{f} is required (or use --synthetic NxD)")))
+        p.clone().ok_or_else(|| {
+            Error::argument(
+                format!("--{f}"),
+                format!("--{f} is required (or use --synthetic NxD)"),
+            )
+        })
     };
     let base = FbinVectors::open(storage, &need(&a.base, "base")?)?;
     let queries = FbinVectors::open(storage, &need(&a.query, "query")?)?;
     if base.dim() != queries.dim() {
-        return Err(Error::invalid(format!(
-            "base has dimension {}, queries {}",
-            base.dim(),
-            queries.dim()
-        )));
+        return Err(Error::argument(
+            "--query",
+            format!(
+                "base has dimension {}, queries {}",
+                base.dim(),
+                queries.dim()
+            ),
+        ));
     }
     let gt_path = need(&a.gt, "gt")?;
     let (gn, gk, ids) = data::read_ibin(storage, &gt_path)?;
     if gn < queries.len() {
-        return Err(Error::invalid(format!(
-            "{} has {gn} rows for {} queries",
-            gt_path.display(),
-            queries.len()
-        )));
+        return Err(Error::input(
+            &gt_path,
+            format!(
+                "{} has {gn} rows for {} queries",
+                gt_path.display(),
+                queries.len()
+            ),
+        ));
     }
     if gk < a.k {
-        return Err(Error::invalid(format!(
-            "{} has top-{gk}, fewer than k = {}",
-            gt_path.display(),
-            a.k
-        )));
+        return Err(Error::input(
+            &gt_path,
+            format!("{} has top-{gk}, fewer than k = {}", gt_path.display(), a.k),
+        ));
     }
     if let Some(bad) = ids.iter().find(|&&i| i as usize >= base.len()) {
-        return Err(Error::invalid(format!(
-            "{} names base id {bad}, base has {}",
-            gt_path.display(),
-            base.len()
-        )));
+        return Err(Error::input(
+            &gt_path,
+            format!(
+                "{} names base id {bad}, base has {}",
+                gt_path.display(),
+                base.len()
+            ),
+        ));
     }
     let gt = ids.chunks(gk).map(|c| c.to_vec()).collect();
     Ok(Data {
@@ -327,11 +339,14 @@ pub fn run(
     let cache = if a.cold { Some(0) } else { a.cache_bytes };
     let idx = Index::open(storage, dir, mode, cache)?;
     if idx.len() != d.base.len() {
-        return Err(Error::invalid(format!(
-            "index holds {} vectors, base has {}",
-            idx.len(),
-            d.base.len()
-        )));
+        return Err(Error::argument(
+            "--index",
+            format!(
+                "index holds {} vectors, base has {}",
+                idx.len(),
+                d.base.len()
+            ),
+        ));
     }
     let n = idx.len();
     let mut per_file = std::collections::BTreeMap::new();
@@ -351,7 +366,7 @@ pub fn run(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(a.threads.max(1))
         .build()
-        .map_err(|e| Error::invalid(format!("thread pool: {e}")))?;
+        .map_err(|e| Error::internal(format!("thread pool: {e}")))?;
     for &l in &a.ls {
         for &w in &a.ws {
             let mut p = idx.default_params(a.k);

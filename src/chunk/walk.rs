@@ -88,10 +88,10 @@ fn rel_of(root: &Path, p: &Path) -> String {
 pub fn walk(root: &Path, o: &WalkOptions) -> Result<(Vec<FileEntry>, Skips)> {
     let meta = std::fs::metadata(root).map_err(|e| Error::io("open input directory", root, e))?;
     if !meta.is_dir() {
-        return Err(Error::invalid(format!(
-            "{} is not a directory",
-            root.display()
-        )));
+        return Err(Error::input(
+            root,
+            format!("{} is not a directory", root.display()),
+        ));
     }
     let excl = exclude_set(&o.exclude)?;
     let canon_root =

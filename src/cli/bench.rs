@@ -67,9 +67,10 @@ pub struct BenchCmd {
 
 fn parse_nxd(s: &str) -> leann::Result<(usize, usize)> {
     let bad = || {
-        leann::Error::invalid(format!(
-            "--synthetic wants NxD (e.g. 1000000x384), got `{s}`"
-        ))
+        leann::Error::argument(
+            "--synthetic",
+            format!("--synthetic wants NxD (e.g. 1000000x384), got `{s}`"),
+        )
     };
     let (a, b) = s.split_once('x').ok_or_else(bad)?;
     let n = a.replace('_', "").parse().map_err(|_| bad())?;

@@ -49,7 +49,7 @@ pub fn run(c: EvalCmd) -> leann::Result<i32> {
     if c.json {
         println!(
             "{}",
-            serde_json::to_string(&rep).map_err(|e| leann::Error::invalid(e.to_string()))?
+            serde_json::to_string(&rep).map_err(|e| leann::Error::internal(e.to_string()))?
         );
     } else {
         println!("queries {}", rep.queries);

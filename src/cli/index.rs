@@ -133,9 +133,10 @@ const DEFAULT_WAIT_LOCK_SECS: f64 = 5.0;
 /// `--wait-lock SECS` as a duration.
 fn lock_wait(secs: f64) -> leann::Result<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(secs).map_err(|_| {
-        leann::Error::invalid(format!(
-            "--wait-lock {secs}: not a number of seconds (0 or more)"
-        ))
+        leann::Error::argument(
+            "--wait-lock",
+            format!("--wait-lock {secs}: not a number of seconds (0 or more)"),
+        )
     })
 }
 
@@ -158,7 +159,10 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                 return dry_run_report(st.as_ref(), &input, &cfg, verbose);
             }
             let output = output.ok_or_else(|| {
-                leann::Error::invalid("index create needs --output PATH (or --dry-run)")
+                leann::Error::argument(
+                    "--output",
+                    "index create needs --output PATH (or --dry-run)",
+                )
             })?;
             let placement =
                 |out: &Path| leann::ingest::tree::check_output_placement(&input, out, &cfg);
@@ -554,7 +558,8 @@ fn rebuild(
     wait: std::time::Duration,
 ) -> leann::Result<i32> {
     if anchors == Some(0) {
-        return Err(leann::Error::invalid(
+        return Err(leann::Error::argument(
+            "--new-anchor-count",
             "--new-anchor-count 0: an index needs at least one anchor",
         ));
     }
@@ -577,10 +582,13 @@ fn rebuild(
             leann::engine::index::Index::open(st.as_ref(), index, ReadMode::Buffered, Some(0))?;
             let same = |a: &Path, b: &Path| matches!((std::fs::canonicalize(a), std::fs::canonicalize(b)), (Ok(x), Ok(y)) if x == y);
             if same(index, out) {
-                return Err(leann::Error::invalid(format!(
-                    "--output {} is --index itself: leave out --output to rebuild in place",
-                    out.display()
-                )));
+                return Err(leann::Error::argument(
+                    "--output",
+                    format!(
+                        "--output {} is --index itself: leave out --output to rebuild in place",
+                        out.display()
+                    ),
+                ));
             }
             let o = leann::engine::dir::CreateOptions {
                 force,

@@ -145,7 +145,7 @@ fn open_searcher(
             .clone()
             .or_else(|| cfg.rerank_model.as_ref().map(PathBuf::from))
             .ok_or_else(|| {
-                leann::Error::invalid(format!(
+                leann::Error::argument("--rerank-model", format!(
                     "--mode rerank needs a transformer: pass --rerank-model DIR (a sentence-transformers model directory), or set search.rerankModel in the config of `leann index create` ({} has none)",
                     index.display()
                 ))
@@ -320,7 +320,7 @@ fn run_batch(
             Ok(l) => l,
             Err(why) => {
                 errors += 1;
-                let e = leann::Error::invalid(format!("{}:{lineno}: {why}", file.display()));
+                let e = leann::Error::input(file, format!("{}:{lineno}: {why}", file.display()));
                 eprintln!("leann: error: {e}");
                 let v = serde_json::json!({"id": null, "line": lineno, "error": e.to_string()});
                 writeln!(out, "{v}").map_err(w)?;
@@ -331,8 +331,9 @@ fn run_batch(
             continue;
         }
         let answer = (|| -> leann::Result<(serde_json::Value, Vec<QueryResult>)> {
-            let b: BatchLine = serde_json::from_str(&line)
-                .map_err(|e| leann::Error::invalid(format!("{}:{lineno}: {e}", file.display())))?;
+            let b: BatchLine = serde_json::from_str(&line).map_err(|e| {
+                leann::Error::input(file, format!("{}:{lineno}: {e}", file.display()))
+            })?;
             let mut o = base.clone();
             if let Some(k) = b.top_k {
                 o.k = k;

@@ -21,7 +21,7 @@ pub struct EmbedServerCmd {
 
 pub fn run(c: EmbedServerCmd) -> leann::Result<i32> {
     if c.device != "cpu" {
-        return Err(leann::Error::invalid(format!(
+        return Err(leann::Error::argument("--device", format!(
             "--device {}: this build runs models on the CPU only; for a GPU, run tools/embedding_server.py (same protocol)",
             c.device
         )));

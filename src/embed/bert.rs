@@ -27,7 +27,7 @@ pub struct BertEmbedder {
 }
 
 pub(crate) fn candle_err(what: &str, e: candle_core::Error) -> Error {
-    Error::invalid(format!("{what}: {e}"))
+    Error::model(format!("{what}: {e}"))
 }
 
 /// A BERT model directory read and checked: config.json, tokenizer.json
@@ -97,7 +97,7 @@ pub(crate) fn truncate_at(t: &mut tokenizers::Tokenizer, n: usize) -> Result<usi
         max_length: n,
         ..Default::default()
     }))
-    .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+    .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
     Ok(n)
 }
 
@@ -142,7 +142,7 @@ pub(crate) fn run_batches(
             |v: Vec<u32>| Tensor::from_vec(v, (b, len), &dev).map_err(|e| candle_err("input", e));
         let out = forward(&t(ids)?, &t(types)?, &t(mask)?)?;
         if out.len() != b {
-            return Err(Error::invalid(format!(
+            return Err(Error::model(format!(
                 "model gave {} rows for a batch of {b}",
                 out.len()
             )));
@@ -233,7 +233,7 @@ impl Embedder for BertEmbedder {
         let encs = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
-            .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+            .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
         let rows = run_batches(&encs, |i, t, m| self.forward(i, t, m))?;
         let mut out = Vec::with_capacity(texts.len() * self.dim);
         for r in rows {

@@ -29,7 +29,7 @@ impl CrossEncoder {
         let d = BertDir::read(storage, dir)?;
         let weights_path = dir.join("model.safetensors");
         let head_err = |what: &str, e: candle_core::Error| {
-            Error::invalid(format!(
+            Error::model(format!(
                 "{}: {what} (a cross-encoder is a BertForSequenceClassification with one label): {e}",
                 weights_path.display()
             ))
@@ -75,7 +75,7 @@ impl CrossEncoder {
         let encs = self
             .tokenizer
             .encode_batch(pairs, true)
-            .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+            .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
         let rows = run_batches(&encs, |ids, types, mask| {
             let err = |e| candle_err("cross-encoder forward pass", e);
             let hidden = self.model.forward(ids, types, Some(mask)).map_err(err)?;

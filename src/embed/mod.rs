@@ -71,7 +71,7 @@ impl EmbedderSpec {
         } else if abs.join("model.safetensors").exists() {
             Ok(EmbedderSpec::Static { dir })
         } else {
-            Err(Error::invalid(format!(
+            Err(Error::model(format!(
                 "{}: not a model directory (no config.json for a transformer, no model.safetensors for a static model)",
                 abs.display()
             )))
@@ -112,7 +112,7 @@ impl EmbedderSpec {
                     .ok()
                     .filter(|s| !s.trim().is_empty());
                 let Some(endpoint) = given else {
-                    return Err(Error::invalid(format!(
+                    return Err(Error::argument("--embed-server", format!(
                         "this index was built through the embedding server at {}, and leann connects only to a server named on this machine, never to an endpoint read from an index: pass --embed-server ENDPOINT or set {EMBED_SERVER_ENV}=ENDPOINT (a server of model `{model_id}`; the recorded endpoint is fine if it is yours)",
                         crate::format::cut_str(&recorded.endpoint, 200)
                     )));

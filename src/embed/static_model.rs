@@ -51,7 +51,7 @@ impl StaticModel {
         tokenizer.with_padding(None);
         tokenizer
             .with_truncation(None)
-            .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+            .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
         let st_path = origin.join("model.safetensors");
         let st = safetensors::SafeTensors::deserialize(safetensors_bytes)
             .map_err(|e| Error::corrupt(&st_path, 0, format!("not safetensors: {e}")))?;
@@ -157,7 +157,7 @@ impl StaticModel {
     /// what to do when it is not the one this leann carries.
     pub fn builtin_for(id: &str) -> Result<StaticModel> {
         if id != BUILTIN_ID {
-            return Err(Error::invalid(format!(
+            return Err(Error::model(format!(
                 "the index was made with the built-in model `{id}`; this leann carries `{BUILTIN_ID}` and cannot embed queries for it. Create the index again: leann index create --input SRC --output PATH --force"
             )));
         }
@@ -207,7 +207,7 @@ impl StaticModel {
                 let enc = self
                     .tokenizer
                     .encode_fast(text, false)
-                    .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+                    .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
                 ids.extend_from_slice(enc.get_ids());
             }
         }
@@ -228,7 +228,7 @@ impl StaticModel {
                 let enc = self
                     .tokenizer
                     .encode_fast(text, false)
-                    .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+                    .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
                 ids.extend(enc.get_ids().iter().take(MAX_TOKENS));
             }
         }
@@ -241,7 +241,7 @@ impl StaticModel {
         let enc = self
             .tokenizer
             .encode(text, false)
-            .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?;
+            .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
         Ok(enc.get_ids().iter().take(MAX_TOKENS).copied().collect())
     }
 

@@ -93,7 +93,7 @@ impl ChunkTable {
             }
         };
         let too_big = |what: &str| {
-            Error::invalid(format!(
+            Error::limit(format!(
                 "{}: {what} exceeds the chunk format's 4 GiB limit",
                 c.path
             ))
@@ -127,7 +127,7 @@ impl ChunkTable {
         };
         if let Some(spool) = &mut self.text {
             let bytes = c.compressed.ok_or_else(|| {
-                Error::invalid("chunk table stores text but a chunk came without it")
+                Error::internal("chunk table stores text but a chunk came without it")
             })?;
             r.text_off = spool.len();
             r.text_len = u32::try_from(bytes.len()).map_err(|_| too_big("chunk text"))?;
@@ -294,5 +294,5 @@ fn decompress_text(bytes: &[u8], len: usize) -> std::io::Result<Vec<u8>> {
 /// Compress a chunk's text for a table that stores text.
 pub fn compress_text(text: &str) -> Result<Vec<u8>> {
     zstd::bulk::compress(text.as_bytes(), TEXT_ZSTD_LEVEL)
-        .map_err(|e| Error::invalid(format!("zstd: {e}")))
+        .map_err(|e| Error::internal(format!("zstd: {e}")))
 }

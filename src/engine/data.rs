@@ -179,11 +179,14 @@ impl VectorSpool {
     /// Append rows (`dim` floats each).
     pub fn push(&mut self, rows: &[f32]) -> Result<()> {
         if rows.len() % self.dim != 0 {
-            return Err(Error::invalid(format!(
-                "{} floats are not whole rows of dimension {}",
-                rows.len(),
-                self.dim
-            )));
+            return Err(Error::argument(
+                "rows",
+                format!(
+                    "{} floats are not whole rows of dimension {}",
+                    rows.len(),
+                    self.dim
+                ),
+            ));
         }
         let mut bytes = Vec::with_capacity(rows.len() * 4);
         crate::format::put_f32s(&mut bytes, rows);
@@ -194,7 +197,7 @@ impl VectorSpool {
 
     pub fn finish(mut self) -> Result<SpooledVectors> {
         let n = i32::try_from(self.n)
-            .map_err(|_| Error::invalid(format!("{} vectors exceed the .fbin limit", self.n)))?;
+            .map_err(|_| Error::limit(format!("{} vectors exceed the .fbin limit", self.n)))?;
         let mut head = Vec::with_capacity(8);
         head.extend_from_slice(&n.to_le_bytes());
         head.extend_from_slice(&(self.dim as i32).to_le_bytes());

@@ -117,10 +117,10 @@ fn staging_prefix(output: &Path) -> Result<(PathBuf, String)> {
     let name = output
         .file_name()
         .ok_or_else(|| {
-            Error::invalid(format!(
-                "--output {}: not a directory name",
-                output.display()
-            ))
+            Error::argument(
+                "--output",
+                format!("--output {}: not a directory name", output.display()),
+            )
         })?
         .to_string_lossy()
         .into_owned();
@@ -158,7 +158,7 @@ fn existing(storage: &dyn Storage, output: &Path) -> Result<Existing> {
         return Ok(Existing::EmptyDir);
     }
     let not_index = |why: String| {
-        Err(Error::invalid(format!(
+        Err(Error::argument("--output", format!(
             "--output {} is not a leann index ({why}); leann writes only into a new or empty directory, or replaces (--force) a directory holding nothing but an index: choose another --output",
             output.display()
         )))
@@ -234,7 +234,7 @@ pub fn create_index<T>(
     }
     let _lock: Option<Box<dyn DirLock>> = match what {
         Existing::Index if !o.force => {
-            return Err(Error::invalid(format!(
+            return Err(Error::argument("--output", format!(
                 "--output {} already holds an index; pass --force to replace it (the old index stays until the new one is complete)",
                 output.display()
             )))

@@ -71,7 +71,7 @@ impl IndexInfo {
             return Ok(String::new());
         }
         serde_json::to_string(self)
-            .map_err(|e| crate::Error::invalid(format!("index info does not serialise: {e}")))
+            .map_err(|e| crate::Error::internal(format!("index info does not serialise: {e}")))
     }
 
     pub fn from_json(path: &Path, s: &str) -> crate::Result<IndexInfo> {

@@ -147,10 +147,10 @@ pub fn write(
     let (chunk_bytes, lexical_bytes) = match chunks {
         Some(t) => {
             if t.len() != n {
-                return Err(Error::invalid(format!(
-                    "{} chunk records for {n} vectors",
-                    t.len()
-                )));
+                return Err(Error::argument(
+                    "chunks",
+                    format!("{} chunk records for {n} vectors", t.len()),
+                ));
             }
             (
                 t.write(storage, &dir.join(file_name(d.id, "chunks")), &order)?,
@@ -550,7 +550,7 @@ impl Segment {
         out: &mut Vec<f32>,
     ) -> Result<()> {
         if !self.meta.full_vectors {
-            return Err(Error::invalid(format!(
+            return Err(Error::precondition(format!(
                 "{} stores no full vectors; rerank needs a recompute source",
                 self.path.display()
             )));

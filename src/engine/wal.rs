@@ -163,7 +163,10 @@ impl Wal {
     pub fn create(storage: &dyn Storage, dir: &Path, seq: u64, dim: u32) -> Result<Wal> {
         let path = dir.join(file_name(seq));
         if storage.exists(&path) {
-            return Err(Error::invalid(format!("{} already exists", path.display())));
+            return Err(Error::precondition(format!(
+                "{} already exists",
+                path.display()
+            )));
         }
         let file = storage.open_append(&path)?;
         let meta = LogMeta {
@@ -242,17 +245,21 @@ impl Wal {
         self.check_poison()?;
         for r in records {
             if matches!(r, Record::Begin { .. } | Record::Commit { .. }) {
-                return Err(Error::invalid(
+                return Err(Error::argument(
+                    "op",
                     "begin/commit frames are written by the log itself",
                 ));
             }
             if let Some(vector) = r.upsert_vector() {
                 if vector.len() != self.meta.dim as usize {
-                    return Err(Error::invalid(format!(
-                        "upsert of dimension {}, the index has {}",
-                        vector.len(),
-                        self.meta.dim
-                    )));
+                    return Err(Error::argument(
+                        "vector",
+                        format!(
+                            "upsert of dimension {}, the index has {}",
+                            vector.len(),
+                            self.meta.dim
+                        ),
+                    ));
                 }
             }
         }

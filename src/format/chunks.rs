@@ -274,7 +274,10 @@ pub fn text_entry<'a>(
     r: &ChunkRecord,
 ) -> Result<&'a [u8]> {
     if !head.has_text {
-        return Err(Error::invalid(format!("{} stores no text", path.display())));
+        return Err(Error::precondition(format!(
+            "{} stores no text",
+            path.display()
+        )));
     }
     let at = head.text_start + r.text_off;
     let end = at as u128 + 4 + r.text_len as u128;

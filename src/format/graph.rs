@@ -42,12 +42,12 @@ impl GraphMeta {
         medoid: u32,
     ) -> Result<Self> {
         if n_nodes == 0 || n_nodes > u32::MAX as u64 {
-            return Err(Error::invalid(format!(
+            return Err(Error::limit(format!(
                 "a graph segment holds 1..=2^32-1 nodes, got {n_nodes}"
             )));
         }
         if max_degree == 0 || max_degree > MAX_DEGREE_LIMIT {
-            return Err(Error::invalid(format!(
+            return Err(Error::limit(format!(
                 "max degree must be in 1..={MAX_DEGREE_LIMIT}, got {max_degree}"
             )));
         }
@@ -55,7 +55,7 @@ impl GraphMeta {
         let vec_bytes = if full_vectors { dim as usize * 4 } else { 0 };
         let node_bytes = vec_bytes + 2 + bitpack::packed_len(max_degree as usize, id_bits);
         if node_bytes > SECTOR_PAYLOAD_BYTES {
-            return Err(Error::invalid(format!(
+            return Err(Error::limit(format!(
                 "a node record of {node_bytes} bytes (dim {dim}, degree {max_degree}, full vectors {full_vectors}) does not fit a {SECTOR_BYTES}-byte sector"
             )));
         }

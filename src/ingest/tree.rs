@@ -50,7 +50,7 @@ pub fn check_output_placement(input: &Path, output: &Path, config: &Config) -> R
     }
     let opts = config.filters.clone().unwrap_or_default().walk_options()?;
     if out == root || crate::chunk::walk::reaches(&root, &opts, &out)? {
-        return Err(Error::invalid(format!(
+        return Err(Error::argument("--output", format!(
             "--output {} is inside the input tree {} and not ignored by it: the index would index itself, and replacing it could reach the tree. Choose an output outside the tree, or ignore it there (.gitignore, .leannignore or filters.excludePaths)",
             output.display(),
             root.display()
@@ -72,16 +72,19 @@ pub fn create_from_tree(
     let t0 = Instant::now();
     let root = std::fs::canonicalize(input).map_err(|e| Error::io("open input tree", input, e))?;
     if !root.is_dir() {
-        return Err(Error::invalid(format!(
-            "{}: not a directory",
-            root.display()
-        )));
+        return Err(Error::input(
+            &root,
+            format!("{}: not a directory", root.display()),
+        ));
     }
     if storage.exists(&output.join(crate::engine::manifest::FILE_NAME)) {
-        return Err(Error::invalid(format!(
-            "{} already holds an index (MANIFEST exists); remove it or choose another --output",
-            output.display()
-        )));
+        return Err(Error::argument(
+            "--output",
+            format!(
+                "{} already holds an index (MANIFEST exists); remove it or choose another --output",
+                output.display()
+            ),
+        ));
     }
     let opts = config.filters.clone().unwrap_or_default().walk_options()?;
     progress(&Progress::new("scan", 0, 0));
@@ -161,7 +164,7 @@ pub fn create_from_tree(
             let texts: Vec<&str> = owned.iter().map(|s| s.as_str()).collect();
             let v = embedder.embed(&texts)?;
             if v.len() != texts.len() * dim {
-                return Err(Error::invalid(format!(
+                return Err(Error::model(format!(
                     "embedder {} returned {} floats for {} texts of dimension {dim}",
                     embedder.model_id(),
                     v.len(),
@@ -195,17 +198,20 @@ pub fn create_from_tree(
     ));
     rep.skips = skips;
     if rep.chunks == 0 {
-        return Err(Error::invalid(format!(
-            "{}: nothing to index ({} files found, {} skipped{})",
-            root.display(),
-            files.len(),
-            rep.skips.total(),
-            if rep.skips.total() > 0 {
-                format!(": {}", rep.skips.summary())
-            } else {
-                String::new()
-            }
-        )));
+        return Err(Error::input(
+            &root,
+            format!(
+                "{}: nothing to index ({} files found, {} skipped{})",
+                root.display(),
+                files.len(),
+                rep.skips.total(),
+                if rep.skips.total() > 0 {
+                    format!(": {}", rep.skips.summary())
+                } else {
+                    String::new()
+                }
+            ),
+        ));
     }
     let vectors = spool.finish()?;
     let info = IndexInfo {

@@ -184,10 +184,12 @@ pub fn update_from_tree(
 pub fn tree_root(s: &Searcher, input: Option<&Path>) -> Result<std::path::PathBuf> {
     match input {
         Some(p) => std::fs::canonicalize(p).map_err(|e| Error::io("open input tree", p, e)),
-        None => s
-            .root()
-            .map(Path::to_path_buf)
-            .ok_or_else(|| Error::invalid("the index records no source tree: pass --input DIR")),
+        None => s.root().map(Path::to_path_buf).ok_or_else(|| {
+            Error::argument(
+                "--input",
+                "the index records no source tree: pass --input DIR",
+            )
+        }),
     }
 }
 
@@ -209,12 +211,15 @@ fn git(root: &Path, args: &[&str]) -> Result<Vec<u8>> {
         .output()
         .map_err(|e| Error::io("run git", Path::new("git"), e))?;
     if !out.status.success() {
-        return Err(Error::invalid(format!(
-            "`git -C {} {}` failed: {}",
-            root.display(),
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(Error::git(
+            root,
+            format!(
+                "`git -C {} {}` failed: {}",
+                root.display(),
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        ));
     }
     Ok(out.stdout)
 }
@@ -243,7 +248,10 @@ pub fn git_changes(root: &Path, a: &str, b: &str) -> Result<GitChanges> {
     while let Some(status) = fields.next() {
         let mut path = || {
             fields.next().ok_or_else(|| {
-                Error::invalid(format!("git diff output ends after status {status:?}"))
+                Error::git(
+                    root,
+                    format!("git diff output ends after status {status:?}"),
+                )
             })
         };
         match status.chars().next() {
@@ -261,9 +269,10 @@ pub fn git_changes(root: &Path, a: &str, b: &str) -> Result<GitChanges> {
                 ch.paths.insert(path()?);
             }
             _ => {
-                return Err(Error::invalid(format!(
-                    "git diff: unknown status {status:?}"
-                )))
+                return Err(Error::git(
+                    root,
+                    format!("git diff: unknown status {status:?}"),
+                ))
             }
         }
     }
@@ -476,9 +485,9 @@ pub fn update_paths(
     }
     for (next_id, (c, v)) in (max_id + 1..).zip(pending) {
         let (vector, exact) =
-            v.ok_or_else(|| Error::invalid("a chunk was left without a vector"))?;
+            v.ok_or_else(|| Error::internal("a chunk was left without a vector"))?;
         let too_big = |_| {
-            Error::invalid(format!(
+            Error::limit(format!(
                 "{}: chunk beyond the format's 4 GiB offsets",
                 c.path
             ))

@@ -86,7 +86,7 @@ pub fn watch(
     let index_dir = std::fs::canonicalize(&s.index.dir).unwrap_or_else(|_| s.index.dir.clone());
     let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
     let mut watcher = notify::recommended_watcher(tx)
-        .map_err(|e| Error::invalid(format!("cannot watch {}: {e}", root.display())))?;
+        .map_err(|e| Error::watch(&root, format!("cannot watch {}: {e}", root.display())))?;
     let polling = match watcher.watch(&root, notify::RecursiveMode::Recursive) {
         Ok(()) => false,
         Err(e) if is_limit(&e) => {
@@ -94,10 +94,10 @@ pub fn watch(
             true
         }
         Err(e) => {
-            return Err(Error::invalid(format!(
-                "cannot watch {}: {e}",
-                root.display()
-            )))
+            return Err(Error::watch(
+                &root,
+                format!("cannot watch {}: {e}", root.display()),
+            ))
         }
     };
     // Catch up with changes made while no watch was running (events from
@@ -153,10 +153,10 @@ pub fn watch(
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err(Error::invalid(format!(
-                        "the watch on {} stopped",
-                        root.display()
-                    )))
+                    return Err(Error::watch(
+                        &root,
+                        format!("the watch on {} stopped", root.display()),
+                    ))
                 }
             }
         }
@@ -225,17 +225,20 @@ fn batch(
     Ok(())
 }
 
-/// Errors a running watch outlives (and retries after): I/O (a full disk),
-/// another writer holding the lock past the wait, a poisoned log, and
-/// failures of the embedder (a server that went away).
+/// Errors a running watch outlives (and retries after): everything but a
+/// damaged or unreadable index (corrupt bytes, a newer format, unknown
+/// features), a bad config and an index replaced by one for another model.
+/// I/O (a full disk), another writer holding the lock past the wait, a
+/// poisoned log, a server that went away, a git that failed, a file that
+/// changed under a compaction: all pass, and the next round retries.
 fn retryable(e: &Error) -> bool {
-    matches!(
+    !matches!(
         e,
-        Error::Io { .. }
-            | Error::Locked { .. }
-            | Error::Poisoned(_)
-            | Error::Server { .. }
-            | Error::InvalidInput(_)
+        Error::Corrupt { .. }
+            | Error::UnsupportedVersion { .. }
+            | Error::UnsupportedFeatures { .. }
+            | Error::Config { .. }
+            | Error::Replaced { .. }
     )
 }
 

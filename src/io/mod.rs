@@ -199,9 +199,10 @@ impl std::str::FromStr for Backend {
             "pread" => Backend::Pread,
             "memory" => Backend::Memory,
             _ => {
-                return Err(crate::error::Error::invalid(format!(
-                    "unknown I/O backend `{s}` (auto, io_uring, pread, memory)"
-                )))
+                return Err(crate::error::Error::argument(
+                    "--io",
+                    format!("unknown I/O backend `{s}` (auto, io_uring, pread, memory)"),
+                ))
             }
         })
     }
@@ -219,7 +220,8 @@ pub fn open_storage(b: Backend) -> Result<Arc<dyn Storage>> {
         }
         Backend::IoUring => {
             if !uring::available() {
-                return Err(crate::error::Error::invalid(
+                return Err(crate::error::Error::io_backend(
+                    "io_uring",
                     "io_uring is not available on this kernel (or is blocked); use --io pread",
                 ));
             }

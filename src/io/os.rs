@@ -139,7 +139,7 @@ pub(super) fn check_direct(path: &Path, reqs: &[ReadReq<'_>]) -> Result<()> {
     for r in reqs {
         let a = DIRECT_ALIGN_BYTES;
         if r.offset as usize % a != 0 || r.buf.len() % a != 0 || r.buf.as_ptr() as usize % a != 0 {
-            return Err(Error::invalid(format!(
+            return Err(Error::internal(format!(
                 "O_DIRECT read of {} at offset {} ({} bytes) is not {a}-byte aligned",
                 path.display(),
                 r.offset,

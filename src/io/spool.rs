@@ -59,7 +59,7 @@ impl Spool {
     /// Overwrite bytes already appended at `offset` (a header written last).
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         if offset + data.len() as u64 > self.len {
-            return Err(Error::invalid(format!(
+            return Err(Error::internal(format!(
                 "{}: write of {} bytes at {offset} past its {} bytes",
                 self.path.display(),
                 data.len(),

@@ -68,7 +68,10 @@ fn submit_chunk(ring: &mut IoUring, f: &Target<'_>, reqs: &mut [ReadReq<'_>]) ->
         // entry queued and then abandoned would be submitted later with a
         // dangling buffer.
         if sq.capacity() - sq.len() < reqs.len() {
-            return Err(Error::invalid("io_uring submission queue full"));
+            return Err(Error::io_backend(
+                "io_uring",
+                "io_uring submission queue full",
+            ));
         }
         for (i, r) in reqs.iter_mut().enumerate() {
             let e = opcode::Read::new(fd, r.buf.as_mut_ptr(), r.buf.len() as u32)
@@ -82,7 +85,8 @@ fn submit_chunk(ring: &mut IoUring, f: &Target<'_>, reqs: &mut [ReadReq<'_>]) ->
             // return), so the kernel never writes to freed or reused memory.
             // The queue has RING_ENTRIES slots, chunks are at most that long,
             // and it is empty on entry.
-            unsafe { sq.push(&e) }.map_err(|_| Error::invalid("io_uring submission queue full"))?;
+            unsafe { sq.push(&e) }
+                .map_err(|_| Error::io_backend("io_uring", "io_uring submission queue full"))?;
         }
     }
     let n = reqs.len();

@@ -20,8 +20,11 @@ const TOKENIZER: &str = "leann";
 /// Memory tantivy's writer may use before it flushes a segment.
 const WRITER_BUDGET_BYTES: usize = 128 << 20;
 
-fn lexerr(what: &str, e: impl std::fmt::Display) -> Error {
-    Error::invalid(format!("lexical index: {what}: {e}"))
+fn lexerr(op: &'static str, e: impl std::fmt::Display) -> Error {
+    Error::Lexical {
+        op,
+        why: e.to_string(),
+    }
 }
 
 /// Memory tantivy may hold while it reads a segment's lexical index: this
@@ -154,7 +157,7 @@ impl LexBuilder {
         node_of_row: &[u32],
     ) -> Result<u64> {
         if node_of_row.len() as u64 != self.rows {
-            return Err(Error::invalid(format!(
+            return Err(Error::internal(format!(
                 "lexical index: {} rows but {} nodes given",
                 self.rows,
                 node_of_row.len()

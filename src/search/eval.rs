@@ -32,14 +32,14 @@ pub struct Question {
 pub fn load(storage: &dyn Storage, path: &Path) -> Result<Vec<Question>> {
     let bytes = storage.read_all(path)?;
     let text = std::str::from_utf8(&bytes)
-        .map_err(|e| Error::invalid(format!("{}: not UTF-8: {e}", path.display())))?;
+        .map_err(|e| Error::input(path, format!("{}: not UTF-8: {e}", path.display())))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let q: Question = serde_json::from_str(line).map_err(|e| {
-            Error::invalid(format!(
+            Error::input(path, format!(
                 "{}:{}: not a relevance question ({{\"id\", \"query\", \"repo\", \"path\", \"start_line\", \"end_line\"}}): {e}",
                 path.display(),
                 i + 1
@@ -48,10 +48,10 @@ pub fn load(storage: &dyn Storage, path: &Path) -> Result<Vec<Question>> {
         out.push(q);
     }
     if out.is_empty() {
-        return Err(Error::invalid(format!(
-            "{}: no questions in the file",
-            path.display()
-        )));
+        return Err(Error::input(
+            path,
+            format!("{}: no questions in the file", path.display()),
+        ));
     }
     Ok(out)
 }

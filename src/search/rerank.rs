@@ -67,7 +67,7 @@ impl Reranker {
         let q = self.embedder.embed(&[query])?;
         let v = self.embedder.embed(texts)?;
         if q.len() != d || v.len() != texts.len() * d {
-            return Err(Error::invalid(format!(
+            return Err(Error::model(format!(
                 "{}: gave {} floats for {} texts of dimension {d}",
                 self.embedder.model_id(),
                 v.len(),

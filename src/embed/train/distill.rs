@@ -33,7 +33,7 @@ pub struct DistillReport {
 }
 
 fn candle_err(what: &str, e: candle_core::Error) -> Error {
-    Error::invalid(format!("{what}: {e}"))
+    Error::model(format!("{what}: {e}"))
 }
 
 pub fn distill(
@@ -69,13 +69,13 @@ pub fn distill(
     // The special tokens the tokenizer wraps a sentence in.
     let specials = tokenizer
         .encode("", true)
-        .map_err(|e| Error::invalid(format!("tokenizer: {e}")))?
+        .map_err(|e| Error::model(format!("tokenizer: {e}")))?
         .get_ids()
         .to_vec();
     let (cls, sep) = match specials.as_slice() {
         [c, s] => (*c, *s),
         other => {
-            return Err(Error::invalid(format!(
+            return Err(Error::model(format!(
                 "expected [CLS] [SEP] around a sentence, tokenizer adds {other:?}"
             )))
         }
@@ -148,7 +148,7 @@ pub fn write_model(
 ) -> Result<u64> {
     let vocab = table.len() / dims.max(1);
     let (codes, scales) = quantize_rows(table, dims);
-    let st_err = |e: safetensors::SafeTensorError| Error::invalid(format!("safetensors: {e}"));
+    let st_err = |e: safetensors::SafeTensorError| Error::model(format!("safetensors: {e}"));
     let view =
         safetensors::tensor::TensorView::new(safetensors::Dtype::I8, vec![vocab, dims], &codes)
             .map_err(st_err)?;

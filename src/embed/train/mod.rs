@@ -238,11 +238,14 @@ pub fn train(
     let mut rng = Rng::new(o.seed);
     rng.shuffle(&mut pairs);
     if pairs.len() < o.held_out + o.batch {
-        return Err(Error::invalid(format!(
-            "{} documented functions found under the corpus; training needs at least {}",
-            pairs.len(),
-            o.held_out + o.batch
-        )));
+        return Err(Error::argument(
+            "corpus",
+            format!(
+                "{} documented functions found under the corpus; training needs at least {}",
+                pairs.len(),
+                o.held_out + o.batch
+            ),
+        ));
     }
     progress(&format!(
         "train: {} pairs ({} Python, {} Rust)",

@@ -128,14 +128,17 @@ pub fn reweight(
     let (counts, files) = count_tokens(storage, &model, corpus, progress)?;
     let tokens: u64 = counts.iter().sum();
     if tokens == 0 {
-        return Err(Error::invalid(format!(
-            "no indexable files with tokens under {}",
-            corpus
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+        return Err(Error::argument(
+            "corpus",
+            format!(
+                "no indexable files with tokens under {}",
+                corpus
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
     }
     let weights = weights_from_counts(&model, &counts, a);
     let zeroed = weights.iter().filter(|w| **w == 0.0).count();
@@ -151,7 +154,7 @@ pub fn reweight(
         ),
     );
     let w_bytes: Vec<u8> = weights.iter().flat_map(|w| w.to_le_bytes()).collect();
-    let st_err = |e: safetensors::SafeTensorError| Error::invalid(format!("safetensors: {e}"));
+    let st_err = |e: safetensors::SafeTensorError| Error::model(format!("safetensors: {e}"));
     let mut views = Vec::new();
     for (name, view) in st.tensors() {
         if name != "weights" {

@@ -83,7 +83,7 @@ pub fn begin(idx: &mut Index, storage: &dyn Storage) -> Result<u64> {
         .as_ref()
         .filter(|_| idx.holds_lock())
         .ok_or_else(|| {
-            Error::invalid(
+            Error::precondition(
                 "compaction needs a writable index holding the writer lock (enable_writes)",
             )
         })?;
@@ -114,7 +114,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
     let store_text = idx.config.store_text;
     let lexical = idx.info.chunks && idx.info.lexical;
     if (store_text || lexical) && text.is_none() {
-        return Err(Error::invalid(
+        return Err(Error::precondition(
             "this index stores text or has a lexical index: compaction needs a text source",
         ));
     }
@@ -136,7 +136,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
         };
         let (t, stale) = f(idx, r)?;
         if store_text && stale {
-            return Err(Error::invalid(format!(
+            return Err(Error::precondition(format!(
                 "{what}: changed since it was indexed; run `leann index update` before compacting an index that stores text"
             )));
         }
@@ -156,7 +156,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
             let store = seg
                 .chunks
                 .as_ref()
-                .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+                .ok_or_else(|| Error::internal("segment without chunk metadata"))?;
             for &n in &live {
                 let c = store.info(n);
                 let (z, lex_text) = texts(ChunkRef::Segment(si, n))?;
@@ -180,7 +180,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
         ids.push(id);
         if let Some(t) = table.as_mut() {
             let c = e.chunk.as_ref().ok_or_else(|| {
-                Error::invalid(format!(
+                Error::internal(format!(
                     "upsert {id} has no chunk metadata in a chunk index"
                 ))
             })?;
@@ -200,7 +200,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
         }
     }
     if ids.is_empty() {
-        return Err(Error::invalid(
+        return Err(Error::precondition(
             "compaction would leave no vectors: an index cannot be empty",
         ));
     }
@@ -261,7 +261,7 @@ fn survivor_vectors(
             buf.clear();
             vectors(idx, si, part, ext, &mut buf)?;
             if buf.len() != part.len() * dim {
-                return Err(Error::invalid(format!(
+                return Err(Error::internal(format!(
                     "vector source gave {} floats for {} vectors of dimension {dim}",
                     buf.len(),
                     part.len()

@@ -74,24 +74,27 @@ impl Index {
         let dim = src.dim();
         if let Some(ids) = ids {
             if ids.len() != n {
-                return Err(Error::invalid(format!("{} ids for {n} vectors", ids.len())));
+                return Err(Error::argument(
+                    "ids",
+                    format!("{} ids for {n} vectors", ids.len()),
+                ));
             }
         }
         let r = config.resolve(n, dim)?;
         info.chunks = chunks.is_some();
         if let Some(c) = &chunks {
             if c.len() != n {
-                return Err(Error::invalid(format!(
-                    "{} chunk records for {n} vectors",
-                    c.len()
-                )));
+                return Err(Error::argument(
+                    "chunks",
+                    format!("{} chunk records for {n} vectors", c.len()),
+                ));
             }
         }
         if input_replace.is_none() && storage.exists(&dir.join(manifest::FILE_NAME)) {
-            return Err(Error::invalid(format!(
-                "{} already holds an index (MANIFEST exists)",
-                dir.display()
-            )));
+            return Err(Error::argument(
+                "dir",
+                format!("{} already holds an index (MANIFEST exists)", dir.display()),
+            ));
         }
         storage.create_dir_all(dir)?;
         // Cosine: index unit vectors. A normalised copy, when one is needed, is
@@ -191,7 +194,7 @@ impl Index {
             chunks,
         )?;
         let config_json = serde_json::to_string(config)
-            .map_err(|e| Error::invalid(format!("config does not serialise: {e}")))?;
+            .map_err(|e| Error::internal(format!("config does not serialise: {e}")))?;
         manifest::store(
             storage,
             dir,

@@ -17,33 +17,42 @@ mod open;
 mod search;
 mod write;
 
+/// The final candidates of one segment whose exact vectors a search needs.
+pub struct Candidates<'a> {
+    /// Position of the segment in `Index::segments`.
+    pub segment: usize,
+    pub seg: &'a Segment,
+    /// The candidates' nodes in `seg`.
+    pub nodes: &'a [u32],
+    /// Their external ids, in the same order.
+    pub ids: &'a [u64],
+}
+
 /// Where the exact vectors of final candidates come from.
 pub trait ExactSource: Sync {
-    /// Append the exact vectors of `nodes` of segment `seg` (their external
-    /// ids are `ext`) to `out`, `dim` floats each.
-    fn vectors(
-        &self,
-        seg: &Segment,
-        nodes: &[u32],
-        ext: &[u64],
-        scratch: &mut SegScratch,
-        stats: &mut SearchStats,
-        out: &mut Vec<f32>,
-    ) -> Result<()>;
+    /// Append the exact vectors of `c`'s candidates to `out`, `dim` floats
+    /// each, in the order of `c.nodes`.
+    fn vectors(&self, c: &Candidates<'_>, out: &mut Vec<f32>) -> Result<()>;
 
     /// Append the exact vectors of delta upserts whose logged vector was
     /// reused, not embedded (`DeltaEntry::exact` false), `dim` floats each.
     /// Only text indexes log such upserts; other sources refuse.
     fn delta_vectors(
         &self,
-        ids: &[u64],
-        _entries: &[&crate::engine::delta::DeltaEntry],
+        entries: &[&crate::engine::delta::DeltaEntry],
         _out: &mut Vec<f32>,
     ) -> Result<()> {
-        Err(Error::invalid(format!(
+        Err(Error::precondition(format!(
             "{} delta upserts need recomputing, and this search has no text to recompute them from",
-            ids.len()
+            entries.len()
         )))
+    }
+
+    /// True when the exact vectors are the full vectors the graph file
+    /// stores (`StoredVectors`): the search then reads them itself, through
+    /// its sector scratch and I/O statistics, instead of calling `vectors`.
+    fn stored_in_graph(&self) -> bool {
+        false
     }
 }
 
@@ -51,16 +60,16 @@ pub trait ExactSource: Sync {
 pub struct StoredVectors;
 
 impl ExactSource for StoredVectors {
-    fn vectors(
-        &self,
-        seg: &Segment,
-        nodes: &[u32],
-        _ext: &[u64],
-        scratch: &mut SegScratch,
-        stats: &mut SearchStats,
-        out: &mut Vec<f32>,
-    ) -> Result<()> {
-        seg.stored_vectors(nodes, scratch, stats, out)
+    /// Read outside a search (which reads them itself, `stored_in_graph`):
+    /// a scratch of its own, statistics dropped.
+    fn vectors(&self, c: &Candidates<'_>, out: &mut Vec<f32>) -> Result<()> {
+        let mut scratch = SegScratch::default();
+        c.seg
+            .stored_vectors(c.nodes, &mut scratch, &mut SearchStats::default(), out)
+    }
+
+    fn stored_in_graph(&self) -> bool {
+        true
     }
 }
 
@@ -72,16 +81,8 @@ impl<F> ExactSource for Recompute<F>
 where
     F: Fn(&[u64], &mut Vec<f32>) -> Result<()> + Sync,
 {
-    fn vectors(
-        &self,
-        _seg: &Segment,
-        _nodes: &[u32],
-        ext: &[u64],
-        _s: &mut SegScratch,
-        _st: &mut SearchStats,
-        out: &mut Vec<f32>,
-    ) -> Result<()> {
-        (self.0)(ext, out)
+    fn vectors(&self, c: &Candidates<'_>, out: &mut Vec<f32>) -> Result<()> {
+        (self.0)(c.ids, out)
     }
 }
 
@@ -89,18 +90,10 @@ where
 pub struct FromSource<'a>(pub &'a dyn VectorSource);
 
 impl ExactSource for FromSource<'_> {
-    fn vectors(
-        &self,
-        _seg: &Segment,
-        _nodes: &[u32],
-        ext: &[u64],
-        _s: &mut SegScratch,
-        _st: &mut SearchStats,
-        out: &mut Vec<f32>,
-    ) -> Result<()> {
-        for &e in ext {
+    fn vectors(&self, c: &Candidates<'_>, out: &mut Vec<f32>) -> Result<()> {
+        for &e in c.ids {
             if e as usize >= self.0.len() {
-                return Err(Error::invalid(format!(
+                return Err(Error::internal(format!(
                     "rerank source has {} vectors, asked for id {e}",
                     self.0.len()
                 )));
@@ -277,10 +270,10 @@ fn is_not_found(e: &Error) -> bool {
 
 fn check_input(src: &dyn VectorSource) -> Result<()> {
     if src.is_empty() {
-        return Err(Error::invalid("no vectors to index"));
+        return Err(Error::argument("vectors", "no vectors to index"));
     }
     if src.dim() == 0 {
-        return Err(Error::invalid("vectors have dimension 0"));
+        return Err(Error::argument("vectors", "vectors have dimension 0"));
     }
     for i in 0..src.len() {
         let v = src.vector(i);

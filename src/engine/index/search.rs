@@ -68,11 +68,14 @@ impl Index {
     ) -> Result<SearchOutput> {
         if let Some(f) = filter {
             if f.allow.len() != self.segments.len() {
-                return Err(Error::invalid(format!(
-                    "filter covers {} segments, the index has {}",
-                    f.allow.len(),
-                    self.segments.len()
-                )));
+                return Err(Error::argument(
+                    "filter",
+                    format!(
+                        "filter covers {} segments, the index has {}",
+                        f.allow.len(),
+                        self.segments.len()
+                    ),
+                ));
             }
         }
         // Nodes the delta hides are filtered out inside the search too.
@@ -89,7 +92,7 @@ impl Index {
         let t0 = Instant::now();
         check_vector(query, self.dim, "query")?;
         if p.k == 0 {
-            return Err(Error::invalid("k must be at least 1"));
+            return Err(Error::argument("k", "k must be at least 1"));
         }
         let mut q = query.to_vec();
         if self.metric == Metric::Cosine {
@@ -165,9 +168,19 @@ impl Index {
             };
             let ext: Vec<u64> = nodes.iter().map(|&i| seg.ids[i as usize]).collect();
             ctx.exact.clear();
-            exact.vectors(seg, &nodes, &ext, scratch, &mut stats, &mut ctx.exact)?;
+            if exact.stored_in_graph() {
+                seg.stored_vectors(&nodes, scratch, &mut stats, &mut ctx.exact)?;
+            } else {
+                let c = Candidates {
+                    segment: si,
+                    seg,
+                    nodes: &nodes,
+                    ids: &ext,
+                };
+                exact.vectors(&c, &mut ctx.exact)?;
+            }
             if ctx.exact.len() != nodes.len() * self.dim {
-                return Err(Error::invalid(format!(
+                return Err(Error::internal(format!(
                     "exact source returned {} floats for {} vectors of dim {}",
                     ctx.exact.len(),
                     nodes.len(),
@@ -202,18 +215,17 @@ impl Index {
                 .collect();
             let mut found = found;
             if !reused.is_empty() {
-                let ids: Vec<u64> = reused.iter().map(|x| x.1).collect();
-                let entries: Vec<&crate::engine::delta::DeltaEntry> = ids
+                let entries: Vec<&crate::engine::delta::DeltaEntry> = reused
                     .iter()
-                    .filter_map(|id| self.delta.upserts.get(id))
+                    .filter_map(|(_, id)| self.delta.upserts.get(id))
                     .collect();
                 ctx.exact.clear();
-                exact.delta_vectors(&ids, &entries, &mut ctx.exact)?;
-                if ctx.exact.len() != ids.len() * self.dim {
-                    return Err(Error::invalid(format!(
+                exact.delta_vectors(&entries, &mut ctx.exact)?;
+                if ctx.exact.len() != reused.len() * self.dim {
+                    return Err(Error::internal(format!(
                         "exact source returned {} floats for {} delta upserts of dim {}",
                         ctx.exact.len(),
-                        ids.len(),
+                        reused.len(),
                         self.dim
                     )));
                 }

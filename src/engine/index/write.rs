@@ -137,7 +137,7 @@ impl Index {
             .as_ref()
             .filter(|_| self.writer.is_some())
             .ok_or_else(|| {
-                Error::invalid(
+                Error::precondition(
                     "index not open for writing (no writer lock): call enable_writes first",
                 )
             })?;

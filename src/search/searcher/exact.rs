@@ -1,11 +1,10 @@
 //! `Searcher`: exact scores of final candidates: their text read back from the tree (hash-checked) or stored, re-embedded.
 
 use super::*;
-use crate::ann::vamana::SearchStats;
 use crate::chunk::split::content_hash;
 use crate::engine::chunkstore::ChunkInfo;
-use crate::engine::index::{ExactSource, Index};
-use crate::engine::segment::{SegScratch, Segment};
+use crate::engine::index::{Candidates, ExactSource, Index};
+use crate::engine::segment::Segment;
 use crate::error::{Error, Result};
 use crate::io::Storage;
 use std::collections::HashMap;
@@ -20,22 +19,8 @@ pub(super) struct TreeExact<'a> {
 }
 
 impl ExactSource for TreeExact<'_> {
-    fn vectors(
-        &self,
-        seg: &Segment,
-        nodes: &[u32],
-        _ext: &[u64],
-        _scratch: &mut SegScratch,
-        _stats: &mut SearchStats,
-        out: &mut Vec<f32>,
-    ) -> Result<()> {
-        let si = self
-            .searcher
-            .index
-            .segments
-            .iter()
-            .position(|s| s.id == seg.id)
-            .ok_or_else(|| Error::invalid("unknown segment"))?;
+    fn vectors(&self, c: &Candidates<'_>, out: &mut Vec<f32>) -> Result<()> {
+        let (si, seg, nodes) = (c.segment, c.seg, c.nodes);
         let mut files = HashMap::new();
         let tree = self.searcher.tree();
         let mut got = Vec::with_capacity(nodes.len());
@@ -45,7 +30,7 @@ impl ExactSource for TreeExact<'_> {
         let store = seg
             .chunks
             .as_ref()
-            .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+            .ok_or_else(|| Error::internal("segment without chunk metadata"))?;
         let owned: Vec<String> = nodes
             .iter()
             .zip(&got)
@@ -59,7 +44,7 @@ impl ExactSource for TreeExact<'_> {
         let mut texts = self
             .texts
             .lock()
-            .map_err(|_| Error::invalid("text cache poisoned"))?;
+            .map_err(|_| Error::internal("text cache poisoned"))?;
         for (&n, t) in nodes.iter().zip(got) {
             texts.insert((si, n), t);
         }
@@ -70,7 +55,6 @@ impl ExactSource for TreeExact<'_> {
     /// like a segment node's.
     fn delta_vectors(
         &self,
-        _ids: &[u64],
         entries: &[&crate::engine::delta::DeltaEntry],
         out: &mut Vec<f32>,
     ) -> Result<()> {
@@ -81,7 +65,7 @@ impl ExactSource for TreeExact<'_> {
             let c = e
                 .chunk
                 .as_ref()
-                .ok_or_else(|| Error::invalid("a reused delta upsert without chunk metadata"))?;
+                .ok_or_else(|| Error::internal("a reused delta upsert without chunk metadata"))?;
             let t = source_text(&tree, &delta_info(c), &mut files);
             inputs.push(crate::embed::embed_input(
                 &c.path,
@@ -106,7 +90,7 @@ pub(super) fn segment_text(
     let store = seg
         .chunks
         .as_ref()
-        .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+        .ok_or_else(|| Error::internal("segment without chunk metadata"))?;
     let info = store.info(node);
     if store.has_text() {
         let text = store.text(node)?;

@@ -14,7 +14,7 @@ impl Searcher {
         let mut cache = self
             .filter_cache
             .lock()
-            .map_err(|_| Error::invalid("filter cache poisoned"))?;
+            .map_err(|_| Error::internal("filter cache poisoned"))?;
         if let Some((l, p, f)) = cache.as_ref() {
             if *l == o.languages && *p == o.paths {
                 return Ok(Some(f.clone()));
@@ -26,7 +26,7 @@ impl Searcher {
             let store = seg
                 .chunks
                 .as_ref()
-                .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+                .ok_or_else(|| Error::internal("segment without chunk metadata"))?;
             let per_path: Vec<bool> = store
                 .head
                 .paths

@@ -13,7 +13,7 @@ impl Searcher {
         self.lexical
             .get_or_init(|| self.build_delta_lexical().map_err(|e| e.to_string()))
             .as_ref()
-            .map_err(|e| Error::invalid(format!("lexical index of the log: {e}")))
+            .map_err(|e| Error::internal(format!("lexical index of the log: {e}")))
     }
 
     pub(super) fn build_delta_lexical(&self) -> Result<DeltaLexical> {
@@ -60,7 +60,7 @@ impl Searcher {
             let l = seg
                 .lexical
                 .as_ref()
-                .ok_or_else(|| Error::invalid("segment without a lexical index"))?;
+                .ok_or_else(|| Error::internal("segment without a lexical index"))?;
             searchers.push(l.searcher());
         }
         searchers.push(delta.index.searcher());
@@ -114,7 +114,7 @@ impl Searcher {
         });
         for (score, row) in search(delta.index.searcher(), &*q, &stats, want, delta_allow)? {
             let Some(&id) = delta.ids.get(row as usize) else {
-                return Err(Error::invalid(format!(
+                return Err(Error::internal(format!(
                     "lexical index of the log: row {row} outside its {} rows",
                     delta.ids.len()
                 )));

@@ -112,7 +112,7 @@ impl Searcher {
     ) -> Result<Searcher> {
         let index = Index::open(storage.as_ref(), dir, ReadMode::Buffered, None)?;
         if !index.info.chunks {
-            return Err(Error::invalid(format!(
+            return Err(Error::precondition(format!(
                 "{}: this index holds bare vectors (built by `leann bench` or the library), not chunks of a source tree",
                 dir.display()
             )));
@@ -132,7 +132,7 @@ impl Searcher {
             }
         };
         if embedder.model_id() != model || embedder.dim() != index.dim {
-            return Err(Error::invalid(format!(
+            return Err(Error::model(format!(
                 "{}: the index was built with model `{model}` (dimension {}); the embedder here is `{}` (dimension {}). Query with the same model, or rebuild the index",
                 dir.display(),
                 index.dim,
@@ -243,7 +243,7 @@ impl Searcher {
             let store = seg
                 .chunks
                 .as_ref()
-                .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+                .ok_or_else(|| Error::internal("segment without chunk metadata"))?;
             let mut files = HashMap::new();
             let mut inputs = Vec::with_capacity(nodes.len());
             for &n in nodes {
@@ -303,12 +303,12 @@ impl Searcher {
         let lexical = self.has_lexical();
         let ratio = match o.semantic_ratio {
             Some(r) if !(0.0..=1.0).contains(&r) => {
-                return Err(Error::invalid(format!(
+                return Err(Error::argument("--semantic-ratio", format!(
                     "--semantic-ratio {r} is outside 0..1"
                 )))
             }
             Some(r) if r < 1.0 && !lexical => {
-                return Err(Error::invalid(format!(
+                return Err(Error::precondition(format!(
                     "{}: this index has no lexical index (it was built before format 1.4), so --semantic-ratio must be 1; create it again (`leann index create --input DIR --output PATH --force`) for lexical search",
                     self.index.dir.display()
                 )))
@@ -346,7 +346,7 @@ impl Searcher {
         let mut texts = exact
             .texts
             .into_inner()
-            .map_err(|_| Error::invalid("text cache poisoned"))?;
+            .map_err(|_| Error::internal("text cache poisoned"))?;
         let mut results = Vec::with_capacity(out.hits.len());
         let mut files = HashMap::new();
         let mut bodies = Vec::with_capacity(out.hits.len());
@@ -360,7 +360,9 @@ impl Searcher {
                     .upserts
                     .get(&h.id)
                     .and_then(|e| e.chunk.as_ref())
-                    .ok_or_else(|| Error::invalid(format!("delta upsert {} has no chunk", h.id)))?;
+                    .ok_or_else(|| {
+                        Error::internal(format!("delta upsert {} has no chunk", h.id))
+                    })?;
                 let info = delta_info(c);
                 let ct = source_text(&tree, &info, &mut files);
                 (info, ct)
@@ -370,7 +372,7 @@ impl Searcher {
                 let store = seg
                     .chunks
                     .as_ref()
-                    .ok_or_else(|| Error::invalid("segment without chunk metadata"))?;
+                    .ok_or_else(|| Error::internal("segment without chunk metadata"))?;
                 let ct = match texts.remove(&(si, node)) {
                     Some(t) => t,
                     None => segment_text(seg, node, &tree, &mut files)?,
@@ -391,7 +393,7 @@ impl Searcher {
         }
         if o.mode == Mode::Rerank {
             let r = self.reranker.as_ref().ok_or_else(|| {
-                Error::invalid(
+                Error::argument("--rerank-model", 
                     "--mode rerank needs a transformer model: pass --rerank-model DIR (a sentence-transformers directory) or set search.rerankModel in the index's config",
                 )
             })?;

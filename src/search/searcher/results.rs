@@ -15,28 +15,33 @@ pub const MAX_QUERY_BYTES: usize = 64 * 1024;
 /// (empty, blank or punctuation only: any answer would be arbitrary).
 pub fn check_request(query: &str, o: &QueryOptions) -> Result<()> {
     if o.k == 0 || o.k > MAX_TOP_K {
-        return Err(Error::invalid(format!(
-            "--top-k {} is outside 1..={MAX_TOP_K}",
-            o.k
-        )));
+        return Err(Error::argument(
+            "--top-k",
+            format!("--top-k {} is outside 1..={MAX_TOP_K}", o.k),
+        ));
     }
     if let Some(n) = o.rerank_candidates {
         if n == 0 || n > MAX_TOP_K {
-            return Err(Error::invalid(format!(
-                "--rerank-candidates {n} is outside 1..={MAX_TOP_K}"
-            )));
+            return Err(Error::argument(
+                "--rerank-candidates",
+                format!("--rerank-candidates {n} is outside 1..={MAX_TOP_K}"),
+            ));
         }
     }
     if query.len() > MAX_QUERY_BYTES {
-        return Err(Error::invalid(format!(
-            "the query is {} bytes long; at most {MAX_QUERY_BYTES} are accepted",
-            query.len()
-        )));
+        return Err(Error::argument(
+            "query",
+            format!(
+                "the query is {} bytes long; at most {MAX_QUERY_BYTES} are accepted",
+                query.len()
+            ),
+        ));
     }
     if !query.chars().any(char::is_alphanumeric) {
-        return Err(Error::invalid(format!(
-            "the query {query:?} has no words to search for (no letter or digit)"
-        )));
+        return Err(Error::argument(
+            "query",
+            format!("the query {query:?} has no words to search for (no letter or digit)"),
+        ));
     }
     Ok(())
 }
