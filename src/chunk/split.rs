@@ -151,7 +151,7 @@ fn window_units(lines: &Lines, first: usize, last: usize, symbols: &[String]) ->
     out
 }
 
-fn ts_language(l: Language) -> Option<tree_sitter::Language> {
+pub(crate) fn ts_language(l: Language) -> Option<tree_sitter::Language> {
     Some(match l {
         Language::Rust => tree_sitter_rust::LANGUAGE.into(),
         Language::Python => tree_sitter_python::LANGUAGE.into(),

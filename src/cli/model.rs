@@ -36,15 +36,16 @@ pub enum ModelCmd {
         sif: f64,
     },
     /// Train a static model's token table on (docstring sentence, code)
-    /// pairs from the documented Python and Rust functions of a corpus
-    /// (contrastive, in-batch negatives). Writes the trained model to --to.
+    /// pairs from the documented functions of a corpus (Python, Rust, JS,
+    /// TS, Go, Java, C, C++; contrastive, in-batch negatives). Writes the
+    /// trained model to --to.
     Train {
         /// A static model directory (tokenizer.json, model.safetensors).
         #[arg(long)]
         from: PathBuf,
         #[arg(long)]
         to: PathBuf,
-        /// A directory of Python or Rust code; repeat for several.
+        /// A directory of code; repeat for several.
         #[arg(long, required = true)]
         corpus: Vec<PathBuf>,
         #[arg(long, default_value_t = 2000)]
@@ -63,10 +64,54 @@ pub enum ModelCmd {
         #[arg(long, default_value_t = 2000)]
         held_out: usize,
     },
+    /// Make project-held-out evaluation sets: from FROM/LANGUAGE/PROJECT/...
+    /// (whole projects never trained on), write the projects to
+    /// TO/LANGUAGE/PROJECT/... with every docstring and doc comment blanked,
+    /// and TO/LANGUAGE/relevance.jsonl (first doc sentence -> function), for
+    /// `leann index create --input TO/LANGUAGE` and `leann eval`.
+    Heldout {
+        #[arg(long)]
+        from: PathBuf,
+        #[arg(long)]
+        to: PathBuf,
+        /// Questions kept per language (a seeded sample).
+        #[arg(long, default_value_t = 400)]
+        max_questions: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 pub fn run(c: ModelCmd) -> leann::Result<i32> {
     match c {
+        ModelCmd::Heldout {
+            from,
+            to,
+            max_questions,
+            seed,
+        } => {
+            let st = super::storage("auto")?;
+            let sets = leann::embed::train::heldout::make_heldout(
+                st.as_ref(),
+                &from,
+                &to,
+                max_questions,
+                seed,
+            )?;
+            for s in sets {
+                println!(
+                    "{}: {} projects ({}), {} files, {} documented functions, {} questions -> {}",
+                    s.language,
+                    s.projects.len(),
+                    s.projects.join(", "),
+                    s.files,
+                    s.pairs,
+                    s.questions,
+                    to.join(&s.language).join("relevance.jsonl").display()
+                );
+            }
+            Ok(0)
+        }
         ModelCmd::Distill {
             from,
             to,

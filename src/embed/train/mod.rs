@@ -11,6 +11,7 @@
 //! which is how steps and rates are chosen without looking at any benchmark.
 
 pub mod distill;
+pub mod heldout;
 pub mod pairs;
 pub mod pca;
 pub mod reweight;
