@@ -261,11 +261,10 @@ def fetch(args):
             dest = os.path.join(args.to, "heldout", role.split(":", 1)[1], f"{eco}-{safe}")
         if os.path.exists(dest):
             shutil.rmtree(dest)
-        own = heldout_names - {name.lower().split("/")[-1]} if role != "train" else heldout_names
         n = 0
         for path, read in members(data, url):
             path = path.lstrip("/")
-            if ".." in path.split("/") or not keep(path, own if role == "train" else set()):
+            if ".." in path.split("/") or not keep(path, heldout_names if role == "train" else set()):
                 continue
             # One directory per package: the archive's own top directory is
             # dropped (npm's `package/`, `name-version/`).

@@ -69,7 +69,8 @@ pub fn make_heldout(
                     storage.write_atomic(&out, blank_docs(&text, &pairs).as_bytes())?;
                     // Questions come from the set's own language and from
                     // product code (the other files stay in the tree).
-                    let ask = asked.is_none_or(|a| a.contains(&e.language)) && !is_test(&e.rel);
+                    let ask =
+                        asked.as_ref().is_none_or(|a| a.contains(&e.language)) && !is_test(&e.rel);
                     Ok(pairs
                         .into_iter()
                         .filter(|p| ask && is_prose(&p.question))
@@ -91,19 +92,17 @@ pub fn make_heldout(
         found.sort_by(|a, b| {
             (&a.question, &a.project, &a.path).cmp(&(&b.question, &b.project, &b.path))
         });
-        let mut dup = vec![false; found.len()];
-        for i in 1..found.len() {
-            if found[i].question == found[i - 1].question {
-                dup[i] = true;
-                dup[i - 1] = true;
+        let mut kept = Vec::with_capacity(found.len());
+        let mut it = found.into_iter().peekable();
+        while let Some(f) = it.next() {
+            let mut twice = false;
+            while it.next_if(|g| g.question == f.question).is_some() {
+                twice = true;
+            }
+            if !twice {
+                kept.push(f);
             }
         }
-        let mut kept: Vec<Found> = found
-            .into_iter()
-            .zip(dup)
-            .filter(|(_, d)| !d)
-            .map(|(f, _)| f)
-            .collect();
         Rng::new(seed).shuffle(&mut kept);
         kept.truncate(max_questions);
         let mut jsonl = String::new();
@@ -143,20 +142,18 @@ pub fn make_heldout(
     Ok(out)
 }
 
-/// The languages a set named `dir` asks about (`None`: any).
-fn languages_of(dir: &str) -> Option<&'static [Language]> {
-    Some(match dir {
-        "python" => &[Language::Python],
-        "rust" => &[Language::Rust],
-        "go" => &[Language::Go],
-        "java" => &[Language::Java],
-        "c" => &[Language::C],
-        // Headers of C++ projects are often taken for C.
-        "cpp" => &[Language::Cpp, Language::C],
-        "javascript" => &[Language::JavaScript],
-        "typescript" => &[Language::TypeScript, Language::Tsx],
-        _ => return None,
-    })
+/// The languages a set named `dir` (a language's filter name) asks about,
+/// with the ones its files are also taken for: C headers in C++ projects,
+/// TSX beside TypeScript. `None` (any) for other names.
+fn languages_of(dir: &str) -> Option<Vec<Language>> {
+    let l = Language::from_name(dir)?;
+    let mut v = vec![l];
+    match l {
+        Language::Cpp => v.push(Language::C),
+        Language::TypeScript => v.push(Language::Tsx),
+        _ => {}
+    }
+    Some(v)
 }
 
 /// Test code: people ask where the product does something, not its tests.

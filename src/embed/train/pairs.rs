@@ -71,12 +71,12 @@ pub fn collect_pairs(storage: &dyn Storage, dirs: &[PathBuf]) -> Result<Vec<Pair
 
 /// The pairs of one file.
 pub fn file_pairs(path: &str, language: Language, text: &str) -> Vec<Pair> {
-    let Some(ts) = crate::chunk::split::ts_language(language) else {
-        return Vec::new();
-    };
     if !PAIR_LANGUAGES.contains(&language) {
         return Vec::new();
     }
+    let Some(ts) = crate::chunk::split::ts_language(language) else {
+        return Vec::new();
+    };
     let mut parser = Parser::new();
     if parser.set_language(&ts).is_err() {
         return Vec::new();
@@ -93,7 +93,6 @@ pub fn file_pairs(path: &str, language: Language, text: &str) -> Vec<Pair> {
             let found = match (language, k.kind()) {
                 (Language::Python, "function_definition") => python_pair(path, *k, text),
                 (Language::Rust, "function_item") => rust_pair(path, &kids[..i], *k, text),
-                (Language::Python | Language::Rust, _) => None,
                 (_, kind) if is_function(language, kind) => {
                     comment_pair(path, language, &kids[..i], *k, text)
                 }
@@ -106,13 +105,8 @@ pub fn file_pairs(path: &str, language: Language, text: &str) -> Vec<Pair> {
     out
 }
 
-fn name_of<'a>(n: Node, text: &'a str) -> Option<&'a str> {
-    n.child_by_field_name("name")
-        .and_then(|x| text.get(x.byte_range()))
-}
-
 fn python_pair(path: &str, f: Node, text: &str) -> Option<Pair> {
-    let name = name_of(f, text)?;
+    let name = function_name(f, text)?;
     let body = f.child_by_field_name("body")?;
     let first = body.named_child(0)?;
     if first.kind() != "expression_statement" {
@@ -130,7 +124,7 @@ fn python_pair(path: &str, f: Node, text: &str) -> Option<Pair> {
     let fr = f.byte_range();
     let dr = first.byte_range();
     // The docstring's bytes become its newlines (line numbers unchanged).
-    let blank: String = text[dr.clone()].chars().filter(|c| *c == '\n').collect();
+    let blank = newlines(&text[dr.clone()]);
     let code = format!(
         "{}{}{}",
         &text[fr.start..dr.start],
@@ -141,11 +135,11 @@ fn python_pair(path: &str, f: Node, text: &str) -> Option<Pair> {
 }
 
 fn rust_pair(path: &str, before: &[Node], f: Node, text: &str) -> Option<Pair> {
-    let name = name_of(f, text)?;
+    let name = function_name(f, text)?;
     // Doc comments are the `///` line comments just before the item
     // (attributes may sit between them).
     let mut lines = Vec::new();
-    let mut doc = f.start_byte()..f.start_byte();
+    let mut doc: Option<std::ops::Range<usize>> = None;
     for k in before.iter().rev() {
         match k.kind() {
             "attribute_item" => continue,
@@ -154,10 +148,7 @@ fn rust_pair(path: &str, before: &[Node], f: Node, text: &str) -> Option<Pair> {
                 match t.strip_prefix("///") {
                     Some(rest) if !rest.starts_with('/') => {
                         lines.push(rest.trim());
-                        doc.start = k.start_byte();
-                        if doc.end == f.start_byte() {
-                            doc.end = k.end_byte();
-                        }
+                        doc = Some(k.start_byte()..doc.map_or(k.end_byte(), |r| r.end));
                     }
                     _ => break,
                 }
@@ -165,9 +156,7 @@ fn rust_pair(path: &str, before: &[Node], f: Node, text: &str) -> Option<Pair> {
             _ => break,
         }
     }
-    if lines.is_empty() {
-        return None;
-    }
+    let doc = doc?;
     lines.reverse();
     let question = first_sentence(&lines.join("\n"))?;
     let code = text.get(f.byte_range())?.to_string();
@@ -360,11 +349,16 @@ pub fn blank_docs(text: &str, pairs: &[Pair]) -> String {
             continue;
         }
         out.push_str(&text[at..r.start]);
-        out.extend(text[r.clone()].chars().filter(|&c| c == '\n'));
+        out.push_str(&newlines(&text[r.clone()]));
         at = r.end;
     }
     out.push_str(&text[at..]);
     out
+}
+
+/// The newlines of `s`: what a blanked doc leaves (line numbers kept).
+fn newlines(s: &str) -> String {
+    s.chars().filter(|&c| c == '\n').collect()
 }
 
 /// The first sentence of a docstring: its first paragraph up to the first
@@ -472,6 +466,20 @@ mod tests {
         // A blank line between comment and function: not its doc.
         let src = "// Licence header text here.\n\nint f(void) {\n  int a = 1;\n  return a;\n}\n";
         assert!(file_pairs("h.c", Language::C, src).is_empty());
+    }
+
+    #[test]
+    fn every_line_of_a_doc_is_blanked() {
+        let src = "/// Parse a config file\n/// into settings.\n/// More.\n#[inline]\nfn parse(s: &str) -> u32 {\n    let x = 1;\n    x\n}\n";
+        let p = file_pairs("src/c.rs", Language::Rust, src);
+        let b = blank_docs(src, &p);
+        assert!(!b.contains("///"), "{b}");
+        assert_eq!(b.lines().count(), src.lines().count());
+        let src = "// Retry calls f\n// until it succeeds.\nfunc Retry() error {\n\tvar err error\n\treturn err\n}\n";
+        let p = file_pairs("r.go", Language::Go, src);
+        let b = blank_docs(src, &p);
+        assert!(!b.contains("//"), "{b}");
+        assert_eq!(b.lines().count(), src.lines().count());
     }
 
     #[test]
