@@ -125,6 +125,98 @@ impl Language {
         Language::ALL.iter().copied().find(|l| l.name() == alias)
     }
 
+    /// Whether a file is never indexed whatever its content: lock files,
+    /// checksum lists and the binary formats (images, archives, objects,
+    /// fonts, media, databases) whose names say so; the walker reads (sniffs)
+    /// every other file `detect` does not know.
+    pub fn never_indexed(path: &Path) -> bool {
+        let Some(name) = path.file_name() else {
+            return true;
+        };
+        let name = name.to_string_lossy().to_ascii_lowercase();
+        if matches!(
+            name.as_str(),
+            "cargo.lock"
+                | "package-lock.json"
+                | "yarn.lock"
+                | "pnpm-lock.yaml"
+                | "poetry.lock"
+                | "go.sum"
+        ) {
+            return true;
+        }
+        let Some((_, ext)) = name.rsplit_once('.') else {
+            return false;
+        };
+        matches!(
+            ext,
+            "lock"
+                | "map"
+                | "png"
+                | "jpg"
+                | "jpeg"
+                | "gif"
+                | "ico"
+                | "webp"
+                | "bmp"
+                | "tif"
+                | "tiff"
+                | "psd"
+                | "pdf"
+                | "zip"
+                | "gz"
+                | "tgz"
+                | "bz2"
+                | "xz"
+                | "zst"
+                | "7z"
+                | "tar"
+                | "rar"
+                | "jar"
+                | "war"
+                | "class"
+                | "o"
+                | "a"
+                | "so"
+                | "dylib"
+                | "dll"
+                | "exe"
+                | "wasm"
+                | "woff"
+                | "woff2"
+                | "ttf"
+                | "otf"
+                | "eot"
+                | "mp3"
+                | "mp4"
+                | "mov"
+                | "avi"
+                | "webm"
+                | "ogg"
+                | "wav"
+                | "flac"
+                | "pyc"
+                | "pyo"
+                | "db"
+                | "sqlite"
+                | "bin"
+                | "dat"
+                | "npy"
+                | "npz"
+                | "pkl"
+                | "parquet"
+                | "onnx"
+                | "safetensors"
+                | "pt"
+                | "idx"
+                | "pack"
+                | "iso"
+                | "dmg"
+                | "deb"
+                | "rpm"
+        )
+    }
+
     /// Language of a file, by extension or well-known name; None for files
     /// that are not source or text we index (images, archives, lock files...).
     pub fn detect(path: &Path) -> Option<Language> {
@@ -143,7 +235,9 @@ impl Language {
         Some(match ext {
             "rs" => Rust,
             "py" | "pyi" => Python,
-            "js" | "mjs" | "cjs" | "jsx" => JavaScript,
+            // Single-file components: their scripts are chunked with the
+            // JavaScript or TypeScript grammar (chunk::component).
+            "js" | "mjs" | "cjs" | "jsx" | "svelte" | "vue" | "astro" => JavaScript,
             "ts" | "mts" | "cts" => TypeScript,
             "tsx" => Tsx,
             "go" => Go,

@@ -109,7 +109,7 @@ fn distill_makes_a_loadable_static_model() {
 /// file of this repository (cut into chunks) and on edge cases.
 #[test]
 fn fast_wordpiece_matches_the_tokenizers_crate() {
-    let m = StaticModel::builtin().unwrap();
+    let mut m = StaticModel::builtin().unwrap();
     assert!(
         m.has_fast_path(),
         "the built-in tokenizer should take the fast path"
@@ -136,10 +136,28 @@ fn fast_wordpiece_matches_the_tokenizers_crate() {
     }
     assert!(texts.len() > 100, "too few texts: {}", texts.len());
     let mut ids = Vec::new();
-    for t in &texts {
-        m.token_ids(t, &mut ids).unwrap();
-        assert_eq!(ids, m.reference_token_ids(t).unwrap(), "text: {t:?}");
+    // Both with identifiers split at case changes and without.
+    for split in [false, true] {
+        m.set_split_identifiers(split);
+        for t in &texts {
+            m.token_ids(t, &mut ids).unwrap();
+            assert_eq!(
+                ids,
+                m.reference_token_ids(t).unwrap(),
+                "split {split}, text: {t:?}"
+            );
+        }
     }
+    // Splitting changes camelCase (and only that) in the sample.
+    m.set_split_identifiers(false);
+    let mut whole = Vec::new();
+    m.token_ids("getUserName", &mut whole).unwrap();
+    m.set_split_identifiers(true);
+    m.token_ids("getUserName", &mut ids).unwrap();
+    let mut words = Vec::new();
+    m.token_ids("get user name", &mut words).unwrap();
+    assert_eq!(ids, words);
+    assert_ne!(whole, words, "WordPiece alone keeps getusername one word");
 }
 
 /// A corpus of documented Python functions, `n` files: each docstring names
@@ -190,6 +208,7 @@ fn reweight_and_train_make_loadable_models() {
         &rw,
         std::slice::from_ref(&corpus),
         3e-3,
+        false,
         &|_| {},
     )
     .unwrap();

@@ -409,26 +409,26 @@ fn fixture_searcher(st: &Arc<dyn Storage>, index: &Path) -> leann::search::searc
     .unwrap()
 }
 
-/// An index made with the first built-in model, opened with the model it
-/// recorded, is refused with an error that names both models and says to
-/// create the index again.
+/// Indexes made with earlier built-in models (v1: the v1.4 fixture, v2: the
+/// v1.5 fixture), opened with the model they recorded, are refused with an
+/// error that names both models and says to create the index again.
 #[test]
 fn index_of_an_earlier_builtin_model_is_refused_with_a_hint() {
+    use leann::embed::static_model::{BUILTIN_ID, BUILTIN_V1_ID, BUILTIN_V2_ID};
     let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.4/index");
-    let err = match leann::search::searcher::Searcher::open(st, &dir, None, None) {
-        Ok(_) => panic!("an index of the v1 built-in model opened with the v2 model"),
-        Err(e) => e.to_string(),
-    };
-    assert!(
-        err.contains(leann::embed::static_model::BUILTIN_V1_ID),
-        "{err}"
-    );
-    assert!(
-        err.contains(leann::embed::static_model::BUILTIN_ID),
-        "{err}"
-    );
-    assert!(err.contains("index create"), "{err}");
+    for (fixture, old) in [("v1.4", BUILTIN_V1_ID), ("v1.5", BUILTIN_V2_ID)] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("format")
+            .join(fixture)
+            .join("index");
+        let err = match leann::search::searcher::Searcher::open(st.clone(), &dir, None, None) {
+            Ok(_) => panic!("an index of {old} opened with {BUILTIN_ID}"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(old), "{err}");
+        assert!(err.contains(BUILTIN_ID), "{err}");
+        assert!(err.contains("index create"), "{err}");
+    }
 }
 
 /// Open the tree-index fixture in `fixture/index` over the v1.1 tree, verify
@@ -829,13 +829,23 @@ fn fixture15_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.5")
 }
 
-/// A searcher over the v1.5 fixture (made with the current built-in model).
+/// A searcher over the v1.5 fixture (made with the second built-in model,
+/// format/models/builtin-v2).
 fn fixture15_searcher(st: &Arc<dyn Storage>) -> leann::search::searcher::Searcher {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("format/models/builtin-v2");
+    let model = leann::embed::static_model::StaticModel::from_bytes(
+        leann::embed::static_model::BUILTIN_V2_ID,
+        &std::fs::read(dir.join("tokenizer.json")).unwrap(),
+        &std::fs::read(dir.join("model.safetensors")).unwrap(),
+        &dir,
+        true,
+    )
+    .unwrap();
     leann::search::searcher::Searcher::open(
         st.clone(),
         &fixture15_dir().join("index"),
         Some(&fixture11_dir().join("tree")),
-        None,
+        Some(Box::new(model)),
     )
     .unwrap()
 }

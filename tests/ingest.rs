@@ -364,3 +364,40 @@ fn config_errors_name_the_field() {
     let c = Config::from_json(brief, "brief").unwrap();
     assert_eq!(c.embedding_server.unwrap().batch_size, Some(128));
 }
+
+/// Every text file is indexed: an unknown extension or a bare name is read
+/// and kept as text when it is text; binary content, lock files and the
+/// names of binary formats are skipped as not source or text. Components
+/// (.svelte, .vue, .astro) are indexed with their scripts' grammar.
+#[test]
+fn unknown_types_are_sniffed() {
+    let d = common::tempdir();
+    let r = d.path();
+    write(r, "notes.weird", b"deploy steps: build, sign, upload\n");
+    write(
+        r,
+        "Gemfile",
+        b"source 'https://rubygems.org'\ngem 'rails'\n",
+    );
+    write(r, "blob.xyz", b"abc\x00def");
+    write(r, "bad.xyz", b"\xff\xfe\xfd text");
+    write(r, "empty.xyz", b"");
+    write(r, "image.png", b"plain text in a png name");
+    write(r, "deps.lock", b"a = 1\n");
+    write(
+        r,
+        "App.svelte",
+        b"<script>\nexport let a = 1;\n</script>\n<p>{a}</p>\n",
+    );
+    let (files, skips) = walk(r, &WalkOptions::default()).unwrap();
+    let got: Vec<(&str, Language)> = files.iter().map(|f| (f.rel.as_str(), f.language)).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("App.svelte", Language::JavaScript),
+            ("Gemfile", Language::Text),
+            ("notes.weird", Language::Text),
+        ]
+    );
+    assert_eq!(skips.count(SkipReason::UnknownType), 5, "{skips:?}");
+}

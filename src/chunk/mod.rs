@@ -3,6 +3,7 @@
 //! reads and vets their bytes, `split` cuts them into chunks (tree-sitter for
 //! the languages it knows, line windows otherwise).
 
+pub mod component;
 pub mod source;
 pub mod split;
 pub mod walk;

@@ -90,7 +90,7 @@ pub fn chunk_text(path: &str, language: Language, text: &str) -> Vec<Chunk> {
         return Vec::new();
     }
     let lines = Lines::new(text);
-    let units = match tree_units(language, text, &lines) {
+    let units = match tree_units(path, language, text, &lines) {
         Some(u) => u,
         None => window_units(&lines, 0, lines.count(), &[]),
     };
@@ -261,15 +261,47 @@ fn body_of(n: Node<'_>) -> Option<Node<'_>> {
     None
 }
 
-fn tree_units(language: Language, text: &str, lines: &Lines) -> Option<Vec<Unit>> {
-    let ts = ts_language(language)?;
+fn tree_units(path: &str, language: Language, text: &str, lines: &Lines) -> Option<Vec<Unit>> {
     let mut parser = Parser::new();
+    let mut language = language;
+    if let Some((scripts, typescript)) = crate::chunk::component::scripts(path, text) {
+        // A single-file component: its scripts parsed as one program, the
+        // markup between them cut as gaps.
+        if scripts.is_empty() {
+            return None;
+        }
+        language = if typescript {
+            Language::TypeScript
+        } else {
+            Language::JavaScript
+        };
+        let ranges: Vec<tree_sitter::Range> = scripts
+            .iter()
+            .map(|r| tree_sitter::Range {
+                start_byte: r.start,
+                end_byte: r.end,
+                start_point: point(text, lines, r.start),
+                end_point: point(text, lines, r.end),
+            })
+            .collect();
+        parser.set_included_ranges(&ranges).ok()?;
+    }
+    let ts = ts_language(language)?;
     parser.set_language(&ts).ok()?;
     let tree = parser.parse(text, None)?;
     let root = tree.root_node();
     let mut units = Vec::new();
     collect(root, text, lines, language, &[], 0, text.len(), &mut units);
     Some(merge(units, lines))
+}
+
+/// The tree-sitter point (row, byte column) of byte `b`.
+fn point(text: &str, lines: &Lines, b: usize) -> tree_sitter::Point {
+    let row = lines.line(b.min(text.len()));
+    tree_sitter::Point {
+        row,
+        column: b - lines.start(row),
+    }
 }
 
 /// Units covering bytes [from, to) of the children of `parent`.

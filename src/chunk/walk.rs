@@ -257,8 +257,11 @@ fn visit(
         };
         return (Visit::Skip(reason, rel.into()), false);
     }
-    let Some(language) = Language::detect(path) else {
-        return (Visit::Skip(SkipReason::UnknownType, rel.into()), false);
+    let language = match Language::detect(path) {
+        Some(l) => l,
+        // Any other file that reads as text is indexed as text (windows).
+        None if !Language::never_indexed(path) && sniff_text(path) => Language::Text,
+        None => return (Visit::Skip(SkipReason::UnknownType, rel.into()), false),
     };
     if !o.languages.is_empty() && !o.languages.contains(&language) {
         return (Visit::Skip(SkipReason::LanguageFiltered, rel.into()), false);
@@ -282,6 +285,32 @@ fn visit(
         }),
         false,
     )
+}
+
+/// Bytes read from a file of unknown type to decide whether it is text.
+pub const SNIFF_BYTES: usize = 8192;
+
+/// Whether a file's first SNIFF_BYTES read as text: not empty, no NUL byte,
+/// UTF-8 (a character cut by the end of the probe is allowed). Binary,
+/// invalid and minified content is skipped later (`source::vet`) with its
+/// reason; this only stops the unknown types that are plainly not text.
+fn sniff_text(path: &Path) -> bool {
+    use std::io::Read;
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut buf = Vec::with_capacity(SNIFF_BYTES);
+    if f.take(SNIFF_BYTES as u64).read_to_end(&mut buf).is_err() || buf.is_empty() {
+        return false;
+    }
+    if buf.contains(&0) {
+        return false;
+    }
+    match std::str::from_utf8(&buf) {
+        Ok(_) => true,
+        // Only an incomplete character at the very end of the probe.
+        Err(e) => e.error_len().is_none() && buf.len() == SNIFF_BYTES,
+    }
 }
 
 /// Modification time in nanoseconds since the Unix epoch (0 when unknown).

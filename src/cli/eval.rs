@@ -23,12 +23,42 @@ pub struct EvalCmd {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// For tuning the fusion: write, per question, its relevance entry and
+    /// both sides' candidates (`sem`, `lex`: [score, path, start_line,
+    /// end_line] best first) as JSON lines to this file.
+    #[arg(long, hide = true)]
+    dump_sides: Option<PathBuf>,
 }
 
 pub fn run(c: EvalCmd) -> leann::Result<i32> {
     let st = super::storage("auto")?;
     let (searcher, opts) = c.ranking.open(&st, &c.index)?;
     let questions = leann::search::eval::load(st.as_ref(), &c.relevance)?;
+    if let Some(p) = &c.dump_sides {
+        let mut out = String::new();
+        let mut ctx = leann::engine::index::QueryContext::default();
+        let row = |r: &leann::search::searcher::QueryResult| {
+            serde_json::json!([r.score, r.path, r.start_line, r.end_line])
+        };
+        for q in &questions {
+            let o = leann::search::searcher::QueryOptions {
+                k: leann::search::eval::EVAL_K,
+                ..opts.clone()
+            };
+            let (sem, lex) = searcher.sides(&q.query, &o, &mut ctx)?;
+            out.push_str(
+                &serde_json::json!({
+                    "id": q.id, "query": q.query, "repo": q.repo, "path": q.path,
+                    "start_line": q.start_line, "end_line": q.end_line,
+                    "sem": sem.iter().map(row).collect::<Vec<_>>(),
+                    "lex": lex.iter().map(row).collect::<Vec<_>>(),
+                })
+                .to_string(),
+            );
+            out.push('\n');
+        }
+        st.write_atomic(p, out.as_bytes())?;
+    }
     let tty = std::io::stderr().is_terminal();
     let (rep, results) = leann::search::eval::run(&searcher, &questions, &opts, &|done, total| {
         if tty && (done % 10 == 0 || done == total) {

@@ -34,6 +34,11 @@ pub enum ModelCmd {
         /// SIF coefficient a in a / (a + p(token)).
         #[arg(long, default_value_t = 3e-3)]
         sif: f64,
+        /// Split identifiers at their case changes before WordPiece
+        /// (`getUserName` -> get user name); recorded in the model, which
+        /// then always tokenizes so.
+        #[arg(long)]
+        split_identifiers: bool,
     },
     /// Train a static model's token table on (docstring sentence, code)
     /// pairs from the documented functions of a corpus (Python, Rust, JS,
@@ -178,6 +183,7 @@ pub fn run(c: ModelCmd) -> leann::Result<i32> {
             to,
             corpus,
             sif,
+            split_identifiers,
         } => {
             let st = super::storage("auto")?;
             let r = leann::embed::train::reweight::reweight(
@@ -186,6 +192,7 @@ pub fn run(c: ModelCmd) -> leann::Result<i32> {
                 &to,
                 &corpus,
                 sif,
+                split_identifiers,
                 &|m| eprintln!("{m}"),
             )?;
             println!(

@@ -10,8 +10,13 @@ use rayon::prelude::*;
 use std::path::Path;
 
 /// Model id of the built-in model: the distilled table reweighted by token
-/// frequency in code and trained on docstring/code pairs (models/builtin).
-pub const BUILTIN_ID: &str = "builtin:minilm-l6-static-256-v2";
+/// frequency in code, identifiers split at case changes, and trained on
+/// docstring/code pairs of eight languages (models/builtin).
+pub const BUILTIN_ID: &str = "builtin:minilm-l6-static-256-v3";
+/// The second built-in model (trained on Python and Rust only, identifiers
+/// not split). leann no longer carries it; its files are kept in
+/// format/models/builtin-v2 for the golden fixture made with it (v1.5).
+pub const BUILTIN_V2_ID: &str = "builtin:minilm-l6-static-256-v2";
 /// The first built-in model (the distilled table alone). leann no longer
 /// carries it; indexes made with it must be created again. Its files are
 /// kept in format/models/builtin-v1 for the golden fixtures made with it.
@@ -27,7 +32,14 @@ pub struct StaticModel {
     table: Vec<f32>,
     vocab: usize,
     dim: usize,
+    /// Split identifiers at their case changes before WordPiece (model
+    /// metadata `SPLIT_IDENTIFIERS_KEY` = `true`).
+    split_identifiers: bool,
 }
+
+/// The safetensors metadata key that turns on identifier splitting: a model
+/// trained with it must be used with it.
+pub const SPLIT_IDENTIFIERS_KEY: &str = "leann.split_identifiers";
 
 impl StaticModel {
     /// Load from `tokenizer.json` and `model.safetensors` bytes: tensor
@@ -137,6 +149,14 @@ impl StaticModel {
             ));
         }
         let fast = super::wordpiece::FastWordPiece::from_tokenizer_json(tokenizer_json);
+        let split_identifiers = match safetensors::SafeTensors::read_metadata(safetensors_bytes) {
+            Ok((_, m)) => m
+                .metadata()
+                .as_ref()
+                .and_then(|m| m.get(SPLIT_IDENTIFIERS_KEY))
+                .is_some_and(|v| v == "true"),
+            Err(_) => false,
+        };
         Ok(StaticModel {
             id: id.to_string(),
             tokenizer,
@@ -144,6 +164,7 @@ impl StaticModel {
             table,
             vocab,
             dim,
+            split_identifiers,
         })
     }
 
@@ -202,15 +223,40 @@ impl StaticModel {
     pub fn all_token_ids(&self, text: &str, ids: &mut Vec<u32>) -> Result<()> {
         ids.clear();
         match &self.fast {
-            Some(f) if f.applies(text) => f.encode(text, usize::MAX, ids),
-            _ => {
-                let enc = self
-                    .tokenizer
-                    .encode_fast(text, false)
-                    .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
-                ids.extend_from_slice(enc.get_ids());
+            Some(f) if f.applies(text) => {
+                f.encode(text, usize::MAX, self.split_identifiers, ids);
+                Ok(())
             }
+            _ => self.slow_ids(text, usize::MAX, ids),
         }
+    }
+
+    /// Whether identifiers are split at case changes before WordPiece.
+    pub fn splits_identifiers(&self) -> bool {
+        self.split_identifiers
+    }
+
+    /// Turn identifier splitting on or off (`leann model reweight
+    /// --split-identifiers`, which records it in the model it writes).
+    pub fn set_split_identifiers(&mut self, on: bool) {
+        self.split_identifiers = on;
+    }
+
+    /// Ids of `text` through the tokenizers crate, split first if this model
+    /// splits identifiers.
+    fn slow_ids(&self, text: &str, limit: usize, ids: &mut Vec<u32>) -> Result<()> {
+        let split;
+        let text = if self.split_identifiers {
+            split = super::wordpiece::split_identifiers(text);
+            split.as_str()
+        } else {
+            text
+        };
+        let enc = self
+            .tokenizer
+            .encode_fast(text, false)
+            .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
+        ids.extend(enc.get_ids().iter().take(limit));
         Ok(())
     }
 
@@ -223,21 +269,24 @@ impl StaticModel {
     pub fn token_ids(&self, text: &str, ids: &mut Vec<u32>) -> Result<()> {
         ids.clear();
         match &self.fast {
-            Some(f) if f.applies(text) => f.encode(text, MAX_TOKENS, ids),
-            _ => {
-                let enc = self
-                    .tokenizer
-                    .encode_fast(text, false)
-                    .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
-                ids.extend(enc.get_ids().iter().take(MAX_TOKENS));
+            Some(f) if f.applies(text) => {
+                f.encode(text, MAX_TOKENS, self.split_identifiers, ids);
+                Ok(())
             }
+            _ => self.slow_ids(text, MAX_TOKENS, ids),
         }
-        Ok(())
     }
 
     /// Token ids from the tokenizers crate alone (the reference for the
     /// fast path).
     pub fn reference_token_ids(&self, text: &str) -> Result<Vec<u32>> {
+        let split;
+        let text = if self.split_identifiers {
+            split = super::wordpiece::split_identifiers(text);
+            split.as_str()
+        } else {
+            text
+        };
         let enc = self
             .tokenizer
             .encode(text, false)

@@ -83,11 +83,18 @@ impl FastWordPiece {
     }
 
     /// Append the ids of ASCII `text` to `out`, stopping after `limit` ids.
-    pub fn encode(&self, text: &str, limit: usize, out: &mut Vec<u32>) {
+    /// With `split_identifiers`, a word also ends where an identifier's
+    /// case says a new sub-word starts (`getUser` -> `get user`,
+    /// `HTTPServer` -> `http server`; see `identifier_break`).
+    pub fn encode(&self, text: &str, limit: usize, split_identifiers: bool, out: &mut Vec<u32>) {
         let mut word: Vec<u8> = Vec::with_capacity(32);
-        for &b in text.as_bytes() {
+        let bytes = text.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
             if out.len() >= limit {
                 break;
+            }
+            if split_identifiers && !word.is_empty() && identifier_break(bytes, i) {
+                self.flush(&mut word, limit, out);
             }
             match b {
                 b' ' | b'\t' | b'\n' | b'\r' => self.flush(&mut word, limit, out),
@@ -141,5 +148,54 @@ impl FastWordPiece {
             }
         }
         word.clear();
+    }
+}
+
+/// Whether an identifier's next sub-word starts at `bytes[i]`: an upper-case
+/// letter after a lower-case letter or a digit (`getUser`, `utf8Decode`), or
+/// an upper-case letter followed by a lower-case one after an upper-case
+/// letter (the `S` of `HTTPServer`). Works on any bytes (non-ASCII bytes are
+/// neither case).
+pub fn identifier_break(bytes: &[u8], i: usize) -> bool {
+    if i == 0 || !bytes[i].is_ascii_uppercase() {
+        return false;
+    }
+    let prev = bytes[i - 1];
+    if prev.is_ascii_lowercase() || prev.is_ascii_digit() {
+        return true;
+    }
+    prev.is_ascii_uppercase() && bytes.get(i + 1).is_some_and(|n| n.is_ascii_lowercase())
+}
+
+/// `text` with a space at each `identifier_break` (for the tokenizers
+/// crate's path, which has no such step of its own).
+pub fn split_identifiers(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + text.len() / 8);
+    let mut last = 0;
+    for i in 1..bytes.len() {
+        if identifier_break(bytes, i) {
+            // An ASCII upper-case byte is always a char boundary.
+            out.push_str(&text[last..i]);
+            out.push(' ');
+            last = i;
+        }
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_split_where_their_case_says() {
+        assert_eq!(split_identifiers("getUserName"), "get User Name");
+        assert_eq!(split_identifiers("HTTPServer"), "HTTP Server");
+        assert_eq!(split_identifiers("utf8Decode x"), "utf8 Decode x");
+        assert_eq!(split_identifiers("snake_case IO ABC"), "snake_case IO ABC");
+        assert_eq!(split_identifiers("éTé parseURL"), "éTé parse URL");
+        assert_eq!(split_identifiers(""), "");
     }
 }

@@ -540,6 +540,12 @@ impl Segment {
         Ok(adj)
     }
 
+    /// Whether the graph file stores full-precision vectors
+    /// (graph.storeFullVectors).
+    pub fn has_full_vectors(&self) -> bool {
+        self.meta.full_vectors
+    }
+
     /// Full-precision vectors stored in the graph file for `nodes` (only when
     /// the segment was built with stored vectors), appended to `out`.
     pub fn stored_vectors(

@@ -122,6 +122,12 @@ pub fn make_heldout(
             &to.join(&language).join("relevance.jsonl"),
             jsonl.as_bytes(),
         )?;
+        // The questions are text: kept out of the index of the set (a
+        // question would find itself).
+        storage.write_atomic(
+            &to.join(&language).join(".leannignore"),
+            b"/relevance.jsonl\n",
+        )?;
         out.push(HeldoutSet {
             language,
             projects,
@@ -241,6 +247,12 @@ mod tests {
             (q["start_line"].as_u64(), q["end_line"].as_u64()),
             (Some(4), Some(7))
         );
+
+        // The set indexes its projects, not its questions.
+        let (files, _) =
+            crate::chunk::walk(&to.join("python"), &crate::chunk::WalkOptions::default()).unwrap();
+        let rels: Vec<&str> = files.iter().map(|f| f.rel.as_str()).collect();
+        assert_eq!(rels, ["proj/pkg/cfg.py"]);
 
         let g = std::fs::read_to_string(to.join("go/tool/retry.go")).unwrap();
         assert!(!g.contains("succeeds") && g.contains("func Retry"), "{g}");

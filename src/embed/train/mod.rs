@@ -226,7 +226,7 @@ pub fn train(
     if corpus.is_empty() {
         return Err(Error::config(
             "--corpus",
-            "name at least one directory of Python or Rust code",
+            "name at least one directory of code",
         ));
     }
     let tok = storage.read_all(&from.join("tokenizer.json"))?;
@@ -248,17 +248,18 @@ pub fn train(
             ),
         ));
     }
+    let mut by_language: std::collections::BTreeMap<&str, usize> = Default::default();
+    for p in &pairs {
+        *by_language.entry(p.language.name()).or_default() += 1;
+    }
     progress(&format!(
-        "train: {} pairs ({} Python, {} Rust)",
+        "train: {} pairs ({})",
         pairs.len(),
-        pairs
+        by_language
             .iter()
-            .filter(|p| p.language == crate::lang::Language::Python)
-            .count(),
-        pairs
-            .iter()
-            .filter(|p| p.language == crate::lang::Language::Rust)
-            .count()
+            .map(|(l, n)| format!("{n} {l}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     ));
     let t = tokenize(&model, &pairs, o.max_tokens)?;
     let n_train = pairs.len() - o.held_out;
@@ -331,7 +332,12 @@ pub fn train(
         }
     }
     let recall_after = recall_at_10(&table, dim, hq, hd);
-    let mut meta = HashMap::new();
+    // The input's metadata (identifier splitting, the weights' provenance)
+    // holds for the output too.
+    let mut meta: HashMap<String, String> = safetensors::SafeTensors::read_metadata(&st)
+        .ok()
+        .and_then(|(_, m)| m.metadata().clone())
+        .unwrap_or_default();
     meta.insert(
         "trained".to_string(),
         format!(

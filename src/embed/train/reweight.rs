@@ -105,6 +105,7 @@ pub fn reweight(
     to: &Path,
     corpus: &[PathBuf],
     a: f64,
+    split_identifiers: bool,
     progress: &dyn Fn(&str),
 ) -> Result<ReweightReport> {
     let t0 = Instant::now();
@@ -124,7 +125,10 @@ pub fn reweight(
     let st_path = from.join("model.safetensors");
     let st_bytes = storage.read_all(&st_path)?;
     // The table as stored (weights not applied: they are replaced).
-    let model = StaticModel::from_bytes("reweight", &tok, &st_bytes, from, false)?;
+    let mut model = StaticModel::from_bytes("reweight", &tok, &st_bytes, from, false)?;
+    if split_identifiers {
+        model.set_split_identifiers(true);
+    }
     let (counts, files) = count_tokens(storage, &model, corpus, progress)?;
     let tokens: u64 = counts.iter().sum();
     if tokens == 0 {
@@ -147,6 +151,12 @@ pub fn reweight(
     let (_, old_meta) = safetensors::SafeTensors::read_metadata(&st_bytes)
         .map_err(|e| Error::corrupt(&st_path, 0, format!("not safetensors: {e}")))?;
     let mut meta: HashMap<String, String> = old_meta.metadata().clone().unwrap_or_default();
+    if model.splits_identifiers() {
+        meta.insert(
+            crate::embed::static_model::SPLIT_IDENTIFIERS_KEY.to_string(),
+            "true".to_string(),
+        );
+    }
     meta.insert(
         "weights".to_string(),
         format!(

@@ -21,6 +21,17 @@ pub(super) struct TreeExact<'a> {
 impl ExactSource for TreeExact<'_> {
     fn vectors(&self, c: &Candidates<'_>, out: &mut Vec<f32>) -> Result<()> {
         let (si, seg, nodes) = (c.segment, c.seg, c.nodes);
+        if seg.has_full_vectors() {
+            // Built with graph.storeFullVectors: the stored vectors are the
+            // exact ones (of the text as indexed); no re-embedding. The texts
+            // are read for the results only.
+            return seg.stored_vectors(
+                nodes,
+                &mut crate::engine::segment::SegScratch::default(),
+                &mut crate::ann::vamana::SearchStats::default(),
+                out,
+            );
+        }
         let mut files = HashMap::new();
         let tree = self.searcher.tree();
         let mut got = Vec::with_capacity(nodes.len());

@@ -3,7 +3,7 @@
 use super::*;
 use crate::engine::index::NodeFilter;
 use crate::error::{Error, Result};
-use crate::search::fusion::{FUSION_CANDIDATES, RRF_K};
+use crate::search::fusion::FUSION_CANDIDATES;
 use std::collections::HashMap;
 
 impl Searcher {
@@ -40,15 +40,40 @@ impl Searcher {
         })
     }
 
-    /// Reciprocal rank fusion of the semantic hits with the lexical side's
-    /// best: each side's rank r adds weight / (RRF_K + r), the weights being
-    /// `ratio` and 1 - `ratio`. The best `k`, scored by the fusion.
+    /// The fusion of the semantic hits with the lexical side's best
+    /// (`search::fusion::fuse`): the best `k`, scored by the fusion.
     pub(super) fn fuse(
         &self,
         query: &str,
         semantic: &[crate::engine::index::Hit],
         ratio: f32,
         k: usize,
+        filter: Option<&NodeFilter>,
+    ) -> Result<Vec<crate::engine::index::Hit>> {
+        let lexical = self.lexical_hits(query, FUSION_CANDIDATES.max(k), filter)?;
+        let mut by_id: HashMap<u64, crate::engine::index::Hit> = HashMap::new();
+        let sem: Vec<(u64, f32)> = semantic.iter().map(|h| (h.id, h.score)).collect();
+        let lex: Vec<(u64, f32)> = lexical.iter().map(|h| (h.id, h.score)).collect();
+        for h in semantic.iter().chain(&lexical) {
+            by_id.entry(h.id).or_insert_with(|| h.clone());
+        }
+        Ok(crate::search::fusion::fuse(query, &sem, &lex, ratio, k)
+            .into_iter()
+            .filter_map(|(id, s)| {
+                by_id.remove(&id).map(|mut h| {
+                    h.score = s;
+                    h
+                })
+            })
+            .collect())
+    }
+
+    /// The lexical side: the best `want` chunks by BM25 over every segment
+    /// and the log's upserts (score = BM25), best first.
+    pub(super) fn lexical_hits(
+        &self,
+        query: &str,
+        want: usize,
         filter: Option<&NodeFilter>,
     ) -> Result<Vec<crate::engine::index::Hit>> {
         use crate::lexical::segment::{query_for, search, Combined};
@@ -66,7 +91,6 @@ impl Searcher {
         searchers.push(delta.index.searcher());
         let stats = Combined(searchers);
         let q = query_for(&qt);
-        let want = FUSION_CANDIDATES.max(k);
         // (BM25 score, hit) over every segment and the delta.
         let mut found: Vec<(f32, crate::engine::index::Hit)> = Vec::new();
         for (si, seg) in self.index.segments.iter().enumerate() {
@@ -134,26 +158,7 @@ impl Searcher {
         }
         found.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
         found.truncate(want);
-        // (fused score, hit), keyed by external id.
-        let mut by_id: HashMap<u64, (f32, crate::engine::index::Hit)> = HashMap::new();
-        for (r, h) in semantic.iter().enumerate() {
-            let s = ratio / (RRF_K + r as f32 + 1.0);
-            by_id.insert(h.id, (s, h.clone()));
-        }
-        for (r, (_, h)) in found.into_iter().enumerate() {
-            let s = (1.0 - ratio) / (RRF_K + r as f32 + 1.0);
-            by_id.entry(h.id).and_modify(|e| e.0 += s).or_insert((s, h));
-        }
-        let mut all: Vec<(f32, crate::engine::index::Hit)> = by_id.into_values().collect();
-        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
-        all.truncate(k);
-        Ok(all
-            .into_iter()
-            .map(|(s, mut h)| {
-                h.score = s;
-                h
-            })
-            .collect())
+        Ok(found.into_iter().map(|(_, h)| h).collect())
     }
 
     /// Whether segment `si`'s node `n` is live (not deleted or replaced by

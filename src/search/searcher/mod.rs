@@ -347,11 +347,38 @@ impl Searcher {
             .texts
             .into_inner()
             .map_err(|_| Error::internal("text cache poisoned"))?;
-        let mut results = Vec::with_capacity(out.hits.len());
+        let (mut results, bodies) = self.materialize(&out.hits, &mut texts)?;
+        if o.mode == Mode::Rerank {
+            let r = self.reranker.as_ref().ok_or_else(|| {
+                Error::argument("--rerank-model", 
+                    "--mode rerank needs a transformer model: pass --rerank-model DIR (a sentence-transformers directory) or set search.rerankModel in the index's config",
+                )
+            })?;
+            // Exact symbol matches stay first; the rest in the reranked order.
+            let refs: Vec<&str> = bodies[lifted..].iter().map(|s| s.as_str()).collect();
+            let scores = r.rerank(query, &refs)?;
+            let rest = &mut results[lifted..];
+            for (res, s) in rest.iter_mut().zip(&scores) {
+                res.score = *s;
+            }
+            rest.sort_by(|a, b| b.score.total_cmp(&a.score));
+            results.truncate(o.k);
+        }
+        Ok(results)
+    }
+
+    /// Results (path, lines, preview, stale flag) and full texts of `hits`;
+    /// texts already read for the exact rescoring are taken from `texts`.
+    fn materialize(
+        &self,
+        hits: &[crate::engine::index::Hit],
+        texts: &mut HashMap<(usize, u32), ChunkText>,
+    ) -> Result<(Vec<QueryResult>, Vec<String>)> {
+        let mut results = Vec::with_capacity(hits.len());
         let mut files = HashMap::new();
-        let mut bodies = Vec::with_capacity(out.hits.len());
+        let mut bodies = Vec::with_capacity(hits.len());
         let tree = self.tree();
-        for h in &out.hits {
+        for h in hits {
             let (info, ct) = if h.segment == crate::engine::index::DELTA_SEGMENT {
                 // An upsert of the write-ahead log: its metadata is in the delta.
                 let c = self
@@ -391,22 +418,42 @@ impl Searcher {
             });
             bodies.push(ct.text);
         }
-        if o.mode == Mode::Rerank {
-            let r = self.reranker.as_ref().ok_or_else(|| {
-                Error::argument("--rerank-model", 
-                    "--mode rerank needs a transformer model: pass --rerank-model DIR (a sentence-transformers directory) or set search.rerankModel in the index's config",
-                )
-            })?;
-            // Exact symbol matches stay first; the rest in the reranked order.
-            let refs: Vec<&str> = bodies[lifted..].iter().map(|s| s.as_str()).collect();
-            let scores = r.rerank(query, &refs)?;
-            let rest = &mut results[lifted..];
-            for (res, s) in rest.iter_mut().zip(&scores) {
-                res.score = *s;
-            }
-            rest.sort_by(|a, b| b.score.total_cmp(&a.score));
-            results.truncate(o.k);
-        }
-        Ok(results)
+        Ok((results, bodies))
+    }
+
+    /// The two sides of the fusion for `query`, each as results best
+    /// first: the semantic side's and the lexical side's FUSION_CANDIDATES
+    /// (scores: cosine similarity and BM25). For tuning the fusion
+    /// (`leann eval --dump-sides`); filters apply, rerank does not.
+    pub fn sides(
+        &self,
+        query: &str,
+        o: &QueryOptions,
+        ctx: &mut QueryContext,
+    ) -> Result<(Vec<QueryResult>, Vec<QueryResult>)> {
+        check_request(query, o)?;
+        let q = self.embedder.embed(&[query])?;
+        let filter = self.filter(o)?;
+        let params = self.index.default_params(FUSION_CANDIDATES);
+        let exact = TreeExact {
+            searcher: self,
+            texts: Mutex::new(HashMap::new()),
+        };
+        let sem = self
+            .index
+            .search_with(&q, &params, &exact, ctx, filter.as_deref())?;
+        let lex = if self.has_lexical() {
+            self.lexical_hits(query, FUSION_CANDIDATES, filter.as_deref())?
+        } else {
+            Vec::new()
+        };
+        let mut texts = exact
+            .texts
+            .into_inner()
+            .map_err(|_| Error::internal("text cache poisoned"))?;
+        Ok((
+            self.materialize(&sem.hits, &mut texts)?.0,
+            self.materialize(&lex, &mut texts)?.0,
+        ))
     }
 }
