@@ -421,6 +421,47 @@ fn removed_tree_marks_results_stale() {
     assert!(!res.is_empty() && res.iter().all(|r| r["stale"] == true));
 }
 
+/// Output into a pipe whose reader has gone (`leann ... | head -1`) ends
+/// the process quietly, with no panic about a broken pipe.
+#[test]
+fn closed_stdout_pipe_ends_quietly() {
+    let d = common::tempdir();
+    let tree = d.path().join("tree");
+    for i in 0..3000 {
+        write(
+            &tree,
+            &format!("src/module_{i:05}.py"),
+            b"def f():\n    return 1\n",
+        );
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leann"))
+        .args([
+            "index",
+            "create",
+            "--input",
+            tree.to_str().unwrap(),
+            "--output",
+            d.path().join("idx").to_str().unwrap(),
+            "--dry-run",
+            "--verbose",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end at once: the ~200 KB listing cannot fit the pipe.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !err.contains("panicked") && !err.contains("Broken pipe"),
+        "{err}"
+    );
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
+
 /// An empty tree is a clear error, not an empty index.
 #[test]
 fn empty_tree_is_a_clear_error() {
