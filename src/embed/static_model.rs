@@ -242,19 +242,23 @@ impl StaticModel {
         self.split_identifiers = on;
     }
 
+    /// `text` as the tokenizers crate's path takes it: with identifiers split
+    /// when this model splits them (the fast path splits as it goes).
+    fn pretokenized<'a>(&self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.split_identifiers {
+            super::wordpiece::split_identifiers(text).into()
+        } else {
+            text.into()
+        }
+    }
+
     /// Ids of `text` through the tokenizers crate, split first if this model
     /// splits identifiers.
     fn slow_ids(&self, text: &str, limit: usize, ids: &mut Vec<u32>) -> Result<()> {
-        let split;
-        let text = if self.split_identifiers {
-            split = super::wordpiece::split_identifiers(text);
-            split.as_str()
-        } else {
-            text
-        };
+        let text = self.pretokenized(text);
         let enc = self
             .tokenizer
-            .encode_fast(text, false)
+            .encode_fast(text.as_ref(), false)
             .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
         ids.extend(enc.get_ids().iter().take(limit));
         Ok(())
@@ -280,16 +284,10 @@ impl StaticModel {
     /// Token ids from the tokenizers crate alone (the reference for the
     /// fast path).
     pub fn reference_token_ids(&self, text: &str) -> Result<Vec<u32>> {
-        let split;
-        let text = if self.split_identifiers {
-            split = super::wordpiece::split_identifiers(text);
-            split.as_str()
-        } else {
-            text
-        };
+        let text = self.pretokenized(text);
         let enc = self
             .tokenizer
-            .encode(text, false)
+            .encode(text.as_ref(), false)
             .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
         Ok(enc.get_ids().iter().take(MAX_TOKENS).copied().collect())
     }
