@@ -14,7 +14,7 @@ use leann::search::searcher::{QueryOptions, Searcher};
 use std::path::Path;
 
 /// (query, file, a word of the target's symbol)
-const CASES: [(&str, &str, &str); 9] = [
+const CASES: [(&str, &str, &str); 10] = [
     (
         "how far apart are places on the globe",
         "src/geo.rs",
@@ -56,6 +56,11 @@ const CASES: [(&str, &str, &str); 9] = [
         "lib/sort.go",
         "BubbleSort",
     ),
+    (
+        "does a phrase mirror itself",
+        "src/text.rs",
+        "is_palindrome",
+    ),
 ];
 
 fn tokens(s: &str) -> Vec<String> {
@@ -73,19 +78,13 @@ fn tokens(s: &str) -> Vec<String> {
 /// fixture's README (three lines of prose) first for it and
 /// src/text.rs below the top 3, a regression against the first model on
 /// this one hand-written case while dev-relevance recall@10 went from 0.280
-/// to 0.605 (semantic only).
-const KNOWN_MISSES: [(&str, &str, &str); 2] = [
-    (
-        "the sequence where each term adds the previous two",
-        "src/math.rs",
-        "fibonacci",
-    ),
-    (
-        "does a phrase mirror itself",
-        "src/text.rs",
-        "is_palindrome",
-    ),
-];
+/// to 0.605 (semantic only); the third built-in model (v3) ranks it first
+/// again, and it is back in CASES.
+const KNOWN_MISSES: [(&str, &str, &str); 1] = [(
+    "the sequence where each term adds the previous two",
+    "src/math.rs",
+    "fibonacci",
+)];
 
 #[test]
 fn described_functions_rank_in_the_top_3() {
