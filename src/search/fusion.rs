@@ -28,7 +28,6 @@ pub const RRF_K: f32 = 60.0;
 /// models/builtin/README.md. Non-finite scores count as a side's worst.
 /// Ties keep the smaller id first.
 pub fn fuse(
-    _query: &str,
     semantic: &[(u64, f32)],
     lexical: &[(u64, f32)],
     ratio: f32,
@@ -65,15 +64,15 @@ mod tests {
         // Lexical: id 7 far above the rest; semantic: a close field.
         let sem = [(1, 0.80), (2, 0.79), (3, 0.78), (7, 0.77), (5, 0.50)];
         let lex = [(7, 30.0), (4, 5.0), (1, 4.0)];
-        let f = fuse("", &sem, &lex, 0.5, 10);
+        let f = fuse(&sem, &lex, 0.5, 10);
         assert_eq!(f[0].0, 7, "{f:?}");
         // Every candidate of either side is there once, scores in 0..=1.
         assert_eq!(f.len(), 6);
         assert!(f.iter().all(|x| (0.0..=1.0).contains(&x.1)), "{f:?}");
         // Ratio 1: the semantic order; ratio 0: the lexical order.
-        let s: Vec<u64> = fuse("", &sem, &lex, 1.0, 4).iter().map(|x| x.0).collect();
+        let s: Vec<u64> = fuse(&sem, &lex, 1.0, 4).iter().map(|x| x.0).collect();
         assert_eq!(s, [1, 2, 3, 7]);
-        let l: Vec<u64> = fuse("", &[], &lex, 0.0, 3).iter().map(|x| x.0).collect();
+        let l: Vec<u64> = fuse(&[], &lex, 0.0, 3).iter().map(|x| x.0).collect();
         assert_eq!(l, [7, 4, 1]);
     }
 
@@ -81,11 +80,11 @@ mod tests {
     fn odd_scores_neither_panic_nor_lead() {
         let sem = [(1, f32::NAN), (2, 0.5), (3, 0.5)];
         let lex = [(9, f32::INFINITY)];
-        let f = fuse("", &sem, &lex, 0.5, 10);
+        let f = fuse(&sem, &lex, 0.5, 10);
         assert_eq!(f.len(), 4);
         // Equal scores: 1.0 each on their side; ties by id.
         assert_eq!(f[0].0, 2);
         assert!(f.iter().all(|x| x.1.is_finite()));
-        assert!(fuse("", &[], &[], 0.5, 10).is_empty());
+        assert!(fuse(&[], &[], 0.5, 10).is_empty());
     }
 }

@@ -57,7 +57,7 @@ impl Searcher {
         for h in semantic.iter().chain(&lexical) {
             by_id.entry(h.id).or_insert_with(|| h.clone());
         }
-        Ok(crate::search::fusion::fuse(query, &sem, &lex, ratio, k)
+        Ok(crate::search::fusion::fuse(&sem, &lex, ratio, k)
             .into_iter()
             .filter_map(|(id, s)| {
                 by_id.remove(&id).map(|mut h| {
