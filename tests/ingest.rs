@@ -222,6 +222,121 @@ fn every_grammar_finds_its_function() {
     }
 }
 
+/// Issue 15 §3: the grammars added for Ruby, PHP, C#, Kotlin, Swift, Scala,
+/// Bash and Lua cut a long class (or file) at its methods, and name each
+/// chunk after its method inside its class.
+#[test]
+fn added_grammars_cut_long_classes_at_their_methods() {
+    // (language, file name, head, method template with NAME and BODY, tail,
+    // statement line, expected symbol prefix)
+    let cases: [(Language, &str, &str, &str, &str, &str, &str); 8] = [
+        (
+            Language::Ruby,
+            "store.rb",
+            "class Store\n",
+            "  def NAME\nBODY  end\n",
+            "end\n",
+            "    x = 1\n",
+            "Store.",
+        ),
+        (
+            Language::Php,
+            "store.php",
+            "<?php\nclass Store {\n",
+            "  public function NAME() {\nBODY  }\n",
+            "}\n",
+            "    $x = 1;\n",
+            "Store.",
+        ),
+        (
+            Language::CSharp,
+            "Store.cs",
+            "class Store {\n",
+            "  void NAME() {\nBODY  }\n",
+            "}\n",
+            "    int x = 1;\n",
+            "Store.",
+        ),
+        (
+            Language::Kotlin,
+            "Store.kt",
+            "class Store {\n",
+            "  fun NAME() {\nBODY  }\n",
+            "}\n",
+            "    val x = 1\n",
+            "Store.",
+        ),
+        (
+            Language::Swift,
+            "Store.swift",
+            "class Store {\n",
+            "  func NAME() {\nBODY  }\n",
+            "}\n",
+            "    let x = 1\n",
+            "Store.",
+        ),
+        (
+            Language::Scala,
+            "Store.scala",
+            "class Store {\n",
+            "  def NAME(): Unit = {\nBODY  }\n",
+            "}\n",
+            "    val x = 1\n",
+            "Store.",
+        ),
+        (
+            Language::Shell,
+            "store.sh",
+            "#!/bin/bash\n",
+            "NAME() {\nBODY}\n",
+            "",
+            "  x=1\n",
+            "",
+        ),
+        (
+            Language::Lua,
+            "store.lua",
+            "local Store = {}\n",
+            "function Store.NAME()\nBODY end\n",
+            "return Store\n",
+            "  local x = 1\n",
+            "Store.",
+        ),
+    ];
+    let names = ["alpha", "beta", "gamma"];
+    for (lang, file, head, method, tail, stmt, prefix) in cases {
+        let body = stmt.repeat(30);
+        let mut src = head.to_string();
+        for n in names {
+            src.push_str(&method.replace("NAME", n).replace("BODY", &body));
+        }
+        src.push_str(tail);
+        let chunks = chunk_text(file, lang, &src);
+        check_chunks(&src, &chunks);
+        for (i, n) in names.iter().enumerate() {
+            let want = format!("{prefix}{n}");
+            let c = chunks
+                .iter()
+                .find(|c| {
+                    c.symbol
+                        .as_deref()
+                        .is_some_and(|s| s.split(", ").any(|s| s == want))
+                })
+                .unwrap_or_else(|| panic!("{lang:?}: no chunk `{want}` in {chunks:#?}"));
+            // The chunk holds its method and no other.
+            for (j, other) in names.iter().enumerate() {
+                let def = method.split("NAME").next().unwrap_or("").to_string() + other;
+                assert_eq!(
+                    c.text.contains(&def),
+                    i == j,
+                    "{lang:?} `{want}`: {}",
+                    c.text
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn plain_text_is_windowed_with_overlap() {
     let text: String = (1..=100).map(|i| format!("line {i}\n")).collect();

@@ -162,6 +162,14 @@ pub(crate) fn ts_language(l: Language) -> Option<tree_sitter::Language> {
         Language::Java => tree_sitter_java::LANGUAGE.into(),
         Language::C => tree_sitter_c::LANGUAGE.into(),
         Language::Cpp => tree_sitter_cpp::LANGUAGE.into(),
+        Language::Ruby => tree_sitter_ruby::LANGUAGE.into(),
+        Language::Php => tree_sitter_php::LANGUAGE_PHP.into(),
+        Language::CSharp => tree_sitter_c_sharp::LANGUAGE.into(),
+        Language::Kotlin => tree_sitter_kotlin_ng::LANGUAGE.into(),
+        Language::Swift => tree_sitter_swift::LANGUAGE.into(),
+        Language::Scala => tree_sitter_scala::LANGUAGE.into(),
+        Language::Shell => tree_sitter_bash::LANGUAGE.into(),
+        Language::Lua => tree_sitter_lua::LANGUAGE.into(),
         _ => return None,
     })
 }
@@ -189,6 +197,20 @@ fn is_definition(kind: &str) -> bool {
         | "struct_specifier" | "enum_specifier" | "class_specifier" | "union_specifier"
         | "namespace_definition" | "template_declaration" | "type_definition"
         | "preproc_function_def"
+        // Ruby
+        | "method" | "singleton_method" | "class" | "singleton_class"
+        // PHP (also function_definition, class/method/interface/enum_declaration,
+        // namespace_definition above)
+        | "trait_declaration"
+        // C# (also class/method/interface/enum/record/constructor_declaration)
+        | "struct_declaration" | "namespace_declaration" | "file_scoped_namespace_declaration"
+        | "property_declaration" | "local_function_statement"
+        // Kotlin (also function/class/property_declaration)
+        | "object_declaration" | "companion_object"
+        // Swift (also function/class/property_declaration)
+        | "protocol_declaration" | "init_declaration" | "protocol_function_declaration"
+        // Scala (also function_definition, class_definition, function_declaration)
+        | "object_definition" | "trait_definition" | "val_definition" | "enum_definition" // Bash and Lua: function_definition and function_declaration above
     )
 }
 
@@ -229,6 +251,15 @@ fn symbol_of(n: Node<'_>, src: &str) -> Option<String> {
                     | "destructor_name"
                     | "qualified_identifier"
                     | "operator_name"
+                    // Ruby, PHP, C#, Swift, Bash, Lua
+                    | "scope_resolution"
+                    | "namespace_name"
+                    | "qualified_name"
+                    | "simple_identifier"
+                    | "user_type"
+                    | "word"
+                    | "dot_index_expression"
+                    | "method_index_expression"
             ) {
                 return Some(text_of(c, src).to_string());
             }
@@ -251,14 +282,19 @@ fn symbol_of(n: Node<'_>, src: &str) -> Option<String> {
     None
 }
 
-/// The node holding a definition's members (class or impl body), if any.
+/// The node holding a definition's members (class or impl body), if any:
+/// a `body`-like field, or (Kotlin) a class body child without a field name.
 fn body_of(n: Node<'_>) -> Option<Node<'_>> {
     for field in ["body", "definition", "declaration"] {
         if let Some(b) = n.child_by_field_name(field) {
             return Some(b);
         }
     }
-    None
+    let mut cur = n.walk();
+    let body = n
+        .named_children(&mut cur)
+        .find(|c| matches!(c.kind(), "class_body" | "enum_class_body"));
+    body
 }
 
 fn tree_units(path: &str, language: Language, text: &str, lines: &Lines) -> Option<Vec<Unit>> {
