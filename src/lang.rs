@@ -217,6 +217,41 @@ impl Language {
         )
     }
 
+    /// Whether a file of this language at `path` is prose (documentation
+    /// rather than code): Markdown and reStructuredText, and plain text that
+    /// is a README, changelog or similar by name or a `.txt`/`.adoc` file.
+    /// Other text (Makefiles, configs, sniffed files of unknown types,
+    /// which may well be code) is not. Fusion caps prose in a ranking
+    /// (`search::fusion::cap_prose`).
+    pub fn is_prose(self, path: &str) -> bool {
+        match self {
+            Language::Markdown => true,
+            Language::Text => {
+                let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+                let ext = name.rsplit_once('.').map(|(_, e)| e);
+                matches!(
+                    ext,
+                    Some("txt" | "text" | "adoc" | "asciidoc" | "org" | "rdoc")
+                ) && name != "cmakelists.txt"
+                    || [
+                        "readme",
+                        "changelog",
+                        "changes",
+                        "history",
+                        "news",
+                        "contributing",
+                        "authors",
+                        "license",
+                        "copying",
+                        "notice",
+                    ]
+                    .iter()
+                    .any(|p| name.starts_with(p))
+            }
+            _ => false,
+        }
+    }
+
     /// Language of a file, by extension or well-known name; None for files
     /// that are not source or text we index (images, archives, lock files...).
     pub fn detect(path: &Path) -> Option<Language> {

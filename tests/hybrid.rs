@@ -248,3 +248,50 @@ fn identifier_queries_lift_exact_symbol_matches() {
     assert_eq!(after[0].0, "net/h2.rs", "{after:?}");
     assert!(after.iter().all(|r| r.0 != "net/client.rs"), "{after:?}");
 }
+
+/// Issue 15 §3, prose hubs: a guide whose sections all talk about the
+/// question does not crowd the code out of the default ranking (at most one
+/// prose chunk in five results, and the function is there), while the
+/// uncapped semantic-only ranking shows several guide sections; a question
+/// about the guide itself still finds the guide first.
+#[test]
+fn prose_hubs_do_not_crowd_out_code() {
+    let (d, _) = setup();
+    let tree = d.path().join("tree");
+    let mut guide = String::new();
+    for s in 0..6 {
+        guide.push_str(&format!("## Distances, part {s}\n\n"));
+        for l in 0..36 {
+            guide.push_str(&format!(
+                "How far apart are places on the globe? Measure the distance between two places on Earth (note {s}.{l}).\n"
+            ));
+        }
+        guide.push('\n');
+    }
+    std::fs::write(tree.join("GUIDE.md"), &guide).unwrap();
+    std::fs::write(tree.join("notes.txt"), &guide).unwrap();
+    let idx = d.path().join("idx-prose");
+    build(&tree, &idx);
+    let s = open(&idx);
+    let q = "how far apart are places on the globe";
+    let is_prose = |p: &str| p.ends_with(".md") || p.ends_with(".txt");
+    let sem = query(&s, q, 1.0, &[]);
+    assert!(
+        sem.iter().filter(|(p, _)| is_prose(p)).count() >= 2,
+        "the guide should crowd the uncapped ranking: {sem:?}"
+    );
+    for ratio in [None, Some(0.0)] {
+        let got = query_with(&s, q, ratio, &[]);
+        assert_eq!(got.len(), 5, "{got:?}");
+        assert!(
+            got.iter().filter(|(p, _)| is_prose(p)).count() <= 1,
+            "ratio {ratio:?}: {got:?}"
+        );
+        assert!(
+            got.iter().any(|(p, _)| p == "src/geo.rs"),
+            "ratio {ratio:?}: {got:?}"
+        );
+    }
+    let doc = query_with(&s, "distances part note", None, &[]);
+    assert!(is_prose(&doc[0].0), "{doc:?}");
+}

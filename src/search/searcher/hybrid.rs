@@ -57,15 +57,44 @@ impl Searcher {
         for h in semantic.iter().chain(&lexical) {
             by_id.entry(h.id).or_insert_with(|| h.clone());
         }
-        Ok(crate::search::fusion::fuse(&sem, &lex, ratio, k)
-            .into_iter()
-            .filter_map(|(id, s)| {
-                by_id.remove(&id).map(|mut h| {
-                    h.score = s;
-                    h
+        let all = sem.len() + lex.len();
+        let fused: Vec<crate::engine::index::Hit> =
+            crate::search::fusion::fuse(&sem, &lex, ratio, all)
+                .into_iter()
+                .filter_map(|(id, s)| {
+                    by_id.remove(&id).map(|mut h| {
+                        h.score = s;
+                        h
+                    })
                 })
+                .collect();
+        Ok(crate::search::fusion::cap_prose(
+            fused,
+            |h| self.is_prose(h),
+            k,
+        ))
+    }
+
+    /// Whether a hit is a prose chunk (`Language::is_prose`: READMEs,
+    /// Markdown, plain-text docs).
+    pub(super) fn is_prose(&self, h: &crate::engine::index::Hit) -> bool {
+        if h.segment == crate::engine::index::DELTA_SEGMENT {
+            return self
+                .index
+                .delta
+                .upserts
+                .get(&h.id)
+                .and_then(|e| e.chunk.as_ref())
+                .is_some_and(|c| c.language.is_prose(&c.path));
+        }
+        self.index
+            .segments
+            .get(h.segment as usize)
+            .and_then(|seg| seg.chunks.as_ref())
+            .is_some_and(|store| {
+                let info = store.info(h.node);
+                info.language.is_prose(info.path)
             })
-            .collect())
     }
 
     /// The lexical side: the best `want` chunks by BM25 over every segment
