@@ -210,7 +210,8 @@ fn is_definition(kind: &str) -> bool {
         // Swift (also function/class/property_declaration)
         | "protocol_declaration" | "init_declaration" | "protocol_function_declaration"
         // Scala (also function_definition, class_definition, function_declaration)
-        | "object_definition" | "trait_definition" | "val_definition" | "enum_definition" // Bash and Lua: function_definition and function_declaration above
+        // (Bash and Lua: function_definition and function_declaration above)
+        | "object_definition" | "trait_definition" | "val_definition" | "enum_definition"
     )
 }
 
