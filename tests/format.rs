@@ -893,6 +893,68 @@ fn regenerate_v1_5_fixture() {
     regenerate_tree_fixture(&fixture15_dir());
 }
 
+fn fixture16_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.6")
+}
+
+/// F-5, F-4: the golden v1.6 fixture (format/v1.1/tree indexed by 1.6 with
+/// the current built-in model) opens, verifies, re-encodes byte for byte,
+/// stores its anchors and codebooks as binary16 (flag bit 0 of `seg-S.pq`,
+/// half the bytes of the same values in f32) and answers the v1.1 queries
+/// as recorded.
+#[test]
+fn golden_v1_6_fixture_still_reads() {
+    use leann::format::header::PQ_FLAG_F16;
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let dir = fixture16_dir().join("index");
+    let s = leann::search::searcher::Searcher::open(
+        st.clone(),
+        &dir,
+        Some(&fixture11_dir().join("tree")),
+        None,
+    )
+    .unwrap();
+    leann::engine::verify::verify(&s.index).unwrap();
+    assert_reencodes(st.as_ref(), &dir, s.index.segments[0].quant.anchors.k);
+    let b = st.read_all(&dir.join("MANIFEST")).unwrap();
+    assert_eq!(u16::from_le_bytes([b[10], b[11]]), 6, "fixture is not 1.6");
+    let pq_path = dir.join("seg-00000001.pq");
+    let b = st.read_all(&pq_path).unwrap();
+    let flags = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+    assert_eq!(
+        flags, PQ_FLAG_F16,
+        "anchors + codebooks not stored as binary16"
+    );
+    let p = leann::format::pq::decode(&pq_path, &b).unwrap();
+    let values = p.anchors.len() + p.codebooks.len();
+    assert!(
+        b.len() < 32 + 64 + values * 3,
+        "{} bytes for {values} values: not 2 bytes each",
+        b.len()
+    );
+    // One value off the binary16 grid: the file is written in f32, with
+    // 4 bytes per value.
+    let mut wide = p.clone();
+    wide.anchors[0] = f32::from_bits(wide.anchors[0].to_bits() ^ 1);
+    let wide_bytes = leann::format::pq::encode(&wide);
+    assert_eq!(
+        u32::from_le_bytes(wide_bytes[12..16].try_into().unwrap()),
+        0
+    );
+    assert!(wide_bytes.len() > b.len() + values);
+    let expected: Vec<Vec<(String, u32)>> =
+        serde_json::from_slice(&st.read_all(&fixture16_dir().join("expected.json")).unwrap())
+            .unwrap();
+    assert_eq!(fixture11_results(&s), expected);
+}
+
+/// Regenerates format/v1.6 (from the v1.1 tree).
+#[test]
+#[ignore]
+fn regenerate_v1_6_fixture() {
+    regenerate_tree_fixture(&fixture16_dir());
+}
+
 /// F-3: an index with a read feature this build does not know is refused on
 /// open, naming the manifest; one with an unknown write feature opens and
 /// answers, but is never written: taking it for writing fails before the

@@ -113,6 +113,10 @@ impl Quantizer {
                 )
             }
         };
+        // Stored as binary16 (SPEC.md, "Anchors + PQ codebook file"): round
+        // now, so that codes, norms and entry points are computed against
+        // the values a reader gets back.
+        let anchors = Centroids::new(to_f16_grid(anchors.rows), dim);
         // Residuals of a sample, for the codebooks.
         let idx = rng.sample_indices(n, p.training_samples.max(p.ksub));
         let residuals: Vec<f32> = idx
@@ -144,12 +148,14 @@ impl Quantizer {
                     seed ^ j as u64,
                 );
                 if c.k < p.ksub {
-                    // Fewer distinct samples than codes: pad so codes stay < ksub.
+                    // Fewer distinct samples than codes: pad so codes stay < ksub,
+                    // with the largest binary16 value (exact in the file), far
+                    // beyond any residual of unit-scale vectors, so never nearest.
                     let mut rows = c.rows.clone();
-                    rows.resize(p.ksub * dsub, f32::MAX / 4.0);
+                    rows.resize(p.ksub * dsub, half::f16::MAX.to_f32());
                     c = Centroids::new(rows, dsub);
                 }
-                c
+                Centroids::new(to_f16_grid(c.rows), dsub)
             })
             .collect();
         Ok(Quantizer {
@@ -332,4 +338,17 @@ impl Quantizer {
             books,
         }
     }
+}
+
+/// Each value rounded to the nearest binary16 value, where one is finite
+/// (a value beyond binary16's range stays, and the file is then written in
+/// f32).
+fn to_f16_grid(mut rows: Vec<f32>) -> Vec<f32> {
+    for x in &mut rows {
+        let h = half::f16::from_f32(*x).to_f32();
+        if h.is_finite() {
+            *x = h;
+        }
+    }
+    rows
 }

@@ -22,6 +22,9 @@ use std::path::Path;
 pub const GRAPH_FLAG_FULL_VECTORS: u32 = 1;
 /// Header flag of `seg-S.chunks`: the file ends with a text section.
 pub const CHUNKS_FLAG_TEXT: u32 = 1;
+/// Header flag of `seg-S.pq` (since 1.6): anchors and codebooks are stored
+/// as IEEE binary16, each value exact (builds round them when trained).
+pub const PQ_FLAG_F16: u32 = 1;
 
 /// Bytes of the common header.
 pub const HEADER_BYTES: usize = 32;
@@ -30,7 +33,7 @@ pub const FORMAT_MAJOR: u16 = 1;
 /// Minor version this build writes. It records which build wrote a file;
 /// compatibility is decided by the manifest's feature bits (SPEC.md F-3) and
 /// each file's header flags (F-4), not by the minor version.
-pub const FORMAT_MINOR: u16 = 5;
+pub const FORMAT_MINOR: u16 = 6;
 /// Upper bound on metadata size, so a corrupt length cannot ask for gigabytes.
 pub const MAX_META_BYTES: u32 = 16 * 1024 * 1024;
 
@@ -50,7 +53,7 @@ pub const GRAPH: FileKind = FileKind {
 pub const PQ: FileKind = FileKind {
     magic: *b"LEANNPQB",
     name: "anchors + PQ codebook",
-    known_flags: 0,
+    known_flags: PQ_FLAG_F16,
 };
 pub const CODES: FileKind = FileKind {
     magic: *b"LEANNCOD",
