@@ -118,9 +118,15 @@ impl LexBuilder {
             .map_err(|e| lexerr("create scratch index", e))?;
         register(&index);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-        let writer = index
+        let writer: IndexWriter = index
             .writer_with_num_threads(threads, WRITER_BUDGET_BYTES)
             .map_err(|e| lexerr("start writer", e))?;
+        // `finish` merges every segment into one itself. With tantivy's
+        // default policy, the commit before it would start background merges
+        // of the same segments once there are 8 or more (a large tree), and
+        // the explicit merge then fails: "the segments that were merged could
+        // not be found" (seen on a 200,000-file tree by benches/scale.rs).
+        writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
         Ok(LexBuilder {
             scratch,
             index,
