@@ -240,6 +240,8 @@ fn git_diff_names_the_files_to_update() {
         leann::ingest::update::update_paths(&mut s, st.as_ref(), None, Some(&ch.paths)).unwrap();
     // a.rs changed; words.py and e.rs added; c.py and d.py removed.
     assert_eq!(changes(&r), (1, 2, 2));
+    // Only the named paths were walked (b.rs was not looked at).
+    assert_eq!(r.files_scanned, 3);
     let mut ctx = leann::engine::index::QueryContext::default();
     let o = leann::search::searcher::QueryOptions {
         k: 10,
@@ -264,6 +266,49 @@ fn git_diff_names_the_files_to_update() {
     // A revision git does not know is an error naming the git command.
     let e = leann::ingest::update::git_changes(&tree, "no-such-rev", "HEAD").unwrap_err();
     assert!(e.to_string().contains("git -C"), "{e}");
+}
+
+/// Issue 16 §4, T-2: an update of named paths walks only them, and the
+/// stamps of every other file stand: a full update afterwards trusts all of
+/// them without reading any.
+#[test]
+fn scoped_update_walks_only_its_paths_and_keeps_other_stamps() {
+    let (_d, tree, idx) = setup(Duration::from_secs(3600));
+    // More files the scope must not reach, in a directory of their own and
+    // beside a named file.
+    for i in 0..20 {
+        let rel = format!("vendor/v{i}.py");
+        write(&tree, &rel, &format!("def v{i}():\n    return {i}\n"));
+        set_mtime(
+            &tree.join(&rel),
+            SystemTime::now() - Duration::from_secs(3600),
+        );
+    }
+    let r = update(&idx, None);
+    assert_eq!(changes(&r), (0, 20, 0));
+    write(
+        &tree,
+        "src/a.rs",
+        "pub fn area(w: f64, h: f64) -> f64 {\n    w * h * 2.0\n}\n",
+    );
+    set_mtime(
+        &tree.join("src/a.rs"),
+        SystemTime::now() - Duration::from_secs(60),
+    );
+    let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
+    let only: std::collections::BTreeSet<String> = ["src/a.rs".to_string()].into();
+    let r = leann::ingest::update::update_paths(&mut s, st.as_ref(), None, Some(&only)).unwrap();
+    assert_eq!(changes(&r), (1, 0, 0));
+    assert_eq!(r.files_scanned, 1, "walked beyond the scope");
+    drop(s);
+    let r = update(&idx, None);
+    assert_eq!(changes(&r), (0, 0, 0));
+    assert_eq!(r.files_scanned, 24);
+    assert_eq!(
+        r.files_trusted, 24,
+        "stamps of files outside the scope were lost"
+    );
 }
 
 /// Scores of `query`'s hits on the index at `idx`, by path.

@@ -84,8 +84,74 @@ fn rel_of(root: &Path, p: &Path) -> String {
         .join("/")
 }
 
+/// Paths a scoped walk covers (relative, '/'-separated): each named path
+/// and everything under those that are directories.
+#[derive(Clone, Debug, Default)]
+pub struct Scope {
+    only: std::collections::BTreeSet<String>,
+    /// Every proper ancestor directory of a named path: entered, so that
+    /// its ignore files apply, but its other entries are not.
+    ancestors: std::collections::HashSet<String>,
+}
+
+impl Scope {
+    pub fn new(only: &std::collections::BTreeSet<String>) -> Scope {
+        let mut ancestors = std::collections::HashSet::new();
+        for p in only {
+            let mut at = p.len();
+            while let Some(i) = p[..at].rfind('/') {
+                if !ancestors.insert(p[..i].to_string()) {
+                    break;
+                }
+                at = i;
+            }
+        }
+        Scope {
+            only: only.clone(),
+            ancestors,
+        }
+    }
+
+    /// Whether `rel` is a named path or lies under one.
+    pub fn contains(&self, rel: &str) -> bool {
+        in_paths(&self.only, rel)
+    }
+
+    /// Whether a walk enters or lists `rel`.
+    fn reaches(&self, rel: &str) -> bool {
+        rel.is_empty() || self.ancestors.contains(rel) || self.contains(rel)
+    }
+}
+
+/// Whether `rel` is in `only` or lies under a directory in it.
+pub fn in_paths(only: &std::collections::BTreeSet<String>, rel: &str) -> bool {
+    if only.contains(rel) {
+        return true;
+    }
+    let mut at = rel.len();
+    while let Some(i) = rel[..at].rfind('/') {
+        if only.contains(&rel[..i]) {
+            return true;
+        }
+        at = i;
+    }
+    false
+}
+
 /// List the indexable files under `root`, sorted by path, and the skips.
 pub fn walk(root: &Path, o: &WalkOptions) -> Result<(Vec<FileEntry>, Skips)> {
+    walk_in(root, o, None)
+}
+
+/// `walk`, listing only the files in `scope`: the directories on the way
+/// to its paths are read (their ignore files apply as in a full walk), no
+/// other directory is entered and no other file is looked at, so the cost
+/// follows the scope, not the tree.
+pub fn walk_scoped(root: &Path, o: &WalkOptions, scope: &Scope) -> Result<(Vec<FileEntry>, Skips)> {
+    walk_in(root, o, Some(scope))
+}
+
+fn walk_in(root: &Path, o: &WalkOptions, scope: Option<&Scope>) -> Result<(Vec<FileEntry>, Skips)> {
     let meta = std::fs::metadata(root).map_err(|e| Error::io("open input directory", root, e))?;
     if !meta.is_dir() {
         return Err(Error::input(
@@ -106,7 +172,13 @@ pub fn walk(root: &Path, o: &WalkOptions) -> Result<(Vec<FileEntry>, Skips)> {
     // can be counted; directories among them are pruned, never entered. The
     // walk runs on several threads; results are sorted afterwards.
     let found: std::sync::Mutex<(Vec<FileEntry>, Skips)> = Default::default();
-    builder(root, o).build_parallel().run(|| {
+    let mut b = builder(root, o);
+    if let Some(scope) = scope {
+        let scope = std::sync::Arc::new(scope.clone());
+        let base = root.to_path_buf();
+        b.filter_entry(move |e| scope.reaches(&rel_of(&base, e.path())));
+    }
+    b.build_parallel().run(|| {
         let (found, ctx) = (&found, &ctx);
         Box::new(move |item| {
             let (what, prune) = visit(ctx, item);

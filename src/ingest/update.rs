@@ -68,18 +68,32 @@ struct KnownState {
 /// A vector from the embedding cache, and whether it is exact.
 type Cached = (Vec<f32>, bool);
 
-fn known_chunks(s: &Searcher) -> KnownState {
+fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> KnownState {
     let idx = &s.index;
     let mut by_path: BTreeMap<String, Vec<Known>> = BTreeMap::new();
     let mut max_id = 0u64;
-    let live = idx.live_ids();
-    for seg in &idx.segments {
+    for (si, seg) in idx.segments.iter().enumerate() {
         let Some(store) = seg.chunks.as_ref() else {
             continue;
         };
+        // Scope by path-table entry, once per segment.
+        let wanted: Option<Vec<bool>> = scope.map(|sc| {
+            store
+                .head
+                .paths
+                .iter()
+                .map(|(_, p)| sc.contains(p))
+                .collect()
+        });
         for (n, &id) in seg.ids.iter().enumerate() {
             max_id = max_id.max(id);
-            if !live.contains(&id) {
+            if !idx.node_visible(si, n) {
+                continue;
+            }
+            if wanted
+                .as_ref()
+                .is_some_and(|w| !w[store.path_of(n as u32) as usize])
+            {
                 continue;
             }
             // A live id in the delta is described there, not here.
@@ -98,12 +112,15 @@ fn known_chunks(s: &Searcher) -> KnownState {
     for (&id, e) in &idx.delta.upserts {
         max_id = max_id.max(id);
         if let Some(c) = &e.chunk {
+            cache.insert(c.hash, (e.vector.clone(), e.exact));
+            if scope.is_some_and(|sc| !sc.contains(&c.path)) {
+                continue;
+            }
             by_path.entry(c.path.clone()).or_default().push(Known {
                 start_byte: c.start_byte,
                 byte_len: c.byte_len,
                 hash: c.hash,
             });
-            cache.insert(c.hash, (e.vector.clone(), e.exact));
         }
     }
     for &id in &idx.delta.shadowed_ids {
@@ -304,13 +321,19 @@ pub fn update_paths(
         .unwrap_or_default()
         .walk_options()?;
     let taken_ns = crate::engine::stamps::now_ns();
-    let (files, _skips) = walk(&root, &opts)?;
+    // With paths to re-examine, only they are walked (issue 16 §4: the cost
+    // follows the change, not the tree).
+    let scope = only.map(crate::chunk::walk::Scope::new);
+    let (files, _skips) = match &scope {
+        Some(sc) => crate::chunk::walk::walk_scoped(&root, &opts, sc)?,
+        None => walk(&root, &opts)?,
+    };
     let walk_seconds = t0.elapsed().as_secs_f64();
     let KnownState {
         by_path: known,
         max_id,
         cache,
-    } = known_chunks(s);
+    } = known_chunks(s, scope.as_ref());
     let known_seconds = t0.elapsed().as_secs_f64() - walk_seconds;
     let dir = s.index.dir.clone();
     let (old_stamps, stamps_note) = match crate::engine::stamps::load(storage, &dir, &root) {
@@ -334,7 +357,7 @@ pub fn update_paths(
     let results: Vec<Outcome> = files
         .par_iter()
         .map(|f| {
-            if only.is_some_and(|o| !crate::ingest::update::in_scope(o, &f.rel)) {
+            if scope.as_ref().is_some_and(|sc| !sc.contains(&f.rel)) {
                 return Outcome::Skipped;
             }
             if let Some(st) = stamp_of.get(f.rel.as_str()) {
@@ -405,6 +428,11 @@ pub fn update_paths(
             digest,
         });
     }
+    // Files outside the scope were not walked: their stamps stand.
+    if let (Some(sc), Some(st)) = (&scope, &old_stamps) {
+        new_stamps.extend(st.entries.iter().filter(|e| !sc.contains(&e.path)).cloned());
+        new_stamps.sort_by(|a, b| a.path.cmp(&b.path));
+    }
     restamp |= new_stamps.len() != stamp_of.len();
     let mut records = Vec::new();
     let mut to_embed: Vec<(usize, String)> = Vec::new();
@@ -448,9 +476,7 @@ pub fn update_paths(
     }
     let walked: std::collections::HashSet<&str> = files.iter().map(|f| f.rel.as_str()).collect();
     for path in known.keys() {
-        if !walked.contains(path.as_str())
-            && only.is_none_or(|o| crate::ingest::update::in_scope(o, path))
-        {
+        if !walked.contains(path.as_str()) && scope.as_ref().is_none_or(|sc| sc.contains(path)) {
             rep.files_removed += 1;
             records.push(Record::DeletePath { path: path.clone() });
         }
@@ -544,15 +570,5 @@ pub fn update_paths(
 /// A path relative to the root is in scope when it or one of its ancestor
 /// directories is in `only`.
 pub fn in_scope(only: &std::collections::BTreeSet<String>, rel: &str) -> bool {
-    if only.contains(rel) {
-        return true;
-    }
-    let mut at = rel.len();
-    while let Some(i) = rel[..at].rfind('/') {
-        if only.contains(&rel[..i]) {
-            return true;
-        }
-        at = i;
-    }
-    false
+    crate::chunk::walk::in_paths(only, rel)
 }

@@ -331,6 +331,12 @@ impl Index {
         out
     }
 
+    /// Whether node `node` of segment `seg` is visible (not deleted or
+    /// replaced by the delta).
+    pub fn node_visible(&self, seg: usize, node: usize) -> bool {
+        self.visible.as_ref().is_none_or(|v| v.allow[seg][node])
+    }
+
     /// Segment nodes the delta hides (deleted or replaced).
     pub fn hidden_len(&self) -> usize {
         match &self.visible {
