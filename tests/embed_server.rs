@@ -449,3 +449,85 @@ fn hostile_replies_are_errors_not_crashes() {
     drop(client);
     t.join().unwrap();
 }
+
+/// Issue 16 §5: several servers behind one endpoint list. Batches are
+/// spread over all of them (each serves some) and come back in order; a
+/// server that stops, or one that answers garbage, has its batches retried
+/// on the others; only when every server fails is it an error, naming the
+/// list; servers of different models are refused at connect.
+#[test]
+fn several_servers_share_batches_and_cover_for_each_other() {
+    let local = StaticModel::builtin().unwrap();
+    // 600 requests of 2 texts: long enough that both client threads run
+    // even on a loaded machine.
+    let texts: Vec<String> = (0..1200)
+        .map(|i| format!("open connection number {i} to the database"))
+        .collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let direct = local.embed(&refs).unwrap();
+    let same = |v: &[f32]| {
+        assert_eq!(v.len(), direct.len());
+        for (a, b) in v.iter().zip(&direct) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+    };
+    let (mut a, mut b) = (Running::start(), Running::start());
+    let list = format!("{}, {}", a.endpoint, b.endpoint);
+    let client = RemoteEmbedder::connect(&cfg(&list, 2_000, 2)).unwrap();
+    assert_eq!(
+        client.endpoints(),
+        vec![a.endpoint.as_str(), b.endpoint.as_str()]
+    );
+    same(&client.embed(&refs).unwrap());
+    // Both servers took part (each reports the requests it served).
+    let stop = |r: &mut Running| {
+        r.stop.store(true, Ordering::Relaxed);
+        r.thread.take().unwrap().join().unwrap()
+    };
+    let served_a = stop(&mut a);
+    // a is down: b serves everything, a's batches included.
+    same(&client.embed(&refs).unwrap());
+    let served_b = stop(&mut b);
+    assert!(served_a > 1 && served_b > 1, "a {served_a}, b {served_b}");
+    // Both down: an error that says so and names the list.
+    let e = client.embed(&refs).unwrap_err().to_string();
+    assert!(e.contains("every one of 2 servers failed"), "{e}");
+    assert!(e.contains(&a.endpoint), "{e}");
+
+    // A peer that answers its info correctly, then garbage: its batches go
+    // to the good server.
+    let good = Running::start();
+    let info = format!(
+        r#"{{"ok":true,"model":"{}","dim":{},"maxBatch":8}}"#,
+        local.model_id(),
+        local.dim()
+    );
+    let (bad_ep, t) = fake_server(vec![info.into_bytes()], vec![b"\x00garbage".to_vec()]);
+    let client =
+        RemoteEmbedder::connect(&cfg(&format!("{bad_ep},{}", good.endpoint), 2_000, 2)).unwrap();
+    same(&client.embed(&refs).unwrap());
+    drop(client);
+    t.join().unwrap();
+
+    // Servers of different models are refused, naming both.
+    let (other_ep, t) = fake_server(
+        vec![br#"{"ok":true,"model":"other-model","dim":256,"maxBatch":8}"#.to_vec()],
+        vec![],
+    );
+    let e = match RemoteEmbedder::connect(&cfg(&format!("{},{other_ep}", good.endpoint), 2_000, 2))
+    {
+        Ok(_) => panic!("servers of different models accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        e.contains("disagree") && e.contains(&other_ep) && e.contains(&good.endpoint),
+        "{e}"
+    );
+    t.join().unwrap();
+    // An empty list is a config error naming the field.
+    let e = match RemoteEmbedder::connect(&cfg(" , ", 2_000, 2)) {
+        Ok(_) => panic!("empty endpoint list accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("embeddingServer.endpoint"), "{e}");
+}

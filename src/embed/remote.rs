@@ -33,12 +33,16 @@ pub const MAX_TIMEOUT_MS: u64 = 3_600_000;
 /// Default timeout of a request, milliseconds.
 pub const DEFAULT_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_BATCH_SIZE: usize = 128;
+/// Most endpoints in one `embeddingServer.endpoint` list.
+pub const MAX_ENDPOINTS: usize = 64;
 
 /// Config `embeddingServer`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServerConfig {
-    /// ZeroMQ endpoint, e.g. `tcp://localhost:5555`.
+    /// ZeroMQ endpoint, e.g. `tcp://localhost:5555`, or several separated
+    /// by commas: batches are then spread over all of them, and a batch a
+    /// server fails is retried on the others.
     pub endpoint: String,
     /// The model the server is expected to serve (checked against its reply
     /// when given; informational otherwise).
@@ -53,13 +57,36 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
+    /// The endpoints `endpoint` lists (one, or several separated by commas).
+    pub fn endpoints(&self) -> Vec<String> {
+        self.endpoint
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(String::from)
+            .collect()
+    }
+
     pub fn check(&self) -> Result<()> {
-        if !(self.endpoint.contains("://")) {
+        let eps = self.endpoints();
+        if eps.is_empty() {
+            return Err(Error::config(
+                "embeddingServer.endpoint",
+                "no endpoint given (e.g. tcp://localhost:5555)",
+            ));
+        }
+        if eps.len() > MAX_ENDPOINTS {
+            return Err(Error::config(
+                "embeddingServer.endpoint",
+                format!("{} endpoints, at most {MAX_ENDPOINTS}", eps.len()),
+            ));
+        }
+        if let Some(bad) = eps.iter().find(|e| !e.contains("://")) {
             return Err(Error::config(
                 "embeddingServer.endpoint",
                 format!(
                     "`{}` is not a ZeroMQ endpoint like tcp://localhost:5555",
-                    self.endpoint
+                    crate::format::cut_str(bad, 200)
                 ),
             ));
         }
@@ -298,40 +325,74 @@ fn split_envelope(mut frames: Frames) -> Option<(Frames, Frames)> {
     Some((frames, body))
 }
 
-/// The REQ client: an `Embedder` backed by a server.
+/// One server of a client: its endpoint and REQ socket (made on first use,
+/// dropped after any failure).
+struct Conn {
+    endpoint: String,
+    socket: Mutex<Option<zmq::Socket>>,
+}
+
+/// The REQ client: an `Embedder` backed by one server or several (then
+/// batches are spread over them, each server taking the next batch when it
+/// is done with one, and a batch a server fails is retried on the others).
 pub struct RemoteEmbedder {
     cfg: ServerConfig,
     ctx: zmq::Context,
-    socket: Mutex<Option<zmq::Socket>>,
+    conns: Vec<Conn>,
     model: String,
     dim: usize,
 }
 
 impl RemoteEmbedder {
-    /// Connect and ask the server what it serves; fails within the timeout
-    /// with an error naming the endpoint when nothing answers.
+    /// Connect and ask each server what it serves; fails within the timeout
+    /// with an error naming the endpoint when one does not answer, and when
+    /// two serve different models or dimensions.
     pub fn connect(cfg: &ServerConfig) -> Result<RemoteEmbedder> {
         cfg.check()?;
         let mut r = RemoteEmbedder {
             cfg: cfg.clone(),
             ctx: zmq::Context::new(),
-            socket: Mutex::new(None),
+            conns: cfg
+                .endpoints()
+                .into_iter()
+                .map(|endpoint| Conn {
+                    endpoint,
+                    socket: Mutex::new(None),
+                })
+                .collect(),
             model: String::new(),
             dim: 0,
         };
-        let (head, _) = r.request(br#"{"op":"info"}"#, false)?;
-        r.model = head.model.clone().unwrap_or_default();
-        r.dim = head.dim.unwrap_or(0);
-        if r.dim == 0 || r.dim > MAX_DIM || r.model.is_empty() || r.model.len() > 1024 {
-            return Err(Error::server(
-                &cfg.endpoint,
-                ServerFault::BadReply,
-                format!(
-                "its info reply names no usable model or dimension (model {:?}, dim {}; at most {MAX_DIM})",
-                crate::format::cut_str(&r.model, 100),
-                r.dim
-            ),
-            ));
+        for (i, conn) in r.conns.iter().enumerate() {
+            let (head, _) = r.request(conn, br#"{"op":"info"}"#, false)?;
+            let model = head.model.clone().unwrap_or_default();
+            let dim = head.dim.unwrap_or(0);
+            if dim == 0 || dim > MAX_DIM || model.is_empty() || model.len() > 1024 {
+                return Err(Error::server(
+                    &conn.endpoint,
+                    ServerFault::BadReply,
+                    format!(
+                        "its info reply names no usable model or dimension (model {:?}, dim {dim}; at most {MAX_DIM})",
+                        crate::format::cut_str(&model, 100),
+                    ),
+                ));
+            }
+            if i == 0 {
+                r.model = model;
+                r.dim = dim;
+            } else if model != r.model || dim != r.dim {
+                return Err(Error::config(
+                    "embeddingServer.endpoint",
+                    format!(
+                        "the servers disagree: {} serves `{}` of dim {}, {} serves `{}` of dim {dim}",
+                        r.conns[0].endpoint,
+                        r.model,
+                        r.dim,
+                        conn.endpoint,
+                        crate::format::cut_str(&model, 100)
+                    ),
+                ));
+            }
         }
         if let Some(want) = &cfg.model {
             if !r.model.contains(want.as_str()) && !want.contains(r.model.as_str()) {
@@ -347,8 +408,12 @@ impl RemoteEmbedder {
         Ok(r)
     }
 
-    fn new_socket(&self) -> Result<zmq::Socket> {
-        let ep = &self.cfg.endpoint;
+    /// The endpoints this client spreads its batches over.
+    pub fn endpoints(&self) -> Vec<&str> {
+        self.conns.iter().map(|c| c.endpoint.as_str()).collect()
+    }
+
+    fn new_socket(&self, ep: &str) -> Result<zmq::Socket> {
         let s = self
             .ctx
             .socket(zmq::REQ)
@@ -367,16 +432,17 @@ impl RemoteEmbedder {
         Ok(s)
     }
 
-    /// One round trip. On any failure the socket is dropped (a REQ socket
-    /// that missed its reply cannot send again) and rebuilt on the next call.
-    fn request(&self, req: &[u8], want_matrix: bool) -> Result<(Reply, Vec<u8>)> {
-        let ep = &self.cfg.endpoint;
-        let mut guard = self
+    /// One round trip with `conn`'s server. On any failure the socket is
+    /// dropped (a REQ socket that missed its reply cannot send again) and
+    /// rebuilt on the next call.
+    fn request(&self, conn: &Conn, req: &[u8], want_matrix: bool) -> Result<(Reply, Vec<u8>)> {
+        let ep = conn.endpoint.as_str();
+        let mut guard = conn
             .socket
             .lock()
             .map_err(|_| Error::server(ep, ServerFault::Unreachable, "client poisoned"))?;
         if guard.is_none() {
-            *guard = Some(self.new_socket()?);
+            *guard = Some(self.new_socket(ep)?);
         }
         let result = (|| {
             // The socket was created just above if it was missing.
@@ -459,20 +525,118 @@ impl Embedder for RemoteEmbedder {
         self.dim
     }
     fn embed(&self, texts: &[&str]) -> Result<Vec<f32>> {
+        let batches: Vec<&[&str]> = texts.chunks(self.cfg.batch()).collect();
+        let mut rows: Vec<Option<Vec<f32>>> = vec![None; batches.len()];
+        if self.conns.len() == 1 || batches.len() <= 1 {
+            // One server (or one batch): in order, on the first server that
+            // answers.
+            for (b, batch) in batches.iter().enumerate() {
+                let mut last = None;
+                for conn in &self.conns {
+                    match self.embed_batch(conn, batch) {
+                        Ok(v) => {
+                            rows[b] = Some(v);
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                if rows[b].is_none() {
+                    return Err(self.all_failed(last));
+                }
+            }
+        } else {
+            self.embed_spread(&batches, &mut rows)?;
+        }
         let mut out = Vec::with_capacity(texts.len().saturating_mul(self.dim));
-        for batch in texts.chunks(self.cfg.batch()) {
-            let req = serde_json::json!({"op": "embed", "texts": batch});
-            let (head, m) = self.request(req.to_string().as_bytes(), true)?;
-            out.extend_from_slice(&check_reply(
-                &self.cfg.endpoint,
-                &self.model,
-                self.dim,
-                batch.len(),
-                &head,
-                &m,
-            )?);
+        for r in rows {
+            // Every batch has its rows here: a missing one returned above.
+            out.extend_from_slice(&r.ok_or_else(|| Error::internal("batch without rows"))?);
         }
         Ok(out)
+    }
+}
+
+impl RemoteEmbedder {
+    fn embed_batch(&self, conn: &Conn, batch: &[&str]) -> Result<Vec<f32>> {
+        let req = serde_json::json!({"op": "embed", "texts": batch});
+        let (head, m) = self.request(conn, req.to_string().as_bytes(), true)?;
+        check_reply(
+            &conn.endpoint,
+            &self.model,
+            self.dim,
+            batch.len(),
+            &head,
+            &m,
+        )
+    }
+
+    /// The error when no server could embed a batch: the last failure, with
+    /// how many servers were tried.
+    fn all_failed(&self, last: Option<Error>) -> Error {
+        match last {
+            Some(e) if self.conns.len() == 1 => e,
+            Some(e) => Error::server(
+                &self.cfg.endpoint,
+                ServerFault::Unreachable,
+                format!(
+                    "every one of {} servers failed; the last: {e}",
+                    self.conns.len()
+                ),
+            ),
+            None => Error::internal("no embedding server to ask"),
+        }
+    }
+
+    /// Several servers, several batches: in rounds, one thread per server
+    /// still up taking the next pending batch until none is left; a server
+    /// that fails a batch leaves this call (its batch goes back to the
+    /// pending ones for the next round, on the others).
+    fn embed_spread(&self, batches: &[&[&str]], rows: &mut [Option<Vec<f32>>]) -> Result<()> {
+        let mut pending: Vec<usize> = (0..batches.len()).collect();
+        let mut up: Vec<&Conn> = self.conns.iter().collect();
+        let mut last_err = None;
+        while !pending.is_empty() {
+            if up.is_empty() {
+                return Err(self.all_failed(last_err));
+            }
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let done: Mutex<Vec<(usize, Vec<f32>)>> = Mutex::new(Vec::new());
+            let failed: Mutex<Vec<(usize, usize, Error)>> = Mutex::new(Vec::new());
+            std::thread::scope(|sc| {
+                for (ci, conn) in up.iter().enumerate() {
+                    let (next, done, failed, pending) = (&next, &done, &failed, &pending);
+                    sc.spawn(move || loop {
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&b) = pending.get(k) else { break };
+                        match self.embed_batch(conn, batches[b]) {
+                            Ok(v) => done.lock().unwrap_or_else(|e| e.into_inner()).push((b, v)),
+                            Err(e) => {
+                                failed
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .push((ci, b, e));
+                                break;
+                            }
+                        }
+                    });
+                }
+            });
+            for (b, v) in done.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                rows[b] = Some(v);
+            }
+            let failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
+            let mut down: Vec<usize> = failed.iter().map(|f| f.0).collect();
+            down.sort_unstable();
+            for ci in down.into_iter().rev() {
+                up.remove(ci);
+            }
+            if let Some(f) = failed.into_iter().last() {
+                last_err = Some(f.2);
+            }
+            pending.retain(|&b| rows[b].is_none());
+        }
+        Ok(())
     }
 }
 
