@@ -20,6 +20,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const LEANN: &str = env!("CARGO_BIN_EXE_leann");
+/// How long a `--watch` step may take from the save to the last file
+/// reported before it is stopped and reported as not done.
+const WATCH_LIMIT_SECS: u64 = 600;
 
 /// Questions asked of the generated monorepo (its content is whatever the
 /// sources hold; these time the query path, they do not score it).
@@ -239,6 +242,18 @@ fn main() {
         && listed.exists();
     let files: Vec<PathBuf> = if reuse {
         eprintln!("reusing the monorepo in {}", tree.display());
+        // Back to the generated state (earlier runs' edits undone): its
+        // first commit.
+        let root = Command::new("git")
+            .arg("-C")
+            .arg(&tree)
+            .args(["rev-list", "--max-parents=0", "HEAD"])
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| die("the kept monorepo has no git history; remove WORK/tree.json"));
+        git(&tree, &["reset", "-q", "--hard", &root]);
         std::fs::read_to_string(&listed)
             .unwrap_or_default()
             .lines()
@@ -536,7 +551,7 @@ fn watch_row(rows: &mut Vec<Row>, tree: &Path, index: &str, set: &[PathBuf], rou
             }
         }
     });
-    let deadline = Duration::from_secs(3600);
+    let deadline = Duration::from_secs(WATCH_LIMIT_SECS);
     let started = Instant::now();
     loop {
         match rx.recv_timeout(deadline) {
@@ -552,7 +567,27 @@ fn watch_row(rows: &mut Vec<Row>, tree: &Path, index: &str, set: &[PathBuf], rou
     let mut changed = 0usize;
     let mut line = String::new();
     while changed < set.len() {
-        match rx.recv_timeout(deadline) {
+        let Some(left) = deadline.checked_sub(saved.elapsed()) else {
+            // Not done in time: reported as such, the run goes on.
+            let _ = child.kill();
+            let (_, rss) = wait_rusage(child.id());
+            let r = Run {
+                wall: saved.elapsed(),
+                rss_bytes: rss,
+                stdout: String::new(),
+                stderr: String::new(),
+                ok: false,
+            };
+            row(
+                rows,
+                &format!("update, {n} changed (watch)"),
+                &r,
+                format!("NOT DONE: {changed} of {n} files reported within {WATCH_LIMIT_SECS} s; stopped"),
+            );
+            git(tree, &["commit", "-qam", &format!("round {round}")]);
+            return;
+        };
+        match rx.recv_timeout(left) {
             Ok((true, l)) => {
                 // "<c> changed, <a> added, <r> removed; ..."
                 changed += l
@@ -564,7 +599,8 @@ fn watch_row(rows: &mut Vec<Row>, tree: &Path, index: &str, set: &[PathBuf], rou
             }
             Ok((false, l)) if l.starts_with("error") => die(&format!("watch: {l}")),
             Ok(_) => {}
-            Err(_) => die("watch: no update reported"),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(_) => die("watch: the watcher exited"),
         }
     }
     let visible = saved.elapsed();

@@ -111,6 +111,12 @@ impl Delta {
         );
     }
 
+    /// Drop the graph (searches scan every live upsert exactly).
+    pub fn drop_graph(&mut self) {
+        self.graph = None;
+        self.tail.clear();
+    }
+
     /// Build or drop the graph as the number of live upserts asks (after a
     /// batch is applied, and after the log is replayed on open).
     pub fn maintain(&mut self, metric: Metric, seed: u64) {

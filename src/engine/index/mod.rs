@@ -255,6 +255,12 @@ pub struct Index {
     /// How long `lock_writes` waits for another writer (default
     /// `engine::dir::DEFAULT_LOCK_WAIT`).
     pub lock_wait: std::time::Duration,
+    /// Whether the delta keeps a graph over its upserts once it has
+    /// `DELTA_GRAPH_MIN` (`set_delta_graph`). Off by default: building it
+    /// costs seconds at tens of thousands of upserts, more than exact scans
+    /// of them cost a one-shot process (a query, an update); a long-lived
+    /// process that answers many queries turns it on.
+    delta_graph: bool,
     /// How the index was opened, to open it again the same way.
     read_mode: ReadMode,
     cache_bytes: Option<usize>,
@@ -290,6 +296,9 @@ impl Index {
         fresh.writer = self.writer.take();
         fresh.wal = self.wal.take();
         fresh.lock_wait = self.lock_wait;
+        if self.delta_graph {
+            fresh.set_delta_graph(true);
+        }
         if let Some(w) = &fresh.wal {
             if !fresh.logs.contains(&w.seq()) {
                 fresh.logs.push(w.seq());
@@ -329,6 +338,17 @@ impl Index {
         }
         out.extend(self.delta.upserts.keys().copied());
         out
+    }
+
+    /// Keep (or drop) a graph over the delta's upserts once there are
+    /// `DELTA_GRAPH_MIN` of them; built now if due.
+    pub fn set_delta_graph(&mut self, on: bool) {
+        self.delta_graph = on;
+        if on {
+            self.delta.maintain(self.metric, self.resolved.seed);
+        } else {
+            self.delta.drop_graph();
+        }
     }
 
     /// Whether node `node` of segment `seg` is visible (not deleted or

@@ -133,7 +133,8 @@ impl Index {
                 }
             }
         }
-        delta.maintain(metric, resolved.seed);
+        // No graph over the delta here (`set_delta_graph`): a fresh process
+        // scans the upserts exactly instead of spending seconds on a graph.
         let mut idx = Index {
             delta,
             visible: None,
@@ -150,6 +151,7 @@ impl Index {
             writer: None,
             seen,
             lock_wait: crate::engine::dir::DEFAULT_LOCK_WAIT,
+            delta_graph: false,
             read_mode,
             cache_bytes,
         };

@@ -150,7 +150,9 @@ impl Index {
         for r in records {
             self.delta.apply(r, self.metric);
         }
-        self.delta.maintain(self.metric, self.resolved.seed);
+        if self.delta_graph {
+            self.delta.maintain(self.metric, self.resolved.seed);
+        }
         self.refresh_visible();
         Ok(())
     }
