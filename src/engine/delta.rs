@@ -10,7 +10,7 @@
 
 use crate::ann::distance::{normalize, Metric};
 use crate::format::wal::{Record, UpsertChunk};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeltaEntry {
@@ -54,6 +54,10 @@ pub struct Delta {
     pub deleted_paths: HashSet<String>,
     /// Delete records applied (statistics for the compaction policy).
     pub deletes: u64,
+    /// Ids upserted with each path (some since deleted or upserted again
+    /// under another path: checked against `upserts` on use), so that a
+    /// delete by path costs the path's chunks, not every upsert.
+    ids_by_path: HashMap<String, Vec<u64>>,
 }
 
 impl Delta {
@@ -76,8 +80,15 @@ impl Delta {
                 self.deletes += 1;
             }
             Record::DeletePath { path } => {
-                self.upserts
-                    .retain(|_, e| e.chunk.as_ref().is_none_or(|c| c.path != *path));
+                for id in self.ids_by_path.remove(path).unwrap_or_default() {
+                    if self
+                        .upserts
+                        .get(&id)
+                        .is_some_and(|e| e.chunk.as_ref().is_some_and(|c| c.path == *path))
+                    {
+                        self.upserts.remove(&id);
+                    }
+                }
                 self.deleted_paths.insert(path.clone());
                 self.deletes += 1;
             }
@@ -98,6 +109,9 @@ impl Delta {
             normalize(&mut v);
         }
         self.shadowed_ids.insert(id);
+        if let Some(c) = &chunk {
+            self.ids_by_path.entry(c.path.clone()).or_default().push(id);
+        }
         if self.graph.is_some() {
             self.tail.push(id);
         }
@@ -259,5 +273,67 @@ impl Delta {
                         && chunks.is_some_and(|c| dead_paths[c.path_of(i as u32) as usize]))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(id: u64, path: &str) -> Record {
+        Record::Upsert {
+            id,
+            vector: vec![1.0, 0.0],
+            chunk: Some(UpsertChunk {
+                path: path.into(),
+                language: crate::lang::Language::Rust,
+                start_line: 1,
+                end_line: 1,
+                start_byte: 0,
+                byte_len: 1,
+                symbol: None,
+                hash: [0; 16],
+            }),
+        }
+    }
+
+    /// A delete by path removes exactly the upserts whose chunk is at that
+    /// path now: not an id since upserted again under another path, and
+    /// upserts of the path made after the delete stay.
+    #[test]
+    fn delete_by_path_removes_exactly_that_paths_upserts() {
+        let mut d = Delta::default();
+        for r in [up(1, "a.rs"), up(2, "a.rs"), up(3, "b.rs"), up(2, "c.rs")] {
+            d.apply(&r, Metric::L2);
+        }
+        d.apply(
+            &Record::DeletePath {
+                path: "a.rs".into(),
+            },
+            Metric::L2,
+        );
+        assert_eq!(d.upserts.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(d.upserts[&2].chunk.as_ref().unwrap().path, "c.rs");
+        d.apply(&up(4, "a.rs"), Metric::L2);
+        d.apply(
+            &Record::DeletePath {
+                path: "b.rs".into(),
+            },
+            Metric::L2,
+        );
+        assert_eq!(d.upserts.keys().copied().collect::<Vec<_>>(), vec![2, 4]);
+        d.apply(
+            &Record::DeletePath {
+                path: "a.rs".into(),
+            },
+            Metric::L2,
+        );
+        d.apply(
+            &Record::DeletePath {
+                path: "c.rs".into(),
+            },
+            Metric::L2,
+        );
+        assert!(d.upserts.is_empty());
     }
 }
