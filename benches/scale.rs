@@ -436,14 +436,23 @@ fn stats(index: &Path) -> (u64, u64) {
 
 fn bytes_row(rows: &mut Vec<Row>, index: &Path, when: &str) {
     let (n, b) = stats(index);
+    // Everything in the directory: segments, logs, stamps.
+    let all: u64 = std::fs::read_dir(index)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
     let line = Row {
         step: format!("index size {when}"),
         seconds: 0.0,
         rss_mb: 0.0,
         note: format!(
-            "{:.1} MB, {:.1} bytes/chunk",
+            "{:.1} MB, {:.1} bytes/chunk ({n} chunks; with logs and stamps {:.1} MB)",
             b as f64 / 1e6,
-            b as f64 / n.max(1) as f64
+            b as f64 / n.max(1) as f64,
+            all as f64 / 1e6
         ),
     };
     eprintln!("{:<28} {}", line.step, line.note);
@@ -566,6 +575,17 @@ fn watch_row(rows: &mut Vec<Row>, tree: &Path, index: &str, set: &[PathBuf], rou
     let saved = Instant::now();
     let mut changed = 0usize;
     let mut line = String::new();
+    // Every line the watcher printed, by seconds since the save, kept in
+    // WORK/watch-N.log.
+    let mut transcript: Vec<String> = Vec::new();
+    let mut last_report = Duration::ZERO;
+    let log = Path::new(index)
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(format!("watch-{n}.log"));
+    let keep = |t: &[String]| {
+        let _ = std::fs::write(&log, t.join("\n") + "\n");
+    };
     while changed < set.len() {
         let Some(left) = deadline.checked_sub(saved.elapsed()) else {
             // Not done in time: reported as such, the run goes on.
@@ -582,13 +602,19 @@ fn watch_row(rows: &mut Vec<Row>, tree: &Path, index: &str, set: &[PathBuf], rou
                 rows,
                 &format!("update, {n} changed (watch)"),
                 &r,
-                format!("NOT DONE: {changed} of {n} files reported within {WATCH_LIMIT_SECS} s; stopped"),
+                format!(
+                    "NOT DONE: {changed} of {n} files reported within {WATCH_LIMIT_SECS} s (the last report at {:.1} s); stopped",
+                    last_report.as_secs_f64()
+                ),
             );
+            keep(&transcript);
             git(tree, &["commit", "-qam", &format!("round {round}")]);
             return;
         };
         match rx.recv_timeout(left) {
             Ok((true, l)) => {
+                transcript.push(format!("{:9.3} out {l}", saved.elapsed().as_secs_f64()));
+                last_report = saved.elapsed();
                 // "<c> changed, <a> added, <r> removed; ..."
                 changed += l
                     .split_whitespace()
@@ -598,12 +624,13 @@ fn watch_row(rows: &mut Vec<Row>, tree: &Path, index: &str, set: &[PathBuf], rou
                 line = l;
             }
             Ok((false, l)) if l.starts_with("error") => die(&format!("watch: {l}")),
-            Ok(_) => {}
+            Ok((_, l)) => transcript.push(format!("{:9.3} err {l}", saved.elapsed().as_secs_f64())),
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(_) => die("watch: the watcher exited"),
         }
     }
     let visible = saved.elapsed();
+    keep(&transcript);
     let _ = child.kill();
     let (_, rss) = wait_rusage(child.id());
     let r = Run {

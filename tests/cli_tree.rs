@@ -625,8 +625,16 @@ fn update_follows_the_tree() {
         b"pub fn cube(x: i64) -> i64 {\n    x * x * x\n}\n",
     );
     fs::remove_file(tree.join("web/color.js")).unwrap();
-    let out = ok(&leann(&["index", "update", "--index", i]));
+    let o = leann(&["index", "update", "--index", i]);
+    let out = ok(&o);
     assert!(out.contains("1 changed, 1 added, 1 removed"), "{out}");
+    // The log now holds more than 10% of the segment's chunks: the update
+    // says compaction is due, and how to run it.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("note: compaction is due") && err.contains("--if-needed"),
+        "{err}"
+    );
     let out = ok(&leann(&["index", "update", "--index", i]));
     assert!(
         out.contains("0 changed, 0 added, 0 removed"),

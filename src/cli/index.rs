@@ -251,10 +251,18 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                 "  open {open_seconds:.3} s, walk {:.3} s, index chunks {:.3} s, check files {:.3} s, embed {:.3} s, write {:.3} s",
                 r.walk_seconds, r.known_seconds, r.check_seconds, r.embed_seconds, r.write_seconds
             );
+            let plan = leann::engine::compact::plan(&leann::engine::compact::stats(&s.index));
+            if let (false, leann::engine::compact::Plan::Compact { reason, .. }) = (compact, &plan)
+            {
+                // Until then every query process replays the log and indexes
+                // its chunks' text again.
+                eprintln!(
+                    "note: compaction is due ({reason}); queries read the log until `leann index compact --index {} --if-needed` (or `index update --compact`)",
+                    index.display()
+                );
+            }
             if compact {
-                if let leann::engine::compact::Plan::Compact { method, reason } =
-                    leann::engine::compact::plan(&leann::engine::compact::stats(&s.index))
-                {
+                if let leann::engine::compact::Plan::Compact { method, reason } = plan {
                     println!("compacting ({}): {reason}", method_name(method));
                     let c = s.compact(method, &|_| {})?;
                     println!(

@@ -56,13 +56,10 @@ struct Known {
     hash: [u8; 16],
 }
 
-/// Live chunks by path, the largest id ever used, and vectors by hash from
-/// the delta (the embedding cache's first level), each with whether it is
-/// exact.
+/// Live chunks by path (of the paths in scope) and the largest id ever used.
 struct KnownState {
     by_path: BTreeMap<String, Vec<Known>>,
     max_id: u64,
-    cache: HashMap<[u8; 16], Cached>,
 }
 
 /// A vector from the embedding cache, and whether it is exact.
@@ -108,11 +105,9 @@ fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Know
             });
         }
     }
-    let mut cache = HashMap::new();
     for (&id, e) in &idx.delta.upserts {
         max_id = max_id.max(id);
         if let Some(c) = &e.chunk {
-            cache.insert(c.hash, (e.vector.clone(), e.exact));
             if scope.is_some_and(|sc| !sc.contains(&c.path)) {
                 continue;
             }
@@ -126,11 +121,26 @@ fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Know
     for &id in &idx.delta.shadowed_ids {
         max_id = max_id.max(id);
     }
-    KnownState {
-        by_path,
-        max_id,
-        cache,
+    KnownState { by_path, max_id }
+}
+
+/// Vectors of the delta's upserts whose content hash is in `want` (the
+/// embedding cache's first level), each with whether it is exact; the
+/// latest upsert of a content wins. Only the wanted ones are copied.
+fn delta_vectors_by_hash(
+    idx: &crate::engine::index::Index,
+    want: &HashSet<[u8; 16]>,
+) -> HashMap<[u8; 16], Cached> {
+    let mut out = HashMap::new();
+    if want.is_empty() {
+        return out;
     }
+    for e in idx.delta.upserts.values() {
+        if let Some(c) = e.chunk.as_ref().filter(|c| want.contains(&c.hash)) {
+            out.insert(c.hash, (e.vector.clone(), e.exact));
+        }
+    }
+    out
 }
 
 /// PQ reconstructions of segment nodes whose content hash is in `want` (one
@@ -332,7 +342,6 @@ pub fn update_paths(
     let KnownState {
         by_path: known,
         max_id,
-        cache,
     } = known_chunks(s, scope.as_ref());
     let known_seconds = t0.elapsed().as_secs_f64() - walk_seconds;
     let dir = s.index.dir.clone();
@@ -438,6 +447,15 @@ pub fn update_paths(
     let mut to_embed: Vec<(usize, String)> = Vec::new();
     // Per chunk to upsert: its vector once known, and whether it is exact.
     let mut pending: Vec<(Chunk, Option<Cached>)> = Vec::new();
+    let wanted: HashSet<[u8; 16]> = results
+        .iter()
+        .filter_map(|r| match r {
+            Outcome::Changed(cs) => Some(cs.iter().map(|c| c.hash)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let cache = delta_vectors_by_hash(&s.index, &wanted);
     for (f, r) in files.iter().zip(results) {
         let chunks = match r {
             Outcome::Changed(c) => c,
