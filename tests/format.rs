@@ -1075,3 +1075,169 @@ fn files_of_another_index_are_refused() {
     }
     assert!(check(&st, a).is_none());
 }
+
+fn fixture17_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.7")
+}
+
+/// F-5, F-8: the golden v1.7 fixture (format/v1.1/tree indexed by 1.7)
+/// opens, verifies, re-encodes byte for byte, carries a CRC per 64 KiB block
+/// of each tantivy file in `seg-S.lex` (flag bit 0), stores its PQ codes in
+/// 4 KiB blocks (`seg-S.codes` flag bit 0) and answers the v1.1
+/// queries as recorded.
+#[test]
+fn golden_v1_7_fixture_still_reads() {
+    use leann::format::header::LEX_FLAG_BLOCK_CRCS;
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let dir = fixture17_dir().join("index");
+    let s = leann::search::searcher::Searcher::open(
+        st.clone(),
+        &dir,
+        Some(&fixture11_dir().join("tree")),
+        None,
+    )
+    .unwrap();
+    leann::engine::verify::verify(&s.index).unwrap();
+    assert_reencodes(st.as_ref(), &dir, s.index.segments[0].quant.anchors.k);
+    let b = st.read_all(&dir.join("MANIFEST")).unwrap();
+    assert_eq!(u16::from_le_bytes([b[10], b[11]]), 7, "fixture is not 1.7");
+    let lex_path = dir.join("seg-00000001.lex");
+    let b = st.read_all(&lex_path).unwrap();
+    let flags = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+    assert_eq!(flags, LEX_FLAG_BLOCK_CRCS, "no block CRCs in seg-S.lex");
+    let b = st.read_all(&dir.join("seg-00000001.codes")).unwrap();
+    let flags = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+    assert_eq!(
+        flags,
+        leann::format::header::CODES_FLAG_SMALL_BLOCKS,
+        "codes not in 4 KiB blocks"
+    );
+    let b = st.read_all(&lex_path).unwrap();
+    let h = leann::format::lex::decode_head(&lex_path, &b).unwrap();
+    assert!(h.block_crcs);
+    for f in &h.files {
+        assert_eq!(
+            f.block_crcs,
+            leann::format::lex::block_crcs(&b[f.offset as usize..(f.offset + f.len) as usize])
+        );
+    }
+    let expected: Vec<Vec<(String, u32)>> =
+        serde_json::from_slice(&st.read_all(&fixture17_dir().join("expected.json")).unwrap())
+            .unwrap();
+    assert_eq!(fixture11_results(&s), expected);
+}
+
+/// Regenerates format/v1.7 (from the v1.1 tree).
+#[test]
+#[ignore]
+fn regenerate_v1_7_fixture() {
+    regenerate_tree_fixture(&fixture17_dir());
+}
+
+/// F-8: a damaged block of chunk records, or of a tantivy file in
+/// `seg-S.lex`, does not stop the index from opening (nothing is read
+/// whole); the first read that touches it fails naming the file and the
+/// block's offset, `validate` finds it, and reads of other blocks work.
+#[test]
+fn lazy_reads_find_damage_when_touched() {
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("index");
+    copy_dir(&fixture17_dir().join("index"), &dir);
+    let tree = fixture11_dir().join("tree");
+    // Chunk records: flip a byte of the last record.
+    let cpath = dir.join("seg-00000001.chunks");
+    let good = std::fs::read(&cpath).unwrap();
+    let s = leann::search::searcher::Searcher::open(st.clone(), &dir, Some(&tree), None).unwrap();
+    let store = s.index.segments[0].chunks.as_ref().unwrap();
+    let n = store.len() as u32;
+    let first = store.info(0).unwrap().path.to_string();
+    drop(s);
+    let head = leann::format::chunks::decode_head(&cpath, &good).unwrap();
+    let text_start = head.text_start as usize;
+    let mut bad = good.clone();
+    // The record block ends with its CRC just before the text section.
+    bad[text_start - 5] ^= 0x40;
+    std::fs::write(&cpath, &bad).unwrap();
+    let s = leann::search::searcher::Searcher::open(st.clone(), &dir, Some(&tree), None).unwrap();
+    let store = s.index.segments[0].chunks.as_ref().unwrap();
+    let e = store.info(n - 1).unwrap_err().to_string();
+    assert!(
+        e.contains("seg-00000001.chunks") && e.contains("checksum mismatch"),
+        "{e}"
+    );
+    let e = leann::engine::verify::verify(&s.index)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("seg-00000001.chunks"), "{e}");
+    drop(s);
+    std::fs::write(&cpath, &good).unwrap();
+    // A tantivy file: flip a byte in the middle of the largest one.
+    let lpath = dir.join("seg-00000001.lex");
+    let lgood = std::fs::read(&lpath).unwrap();
+    let h = leann::format::lex::decode_head(&lpath, &lgood).unwrap();
+    let f = h.files.iter().max_by_key(|f| f.len).unwrap();
+    let mut lbad = lgood.clone();
+    lbad[(f.offset + f.len / 2) as usize] ^= 0x01;
+    std::fs::write(&lpath, &lbad).unwrap();
+    match leann::search::searcher::Searcher::open(st.clone(), &dir, Some(&tree), None) {
+        // tantivy read that block while opening: the error names the file.
+        Err(e) => assert!(e.to_string().contains("seg-00000001.lex"), "{e}"),
+        Ok(s) => {
+            let e = leann::engine::verify::verify(&s.index)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("seg-00000001.lex") && e.contains(&f.name), "{e}");
+            let store = s.index.segments[0].chunks.as_ref().unwrap();
+            assert_eq!(store.info(0).unwrap().path, first);
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// F-8: PQ codes are read record by record from 4 KiB blocks: a damaged
+/// block leaves the index opening and the records of other blocks reading;
+/// the first read of a record in it fails naming the file, as does validate.
+#[test]
+fn damaged_codes_block_fails_only_its_reads() {
+    let st = MemStorage::default();
+    let dir = Path::new("/codes");
+    let base = clustered(4000, 16, 4, 1);
+    let cfg = Config::from_json(r#"{"seed":1}"#, "test").unwrap();
+    leann::engine::index::Index::build(
+        &st,
+        dir,
+        &base,
+        leann::engine::index::BuildInput {
+            ids: None,
+            chunks: None,
+            info: Default::default(),
+            replace: None,
+        },
+        &cfg,
+        &|_| {},
+    )
+    .unwrap();
+    let qpath = dir.join("seg-00000001.codes");
+    let good = st.read_all(&qpath).unwrap();
+    assert!(good.len() > 3 * 4096, "the codes span several blocks");
+    let mut bad = good.clone();
+    let at = bad.len() - 6;
+    bad[at] ^= 0x20;
+    st.put(&qpath, bad);
+    let idx = Index::open(&st, dir, ReadMode::Buffered, Some(0)).unwrap();
+    let seg = &idx.segments[0];
+    seg.reconstruct(0).unwrap();
+    let e = seg.reconstruct(seg.len() as u32 - 1).unwrap_err();
+    assert_names_file(&e, &qpath, "last record");
+    assert!(e.to_string().contains("checksum mismatch"), "{e}");
+    let e = leann::engine::verify::verify(&idx).unwrap_err();
+    assert_names_file(&e, &qpath, "validate");
+}

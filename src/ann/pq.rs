@@ -240,6 +240,7 @@ impl Quantizer {
             })
             .collect();
         let mut out = CodesFile {
+            small_blocks: true,
             m: self.m as u32,
             anchors: Vec::with_capacity(n),
             codes: Vec::with_capacity(n * self.m),

@@ -3,7 +3,7 @@
 //! query time (path, lines, symbol, hash; the stored text with `storeText`).
 
 use crate::error::{Error, Result};
-use crate::format::chunks::{self, ChunkRecord, ChunksHead, MAX_STRING_BYTES, NO_SYMBOL};
+use crate::format::chunks::{self, ChunkRecord, MAX_STRING_BYTES, NO_SYMBOL};
 use crate::io::{Mapped, Storage};
 use crate::lang::Language;
 use std::collections::HashMap;
@@ -201,67 +201,109 @@ pub struct ChunkInfo<'a> {
     pub end_line: u32,
     pub start_byte: u32,
     pub byte_len: u32,
-    pub symbol: Option<&'a str>,
+    pub symbol: Option<String>,
     pub hash: [u8; 16],
 }
 
-/// An open `seg-S.chunks`.
+/// An open `seg-S.chunks`, read in place: records and symbols are read
+/// from the mapping as they are asked for (SPEC.md F-8), so opening it
+/// costs its path table only.
 pub struct ChunkStore {
     path: PathBuf,
     map: Mapped,
-    pub head: ChunksHead,
+    table: chunks::ChunksLazy,
 }
 
 impl ChunkStore {
     pub fn open(storage: &dyn Storage, path: &Path) -> Result<ChunkStore> {
         let map = storage.map(path)?;
-        let head = chunks::decode_head(path, &map)?;
+        let table = chunks::decode_lazy(path, &map)?;
+        map.advise_random();
         Ok(ChunkStore {
             path: path.to_path_buf(),
             map,
-            head,
+            table,
         })
     }
 
     pub fn len(&self) -> usize {
-        self.head.records.len()
+        self.table.len()
     }
     pub fn is_empty(&self) -> bool {
-        self.head.records.is_empty()
+        self.table.is_empty()
     }
     pub fn file_bytes(&self) -> u64 {
         self.map.len() as u64
     }
 
-    /// Path-table index of node `i`'s file.
-    pub fn path_of(&self, i: u32) -> u32 {
-        self.head.records[i as usize].path
+    /// Entries in the path table.
+    pub fn n_paths(&self) -> usize {
+        self.table.n_paths()
+    }
+    /// Path-table entry `p` (< n_paths): language and path.
+    pub fn path_entry(&self, p: u32) -> (Language, &str) {
+        self.table.path(p)
     }
 
-    pub fn info(&self, i: u32) -> ChunkInfo<'_> {
-        let r = &self.head.records[i as usize];
-        let (language, path) = &self.head.paths[r.path as usize];
-        ChunkInfo {
+    /// Record of node `i` (< len), checked.
+    pub fn record(&self, i: u32) -> Result<ChunkRecord> {
+        self.table.record(&self.path, &self.map, i)
+    }
+
+    /// Path-table index of node `i`'s file.
+    pub fn path_of(&self, i: u32) -> Result<u32> {
+        Ok(self.record(i)?.path)
+    }
+
+    pub fn info(&self, i: u32) -> Result<ChunkInfo<'_>> {
+        let r = self.record(i)?;
+        let (language, path) = self.table.path(r.path);
+        Ok(ChunkInfo {
             path,
-            language: *language,
+            language,
             start_line: r.start_line,
             end_line: r.end_line,
             start_byte: r.start_byte,
             byte_len: r.byte_len,
-            symbol: self.head.symbol(r),
+            symbol: self.table.symbol(&self.path, &self.map, &r)?,
             hash: r.hash,
+        })
+    }
+
+    /// Call `f(node, symbol)` for every node with a symbol, in node order
+    /// (one pass over the records and the symbols they name).
+    pub fn for_each_symbol(&self, mut f: impl FnMut(u32, &str)) -> Result<()> {
+        let mut buf = Vec::new();
+        for i in 0..self.len() as u32 {
+            let r = self.record(i)?;
+            if r.symbol_off == NO_SYMBOL {
+                continue;
+            }
+            if let Some(s) = self
+                .table
+                .symbol_into(&self.path, &self.map, &r, &mut buf)?
+            {
+                f(i, s);
+            }
         }
+        Ok(())
+    }
+
+    /// Read and check every block, record and symbol (`index validate`).
+    pub fn verify_all(&self) -> Result<()> {
+        self.table.verify_all(&self.path, &self.map)?;
+        chunks::decode_head(&self.path, &self.map).map(|_| ())
     }
 
     pub fn has_text(&self) -> bool {
-        self.head.has_text
+        self.table.has_text
     }
 
     /// The stored text of node `i` (requires FLAG_TEXT).
     pub fn text(&self, i: u32) -> Result<String> {
-        let r = &self.head.records[i as usize];
-        let bytes = chunks::text_entry(&self.path, &self.map, &self.head, r)?;
-        let at = self.head.text_start + r.text_off;
+        let r = self.record(i)?;
+        let bytes = self.table.text_entry(&self.path, &self.map, &r)?;
+        let at = self.table.text_start + r.text_off;
         let raw = decompress_text(bytes, r.byte_len as usize).map_err(|e| {
             Error::corrupt(&self.path, at, format!("text does not decompress: {e}"))
         })?;

@@ -255,22 +255,25 @@ impl Delta {
         &self,
         ids: &[u64],
         chunks: Option<&crate::engine::chunkstore::ChunkStore>,
-    ) -> Vec<bool> {
+    ) -> crate::error::Result<Vec<bool>> {
         // Path-table entries of deleted paths, once per segment.
         let dead_paths: Vec<bool> = match chunks {
-            Some(c) if !self.deleted_paths.is_empty() => c
-                .head
-                .paths
-                .iter()
-                .map(|(_, p)| self.deleted_paths.contains(p))
+            Some(c) if !self.deleted_paths.is_empty() => (0..c.n_paths() as u32)
+                .map(|p| self.deleted_paths.contains(c.path_entry(p).1))
                 .collect(),
             _ => Vec::new(),
         };
         (0..ids.len())
             .map(|i| {
-                self.shadowed_ids.contains(&ids[i])
-                    || (!dead_paths.is_empty()
-                        && chunks.is_some_and(|c| dead_paths[c.path_of(i as u32) as usize]))
+                if self.shadowed_ids.contains(&ids[i]) {
+                    return Ok(true);
+                }
+                match chunks {
+                    Some(c) if !dead_paths.is_empty() => {
+                        Ok(dead_paths[c.path_of(i as u32)? as usize])
+                    }
+                    _ => Ok(false),
+                }
             })
             .collect()
     }

@@ -110,6 +110,7 @@ pub fn write(
 
     let m = d.codes.m as usize;
     let reordered = CodesFile {
+        small_blocks: true,
         m: d.codes.m,
         anchors: order.iter().map(|&o| d.codes.anchors[o as usize]).collect(),
         codes: order
@@ -213,7 +214,7 @@ pub struct Segment {
     file: Arc<dyn ReadFile>,
     pub meta: GraphMeta,
     pub quant: Quantizer,
-    pub codes: CodesFile,
+    pub codes: SegCodes,
     pub ids: Vec<u64>,
     /// Entry node per anchor.
     pub entries: Vec<u32>,
@@ -303,37 +304,27 @@ impl Segment {
             ));
         }
         let codes_path = dir.join(file_name(id, "codes"));
-        let codes_bytes = storage.read_all(&codes_path)?;
-        let codes = codes::decode(&codes_path, &codes_bytes)?;
-        if codes.len() as u64 != meta.n_nodes || codes.m != pqf.m {
+        let codes_map = storage.map(&codes_path)?;
+        codes_map.advise_random();
+        let lazy = codes::decode_lazy(&codes_path, &codes_map)?;
+        if lazy.n as u64 != meta.n_nodes || lazy.m as u32 != pqf.m {
             return Err(bad(
                 &codes_path,
                 format!(
                     "{} records of {} codes, expected {} of {}",
-                    codes.len(),
-                    codes.m,
-                    meta.n_nodes,
-                    pqf.m
+                    lazy.n, lazy.m, meta.n_nodes, pqf.m
                 ),
             ));
         }
-        if let Some(a) = codes
-            .anchors
-            .iter()
-            .find(|&&a| a as usize >= pqf.n_anchors())
-        {
-            return Err(bad(
-                &codes_path,
-                format!("anchor id {a} >= anchor count {}", pqf.n_anchors()),
-            ));
-        }
-        if codes.codes.iter().any(|&c| c as u32 >= pqf.ksub) {
-            return Err(bad(
-                &codes_path,
-                format!("a code is >= codebook size {}", pqf.ksub),
-            ));
-        }
-        if codes.norms.is_some() != (metric == Metric::L2) {
+        // Anchor ids and codes are checked as each record is read (F-8).
+        let codes = SegCodes {
+            path: codes_path.clone(),
+            map: codes_map,
+            lazy,
+            n_anchors: pqf.n_anchors() as u32,
+            ksub: pqf.ksub,
+        };
+        if codes.has_norms() != (metric == Metric::L2) {
             return Err(bad(
                 &codes_path,
                 "reconstruction norms present iff metric is l2".into(),
@@ -374,7 +365,7 @@ impl Segment {
         let files = SegmentFiles {
             graph: file.len(),
             pq: pq_bytes.len() as u64,
-            codes: codes_bytes.len() as u64,
+            codes: codes.map.len() as u64,
             ids: ids_bytes.len() as u64,
             chunks: chunks.as_ref().map_or(0, |c| c.file_bytes()),
             lexical: lexical.as_ref().map_or(0, |l| l.file_bytes()),
@@ -577,24 +568,15 @@ impl Segment {
 
     /// Approximate distance of node `i` to the query whose tables are `t`.
     #[inline]
-    pub fn approx(&self, t: &crate::ann::pq::QueryTables, i: u32) -> f32 {
-        let m = self.codes.m as usize;
-        let i = i as usize;
-        let norm = self.codes.norms.as_ref().map_or(0.0, |v| v[i]);
-        self.quant.adc(
-            t,
-            self.codes.anchors[i],
-            &self.codes.codes[i * m..(i + 1) * m],
-            norm,
-        )
+    pub fn approx(&self, t: &crate::ann::pq::QueryTables, i: u32) -> Result<f32> {
+        self.codes
+            .with_row(i, |a, c, norm| self.quant.adc(t, a, c, norm))
     }
 
     /// The PQ reconstruction of node `i` (anchor + residual codes).
-    pub fn reconstruct(&self, i: u32) -> Vec<f32> {
-        let m = self.codes.m as usize;
-        let i = i as usize;
-        self.quant
-            .reconstruct(self.codes.anchors[i], &self.codes.codes[i * m..(i + 1) * m])
+    pub fn reconstruct(&self, i: u32) -> Result<Vec<f32>> {
+        self.codes
+            .with_row(i, |a, c, _| self.quant.reconstruct(a, c))
     }
 
     /// Entry points for a query: the medoid and the entry nodes of the
@@ -665,5 +647,77 @@ impl GraphReader for Segment {
     }
     fn resident(&self, node: u32, scratch: &SegScratch) -> bool {
         self.cache.get(node).is_some() || scratch.index.contains_key(&self.meta.locate(node).0)
+    }
+}
+
+/// A segment's PQ codes, read in place from `seg-S.codes` (F-8): each
+/// record is read when the search asks for it, its anchor id and codes
+/// checked against the segment's quantizer.
+pub struct SegCodes {
+    path: PathBuf,
+    map: crate::io::Mapped,
+    lazy: codes::CodesLazy,
+    n_anchors: u32,
+    ksub: u32,
+}
+
+/// Longest code row read onto the stack (longer ones use the heap).
+const STACK_CODES_BYTES: usize = 256;
+
+impl SegCodes {
+    pub fn len(&self) -> usize {
+        self.lazy.n
+    }
+    pub fn is_empty(&self) -> bool {
+        self.lazy.n == 0
+    }
+    /// Sub-vectors (codes per node).
+    pub fn m(&self) -> usize {
+        self.lazy.m
+    }
+    pub fn has_norms(&self) -> bool {
+        self.lazy.has_norms
+    }
+
+    /// `f(anchor, codes, norm)` of node `i`, read and checked.
+    #[inline]
+    pub fn with_row<T>(&self, i: u32, f: impl FnOnce(u32, &[u8], f32) -> T) -> Result<T> {
+        let m = self.lazy.m;
+        let mut stack = [0u8; STACK_CODES_BYTES];
+        let mut heap = Vec::new();
+        let buf: &mut [u8] = if m <= STACK_CODES_BYTES {
+            &mut stack[..m]
+        } else {
+            heap.resize(m, 0);
+            &mut heap
+        };
+        let (a, norm) = self.lazy.read(&self.path, &self.map, i as usize, buf)?;
+        if a >= self.n_anchors {
+            return Err(Error::corrupt(
+                &self.path,
+                self.lazy.offset(i as usize),
+                format!(
+                    "record {i}: anchor id {a} >= anchor count {}",
+                    self.n_anchors
+                ),
+            ));
+        }
+        if self.ksub < 256 && buf.iter().any(|&c| c as u32 >= self.ksub) {
+            return Err(Error::corrupt(
+                &self.path,
+                self.lazy.offset(i as usize),
+                format!("record {i}: a code is >= codebook size {}", self.ksub),
+            ));
+        }
+        Ok(f(a, buf, norm))
+    }
+
+    /// Read and check every record (`leann index validate`).
+    pub fn verify_all(&self) -> Result<()> {
+        self.lazy.verify_all(&self.path, &self.map)?;
+        for i in 0..self.len() as u32 {
+            self.with_row(i, |_, _, _| ())?;
+        }
+        Ok(())
     }
 }

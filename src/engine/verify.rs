@@ -23,11 +23,15 @@ pub fn verify(idx: &Index) -> Result<u64> {
             first = first.saturating_add(step);
         }
         sectors += stats.sector_reads;
+        // Every PQ codes block and record (queries read them lazily).
+        seg.codes.verify_all()?;
         if let Some(l) = &seg.lexical {
             // Every packed tantivy file's CRC-32 (opening checked the table).
             l.dir.verify_all()?;
         }
         if let Some(store) = &seg.chunks {
+            // Every block, record and symbol (queries read them lazily).
+            store.verify_all()?;
             // Every text entry's checksum, and that it decompresses.
             if store.has_text() {
                 for i in 0..store.len() as u32 {

@@ -300,3 +300,260 @@ pub fn text_entry<'a>(
     }
     Ok(bytes)
 }
+
+/// A chunk metadata file read in place (SPEC.md F-8): the header, metadata
+/// and path table are checked at open; records and symbols are read from
+/// the mapping when asked for, each block's CRC verified on first touch,
+/// each record checked as it is read. [`decode_head`] reads everything.
+pub struct ChunksLazy {
+    pub has_text: bool,
+    n: u64,
+    record_bytes: usize,
+    /// The path table's data, and where each entry starts in it.
+    ptab: Vec<u8>,
+    path_at: Vec<u32>,
+    /// File offset of the path table (for messages).
+    ptab_off: u64,
+    symbols: super::lazy::LazyBlocks,
+    records: super::lazy::LazyBlocks,
+    pub text_start: u64,
+    pub text_bytes: u64,
+}
+
+/// Open a chunk metadata file for lazy reads; `buf` is the whole file.
+pub fn decode_lazy(path: &Path, buf: &[u8]) -> Result<ChunksLazy> {
+    let header::Opened {
+        header: h,
+        meta: mut mc,
+        body: mut c,
+        ..
+    } = header::open(CHUNKS, path, buf)?;
+    let has_text = h.flags & FLAG_TEXT != 0;
+    let n = mc.u64("n_chunks")?;
+    let n_paths = mc.u32("n_paths")? as u64;
+    let rb = mc.u32("record_bytes")? as usize;
+    let ptab_len = mc.u64("paths_bytes")?;
+    let sym_len = mc.u64("symbols_bytes")?;
+    let text_bytes = mc.u64("text_bytes")?;
+    let want_rb = if has_text {
+        RECORD_TEXT_BYTES
+    } else {
+        RECORD_BYTES
+    };
+    if rb != want_rb {
+        return Err(Error::corrupt(
+            path,
+            header::HEADER_BYTES as u64 + 12,
+            format!("record size {rb}, expected {want_rb}"),
+        ));
+    }
+    let rem = c.remaining() as u128;
+    for (what, len) in [
+        ("path table", ptab_len as u128),
+        ("symbol table", sym_len as u128),
+        ("records", n as u128 * rb as u128),
+    ] {
+        if len > rem {
+            return Err(c.err(format!("truncated: {what} of {len} bytes declared")));
+        }
+    }
+    if n > u32::MAX as u64 + 1 {
+        return Err(c.err(format!("{n} records: more than a segment can hold")));
+    }
+    let p_off = c.offset();
+    let ptab = take_blocks(&mut c, ptab_len as usize, "path table")?;
+    let s_off = c.offset() as usize;
+    let symbols =
+        super::lazy::LazyBlocks::new(path, buf.len(), s_off, sym_len as usize, "symbol table")?;
+    let r_off = symbols.end();
+    let records =
+        super::lazy::LazyBlocks::new(path, buf.len(), r_off, n as usize * rb, "chunk records")?;
+    let text_start = records.end() as u64;
+    if buf.len() as u64 - text_start != text_bytes {
+        return Err(Error::corrupt(
+            path,
+            text_start,
+            format!(
+                "text section is {} bytes, the metadata says {text_bytes}",
+                buf.len() as u64 - text_start
+            ),
+        ));
+    }
+    if !has_text && text_bytes != 0 {
+        return Err(Error::corrupt(
+            path,
+            text_start,
+            "text bytes without the text flag",
+        ));
+    }
+    let mut pc = Cursor::new(path, &ptab, p_off);
+    let mut path_at = Vec::with_capacity(n_paths.min(1 << 20) as usize);
+    for _ in 0..n_paths {
+        let at = pc.offset();
+        path_at.push((at - p_off) as u32);
+        let code = pc.bytes(1, "path language")?[0];
+        Language::from_code(code)
+            .ok_or_else(|| Error::corrupt(path, at, format!("unknown language code {code}")))?;
+        let len = pc.u16("path length")? as usize;
+        let b = pc.bytes(len, "path")?;
+        let s = std::str::from_utf8(b)
+            .map_err(|_| Error::corrupt(path, at + 3, "path is not UTF-8"))?;
+        super::check_rel_path(path, at + 3, s)?;
+    }
+    if pc.remaining() != 0 {
+        return Err(pc.err("trailing bytes in the path table"));
+    }
+    Ok(ChunksLazy {
+        has_text,
+        n,
+        record_bytes: rb,
+        ptab,
+        path_at,
+        ptab_off: p_off,
+        symbols,
+        records,
+        text_start,
+        text_bytes,
+    })
+}
+
+impl ChunksLazy {
+    pub fn len(&self) -> usize {
+        self.n as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+    pub fn n_paths(&self) -> usize {
+        self.path_at.len()
+    }
+
+    /// Path-table entry `p` (checked at open).
+    pub fn path(&self, p: u32) -> (Language, &str) {
+        let at = self.path_at[p as usize] as usize;
+        let len = u16::from_le_bytes([self.ptab[at + 1], self.ptab[at + 2]]) as usize;
+        // `decode_lazy` checked the code, the bounds and the UTF-8 of every
+        // entry; the fallbacks below cannot happen.
+        let lang = Language::from_code(self.ptab[at]).unwrap_or(Language::Text);
+        let s = std::str::from_utf8(&self.ptab[at + 3..at + 3 + len]).unwrap_or("");
+        (lang, s)
+    }
+
+    /// File offset of path-table entry `p` (for messages).
+    pub fn path_offset(&self, p: u32) -> u64 {
+        self.ptab_off + self.path_at[p as usize] as u64
+    }
+
+    /// Record `i` (< len), read and checked as `decode_head` checks it.
+    pub fn record(&self, path: &Path, buf: &[u8], i: u32) -> Result<ChunkRecord> {
+        let rb = self.record_bytes;
+        let mut b = [0u8; RECORD_TEXT_BYTES];
+        let off = i as usize * rb;
+        self.records.read(path, buf, off, &mut b[..rb])?;
+        let at = self.records.file_offset(off);
+        let mut rc = Cursor::new(path, &b[..rb], at);
+        let mut r = ChunkRecord {
+            path: rc.u32("path")?,
+            start_line: rc.u32("start_line")?,
+            end_line: rc.u32("end_line")?,
+            start_byte: rc.u32("start_byte")?,
+            byte_len: rc.u32("byte_len")?,
+            symbol_off: rc.u32("symbol_off")?,
+            symbol_len: rc.u16("symbol_len")?,
+            ..ChunkRecord::default()
+        };
+        rc.u16("reserved")?;
+        r.hash.copy_from_slice(rc.bytes(16, "hash")?);
+        if self.has_text {
+            r.text_off = rc.u64("text_off")?;
+            r.text_len = rc.u32("text_len")?;
+            if r.text_off as u128 + 4 + r.text_len as u128 > self.text_bytes as u128 {
+                return Err(Error::corrupt(
+                    path,
+                    at,
+                    format!("record {i}: text entry past the end of the text section"),
+                ));
+            }
+        }
+        if r.path as usize >= self.path_at.len() {
+            return Err(Error::corrupt(
+                path,
+                at,
+                format!("record {i}: path {} >= {}", r.path, self.path_at.len()),
+            ));
+        }
+        if r.end_line < r.start_line {
+            return Err(Error::corrupt(
+                path,
+                at,
+                format!("record {i}: end line before start line"),
+            ));
+        }
+        if r.symbol_off != NO_SYMBOL
+            && r.symbol_off as u64 + r.symbol_len as u64 > self.symbols.len() as u64
+        {
+            return Err(Error::corrupt(
+                path,
+                at,
+                format!("record {i}: symbol out of range"),
+            ));
+        }
+        Ok(r)
+    }
+
+    /// The symbol of `r` (a record this table returned), read and checked.
+    pub fn symbol(&self, path: &Path, buf: &[u8], r: &ChunkRecord) -> Result<Option<String>> {
+        if r.symbol_off == NO_SYMBOL {
+            return Ok(None);
+        }
+        let b = self
+            .symbols
+            .read_vec(path, buf, r.symbol_off as usize, r.symbol_len as usize)?;
+        String::from_utf8(b).map(Some).map_err(|_| {
+            Error::corrupt(
+                path,
+                self.symbols.file_offset(r.symbol_off as usize),
+                "symbol is not UTF-8",
+            )
+        })
+    }
+
+    /// The symbol of `r` read into `buf` (reused), checked.
+    pub fn symbol_into<'b>(
+        &self,
+        path: &Path,
+        buf: &[u8],
+        r: &ChunkRecord,
+        out: &'b mut Vec<u8>,
+    ) -> Result<Option<&'b str>> {
+        if r.symbol_off == NO_SYMBOL {
+            return Ok(None);
+        }
+        out.resize(r.symbol_len as usize, 0);
+        self.symbols.read(path, buf, r.symbol_off as usize, out)?;
+        std::str::from_utf8(out).map(Some).map_err(|_| {
+            Error::corrupt(
+                path,
+                self.symbols.file_offset(r.symbol_off as usize),
+                "symbol is not UTF-8",
+            )
+        })
+    }
+
+    /// Verify every block of the records and symbols (validate).
+    pub fn verify_all(&self, path: &Path, buf: &[u8]) -> Result<()> {
+        self.symbols.verify_all(path, buf)?;
+        self.records.verify_all(path, buf)
+    }
+
+    /// The head as [`decode_head`] would return it, for a text entry read.
+    pub fn text_entry<'a>(&self, path: &Path, buf: &'a [u8], r: &ChunkRecord) -> Result<&'a [u8]> {
+        let head = ChunksHead {
+            has_text: self.has_text,
+            text_start: self.text_start,
+            text_bytes: self.text_bytes,
+            ..ChunksHead::default()
+        };
+        text_entry(path, buf, &head, r)
+    }
+}

@@ -25,6 +25,14 @@ pub const CHUNKS_FLAG_TEXT: u32 = 1;
 /// Header flag of `seg-S.pq` (since 1.6): anchors and codebooks are stored
 /// as IEEE binary16, each value exact (builds round them when trained).
 pub const PQ_FLAG_F16: u32 = 1;
+/// `seg-S.lex` flag (format 1.7): each file-table entry is followed by the
+/// CRC-32 of every `LEX_BLOCK_BYTES` block of its file, so that readers
+/// verify only the blocks they read.
+pub const LEX_FLAG_BLOCK_CRCS: u32 = 1;
+/// `seg-S.codes` flag (format 1.7): the body is stored in blocks of
+/// `SMALL_BLOCK_DATA_BYTES` (4 KiB), so that a search reading a few
+/// thousand random records verifies (and pages in) little of the file.
+pub const CODES_FLAG_SMALL_BLOCKS: u32 = 1;
 
 /// Bytes of the common header.
 pub const HEADER_BYTES: usize = 32;
@@ -33,7 +41,7 @@ pub const FORMAT_MAJOR: u16 = 1;
 /// Minor version this build writes. It records which build wrote a file;
 /// compatibility is decided by the manifest's feature bits (SPEC.md F-3) and
 /// each file's header flags (F-4), not by the minor version.
-pub const FORMAT_MINOR: u16 = 6;
+pub const FORMAT_MINOR: u16 = 7;
 /// Upper bound on metadata size, so a corrupt length cannot ask for gigabytes.
 pub const MAX_META_BYTES: u32 = 16 * 1024 * 1024;
 
@@ -58,7 +66,7 @@ pub const PQ: FileKind = FileKind {
 pub const CODES: FileKind = FileKind {
     magic: *b"LEANNCOD",
     name: "PQ codes",
-    known_flags: 0,
+    known_flags: CODES_FLAG_SMALL_BLOCKS,
 };
 pub const IDMAP: FileKind = FileKind {
     magic: *b"LEANNIDM",
@@ -83,7 +91,7 @@ pub const STAMPS: FileKind = FileKind {
 pub const LEX: FileKind = FileKind {
     magic: *b"LEANNLEX",
     name: "lexical index",
-    known_flags: 0,
+    known_flags: LEX_FLAG_BLOCK_CRCS,
 };
 pub const MANIFEST: FileKind = FileKind {
     magic: *b"LEANNMAN",

@@ -5,7 +5,7 @@
 //! bytes. The container is specified here; the files inside are tantivy's
 //! own format (its version is recorded), checked by their CRC-32s.
 
-use super::header::{self, LEX};
+use super::header::{self, LEX, LEX_FLAG_BLOCK_CRCS};
 use super::{expect_end, put_blocks, put_u16, put_u32, put_u64, take_blocks, Cursor};
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -23,6 +23,21 @@ pub struct PackedFile {
     pub offset: u64,
     pub len: u64,
     pub crc: u32,
+    /// CRC-32 of each `LEX_BLOCK_BYTES` block of the file (the last one
+    /// shorter), since format 1.7 (`LEX_FLAG_BLOCK_CRCS`); empty in older
+    /// files, whose readers check the whole file's `crc` on open.
+    pub block_crcs: Vec<u32>,
+}
+
+/// Blocks of an inner file with their own CRC (format 1.7).
+pub const LEX_BLOCK_BYTES: u64 = 64 * 1024;
+
+/// The block CRCs of `bytes` (an inner file).
+pub fn block_crcs(bytes: &[u8]) -> Vec<u32> {
+    bytes
+        .chunks(LEX_BLOCK_BYTES as usize)
+        .map(crc32fast::hash)
+        .collect()
 }
 
 /// Everything before the files' bytes.
@@ -34,6 +49,8 @@ pub struct LexHead {
     pub node_of_row: Vec<u32>,
     /// Sorted by offset; contiguous after the table (with alignment padding).
     pub files: Vec<PackedFile>,
+    /// Whether the table holds block CRCs (`LEX_FLAG_BLOCK_CRCS`, 1.7).
+    pub block_crcs: bool,
 }
 
 fn table_bytes(h: &LexHead) -> Vec<u8> {
@@ -47,6 +64,9 @@ fn table_bytes(h: &LexHead) -> Vec<u8> {
         put_u64(&mut t, f.offset);
         put_u64(&mut t, f.len);
         put_u32(&mut t, f.crc);
+        for &c in &f.block_crcs {
+            put_u32(&mut t, c);
+        }
     }
     t
 }
@@ -79,7 +99,8 @@ pub fn layout(h: &LexHead) -> (usize, Vec<u64>) {
 /// Header and table of `h` (offsets as `layout` gave them).
 pub fn encode_head(h: &LexHead) -> Vec<u8> {
     let table = table_bytes(h);
-    let mut out = header::encode(LEX, 0, &meta_bytes(h, table.len()));
+    let flags = if h.block_crcs { LEX_FLAG_BLOCK_CRCS } else { 0 };
+    let mut out = header::encode(LEX, flags, &meta_bytes(h, table.len()));
     put_blocks(&mut out, &table);
     out
 }
@@ -89,10 +110,12 @@ pub fn encode_head(h: &LexHead) -> Vec<u8> {
 /// checked when they are opened (`file_bytes`).
 pub fn decode_head(path: &Path, buf: &[u8]) -> Result<LexHead> {
     let header::Opened {
+        header: h,
         meta: mut mc,
         body: mut c,
         ..
     } = header::open(LEX, path, buf)?;
+    let with_blocks = h.flags & LEX_FLAG_BLOCK_CRCS != 0;
     let tantivy_format = mc.u32("tantivy format")?;
     let n_files = mc.u32("n_files")? as usize;
     let n_rows = mc.u64("n_rows")?;
@@ -126,6 +149,16 @@ pub fn decode_head(path: &Path, buf: &[u8]) -> Result<LexHead> {
         let offset = tc.u64("offset")?;
         let flen = tc.u64("length")?;
         let crc = tc.u32("crc")?;
+        let mut block_crcs = Vec::new();
+        if with_blocks {
+            let n = flen.div_ceil(LEX_BLOCK_BYTES);
+            if n > tc.remaining() as u64 / 4 {
+                return Err(tc.err(format!(
+                    "file {name:?} of {flen} bytes needs {n} block CRCs, the table ends first"
+                )));
+            }
+            block_crcs = (0..n).map(|_| tc.u32("block crc")).collect::<Result<_>>()?;
+        }
         let fits = offset >= end
             && offset % FILE_ALIGN_BYTES == 0
             && offset
@@ -150,6 +183,7 @@ pub fn decode_head(path: &Path, buf: &[u8]) -> Result<LexHead> {
             offset,
             len: flen,
             crc,
+            block_crcs,
         });
     }
     expect_end(&tc)?;
@@ -167,6 +201,7 @@ pub fn decode_head(path: &Path, buf: &[u8]) -> Result<LexHead> {
         tantivy_format,
         node_of_row,
         files,
+        block_crcs: with_blocks,
     })
 }
 
@@ -181,5 +216,60 @@ pub fn file_bytes<'a>(path: &Path, buf: &'a [u8], f: &PackedFile) -> Result<&'a 
             format!("checksum mismatch in lexical file {:?}", f.name),
         ));
     }
+    for (i, &c) in f.block_crcs.iter().enumerate() {
+        block_bytes(path, buf, f, i, c)?;
+    }
     Ok(b)
+}
+
+/// Block `i` of `f` checked against its CRC `crc` (format 1.7).
+fn block_bytes<'a>(
+    path: &Path,
+    buf: &'a [u8],
+    f: &PackedFile,
+    i: usize,
+    crc: u32,
+) -> Result<&'a [u8]> {
+    let start = f.offset + i as u64 * LEX_BLOCK_BYTES;
+    let end = (start + LEX_BLOCK_BYTES).min(f.offset + f.len);
+    let b = &buf[start as usize..end as usize];
+    if !super::crc_matches(crc32fast::hash(b), crc) {
+        return Err(Error::corrupt(
+            path,
+            start,
+            format!(
+                "checksum mismatch in block {i} of lexical file {:?}",
+                f.name
+            ),
+        ));
+    }
+    Ok(b)
+}
+
+/// Check the blocks of `f` that hold its bytes `range` (relative to the
+/// file), skipping those `done` says were checked and marking the ones
+/// checked now. A file without block CRCs (before 1.7) is checked whole by
+/// `file_bytes` when opened instead.
+pub fn check_range(
+    path: &Path,
+    buf: &[u8],
+    f: &PackedFile,
+    range: std::ops::Range<u64>,
+    done: &[std::sync::atomic::AtomicU64],
+) -> Result<()> {
+    use std::sync::atomic::Ordering;
+    if f.block_crcs.is_empty() || range.start >= range.end {
+        return Ok(());
+    }
+    let first = (range.start / LEX_BLOCK_BYTES) as usize;
+    let last = ((range.end - 1) / LEX_BLOCK_BYTES) as usize;
+    for i in first..=last.min(f.block_crcs.len() - 1) {
+        let (w, bit) = (i / 64, 1u64 << (i % 64));
+        if done[w].load(Ordering::Relaxed) & bit != 0 {
+            continue;
+        }
+        block_bytes(path, buf, f, i, f.block_crcs[i])?;
+        done[w].fetch_or(bit, Ordering::Relaxed);
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ pub mod codes;
 pub mod graph;
 pub mod header;
 pub mod idmap;
+pub mod lazy;
 pub mod lex;
 pub mod manifest;
 pub mod pq;
@@ -19,6 +20,8 @@ use std::path::Path;
 
 /// Size of the data part of a checksummed block (SPEC.md, "Checksummed blocks").
 pub const BLOCK_DATA_BYTES: usize = 64 * 1024;
+/// Data bytes of a block of PQ codes since 1.7 (`CODES_FLAG_SMALL_BLOCKS`).
+pub const SMALL_BLOCK_DATA_BYTES: usize = 4 * 1024;
 
 /// Bounds-checked little-endian reader. `base` is the file offset of `buf[0]`
 /// so that errors report absolute file offsets.
@@ -112,7 +115,12 @@ pub fn u32s_from(b: &[u8]) -> Vec<u32> {
 
 /// Encoded size of `data_len` bytes stored as checksummed blocks.
 pub fn blocks_encoded_len(data_len: usize) -> usize {
-    data_len + data_len.div_ceil(BLOCK_DATA_BYTES) * 4
+    blocks_encoded_len_of(data_len, BLOCK_DATA_BYTES)
+}
+
+/// Bytes on disk of `data_len` bytes stored as blocks of `block` data bytes.
+pub fn blocks_encoded_len_of(data_len: usize, block: usize) -> usize {
+    data_len + data_len.div_ceil(block) * 4
 }
 
 /// Whether a computed checksum equals the stored one. Fuzz builds
@@ -127,8 +135,14 @@ pub fn crc_matches(computed: u32, stored: u32) -> bool {
 /// Append `data` as checksummed blocks: each block is up to BLOCK_DATA_BYTES of
 /// data followed by the CRC-32 (IEEE) of that data.
 pub fn put_blocks(out: &mut Vec<u8>, data: &[u8]) {
-    out.reserve(blocks_encoded_len(data.len()));
-    for chunk in data.chunks(BLOCK_DATA_BYTES) {
+    put_blocks_of(out, data, BLOCK_DATA_BYTES)
+}
+
+/// `put_blocks` with blocks of `block` data bytes (PQ codes since 1.7:
+/// `SMALL_BLOCK_DATA_BYTES`, so that a random read verifies little).
+pub fn put_blocks_of(out: &mut Vec<u8>, data: &[u8], block: usize) {
+    out.reserve(blocks_encoded_len_of(data.len(), block));
+    for chunk in data.chunks(block) {
         out.extend_from_slice(chunk);
         put_u32(out, crc32fast::hash(chunk));
     }
@@ -136,10 +150,20 @@ pub fn put_blocks(out: &mut Vec<u8>, data: &[u8]) {
 
 /// Read `data_len` bytes stored as checksummed blocks, verifying every block.
 pub fn take_blocks(c: &mut Cursor<'_>, data_len: usize, what: &str) -> Result<Vec<u8>> {
+    take_blocks_of(c, data_len, what, BLOCK_DATA_BYTES)
+}
+
+/// `take_blocks` of blocks of `block` data bytes.
+pub fn take_blocks_of(
+    c: &mut Cursor<'_>,
+    data_len: usize,
+    what: &str,
+    block: usize,
+) -> Result<Vec<u8>> {
     let mut data = Vec::with_capacity(data_len);
     let mut left = data_len;
     while left > 0 {
-        let n = left.min(BLOCK_DATA_BYTES);
+        let n = left.min(block);
         let start = c.offset();
         let chunk = c.bytes(n, what)?;
         let crc = c.u32(what)?;

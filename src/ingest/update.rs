@@ -65,7 +65,7 @@ struct KnownState {
 /// A vector from the embedding cache, and whether it is exact.
 type Cached = (Vec<f32>, bool);
 
-fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> KnownState {
+fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Result<KnownState> {
     let idx = &s.index;
     let mut by_path: BTreeMap<String, Vec<Known>> = BTreeMap::new();
     let mut max_id = 0u64;
@@ -75,11 +75,8 @@ fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Know
         };
         // Scope by path-table entry, once per segment.
         let wanted: Option<Vec<bool>> = scope.map(|sc| {
-            store
-                .head
-                .paths
-                .iter()
-                .map(|(_, p)| sc.contains(p))
+            (0..store.n_paths() as u32)
+                .map(|p| sc.contains(store.path_entry(p).1))
                 .collect()
         });
         for (n, &id) in seg.ids.iter().enumerate() {
@@ -87,17 +84,16 @@ fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Know
             if !idx.node_visible(si, n) {
                 continue;
             }
-            if wanted
-                .as_ref()
-                .is_some_and(|w| !w[store.path_of(n as u32) as usize])
-            {
-                continue;
+            if let Some(w) = &wanted {
+                if !w[store.path_of(n as u32)? as usize] {
+                    continue;
+                }
             }
             // A live id in the delta is described there, not here.
             if idx.delta.upserts.contains_key(&id) {
                 continue;
             }
-            let c = store.info(n as u32);
+            let c = store.info(n as u32)?;
             by_path.entry(c.path.to_string()).or_default().push(Known {
                 start_byte: c.start_byte,
                 byte_len: c.byte_len,
@@ -121,7 +117,7 @@ fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Know
     for &id in &idx.delta.shadowed_ids {
         max_id = max_id.max(id);
     }
-    KnownState { by_path, max_id }
+    Ok(KnownState { by_path, max_id })
 }
 
 /// Vectors of the delta's upserts whose content hash is in `want` (the
@@ -148,19 +144,20 @@ fn delta_vectors_by_hash(
 fn segment_vectors_by_hash(
     idx: &crate::engine::index::Index,
     want: &HashSet<[u8; 16]>,
-) -> HashMap<[u8; 16], Vec<f32>> {
+) -> Result<HashMap<[u8; 16], Vec<f32>>> {
     let mut out = HashMap::new();
     for seg in &idx.segments {
         let Some(store) = seg.chunks.as_ref() else {
             continue;
         };
-        for (n, r) in store.head.records.iter().enumerate() {
+        for n in 0..store.len() as u32 {
+            let r = store.record(n)?;
             if want.contains(&r.hash) && !out.contains_key(&r.hash) {
-                out.insert(r.hash, seg.reconstruct(n as u32));
+                out.insert(r.hash, seg.reconstruct(n)?);
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// What the check found for one walked file.
@@ -342,7 +339,7 @@ pub fn update_paths(
     let KnownState {
         by_path: known,
         max_id,
-    } = known_chunks(s, scope.as_ref());
+    } = known_chunks(s, scope.as_ref())?;
     let known_seconds = t0.elapsed().as_secs_f64() - walk_seconds;
     let dir = s.index.dir.clone();
     let (old_stamps, stamps_note) = match crate::engine::stamps::load(storage, &dir, &root) {
@@ -505,7 +502,7 @@ pub fn update_paths(
     // upsert that searches score by recomputing it.
     if !to_embed.is_empty() {
         let want: HashSet<[u8; 16]> = to_embed.iter().map(|(i, _)| pending[*i].0.hash).collect();
-        let found = segment_vectors_by_hash(&s.index, &want);
+        let found = segment_vectors_by_hash(&s.index, &want)?;
         if !found.is_empty() {
             to_embed.retain(|(i, _)| match found.get(&pending[*i].0.hash) {
                 Some(v) => {

@@ -84,6 +84,18 @@ pub enum Mapped {
     Bytes(Arc<Vec<u8>>),
 }
 
+impl Mapped {
+    /// Tell the kernel reads will be random (a query's records, codes and
+    /// postings): no readahead and no mapping of neighbouring cached pages
+    /// on a fault, so the process maps what it reads. Advice only: an
+    /// error changes nothing that matters and is ignored.
+    pub fn advise_random(&self) {
+        if let Mapped::Mmap(m) = self {
+            let _ = m.advise(memmap2::Advice::Random);
+        }
+    }
+}
+
 impl Deref for Mapped {
     type Target = [u8];
     fn deref(&self) -> &[u8] {

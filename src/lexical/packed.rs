@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::io;
 use std::ops::{Deref, Range};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use tantivy::directory::error::{DeleteError, LockError, OpenReadError, OpenWriteError};
 use tantivy::directory::{
@@ -21,8 +22,10 @@ struct Packed {
     path: PathBuf,
     map: Mapped,
     files: HashMap<PathBuf, PackedFile>,
-    /// Files whose CRC has been checked.
+    /// Files whose CRC has been checked (files without block CRCs).
     verified: Mutex<std::collections::HashSet<PathBuf>>,
+    /// Per file with block CRCs: one bit per block, checked.
+    blocks_done: HashMap<PathBuf, Vec<AtomicU64>>,
 }
 
 /// The directory over one container; cheap to clone.
@@ -50,6 +53,17 @@ impl PackedDirectory {
                     .map(|f| (PathBuf::from(&f.name), f.clone()))
                     .collect(),
                 verified: Mutex::new(Default::default()),
+                blocks_done: head
+                    .files
+                    .iter()
+                    .map(|f| {
+                        let words = f.block_crcs.len().div_ceil(64);
+                        (
+                            PathBuf::from(&f.name),
+                            (0..words).map(|_| AtomicU64::new(0)).collect(),
+                        )
+                    })
+                    .collect(),
             }),
         }
     }
@@ -73,7 +87,8 @@ impl PackedDirectory {
             .verified
             .lock()
             .map_err(|_| io_read_err(p, "lock poisoned"))?;
-        if !v.contains(p) {
+        // A file with block CRCs is checked block by block as it is read.
+        if f.block_crcs.is_empty() && !v.contains(p) {
             lex::file_bytes(&self.inner.path, &self.inner.map, f)
                 .map_err(|e| io_read_err(p, &e.to_string()))?;
             v.insert(p.to_path_buf());
@@ -115,9 +130,16 @@ impl Deref for Slice {
 // when the `Slice` itself moves.
 unsafe impl stable_deref_trait::StableDeref for Slice {}
 
-#[derive(Debug)]
 struct Handle {
     bytes: OwnedBytes,
+    owner: Arc<Packed>,
+    name: PathBuf,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Handle({})", self.name.display())
+    }
 }
 
 impl HasLen for Handle {
@@ -133,6 +155,17 @@ impl FileHandle for Handle {
                 io::ErrorKind::UnexpectedEof,
                 format!("read {range:?} of a {}-byte file", self.bytes.len()),
             ));
+        }
+        let o = &self.owner;
+        if let (Some(f), Some(done)) = (o.files.get(&self.name), o.blocks_done.get(&self.name)) {
+            lex::check_range(
+                &o.path,
+                &o.map,
+                f,
+                range.start as u64..range.end as u64,
+                done,
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         }
         Ok(self.bytes.slice(range))
     }
@@ -150,6 +183,8 @@ impl Directory for PackedDirectory {
                 owner: self.inner.clone(),
                 range,
             }),
+            owner: self.inner.clone(),
+            name: path.to_path_buf(),
         }))
     }
 
@@ -173,7 +208,9 @@ impl Directory for PackedDirectory {
 
     fn atomic_read(&self, path: &Path) -> std::result::Result<Vec<u8>, OpenReadError> {
         let f = self.checked(path)?;
-        Ok(self.inner.map[f.offset as usize..(f.offset + f.len) as usize].to_vec())
+        lex::file_bytes(&self.inner.path, &self.inner.map, f)
+            .map(<[u8]>::to_vec)
+            .map_err(|e| io_read_err(path, &e.to_string()))
     }
 
     fn atomic_write(&self, _path: &Path, _data: &[u8]) -> io::Result<()> {

@@ -203,6 +203,7 @@ impl LexBuilder {
                 offset: 0,
                 len: m.len() as u64,
                 crc: crc32fast::hash(&m),
+                block_crcs: lex::block_crcs(&m),
             });
             maps.push(m);
         }
@@ -210,6 +211,7 @@ impl LexBuilder {
             tantivy_format: tantivy::INDEX_FORMAT_VERSION,
             node_of_row: node_of_row.to_vec(),
             files,
+            block_crcs: true,
         };
         let (_, offs) = lex::layout(&head);
         for (f, o) in head.files.iter_mut().zip(&offs) {
@@ -246,6 +248,7 @@ impl LexSegment {
         let map = storage.map(path)?;
         let bytes = map.len() as u64;
         let head = lex::decode_head(path, &map)?;
+        map.advise_random();
         if let Some(n) = head.node_of_row.iter().find(|&&n| n as usize >= nodes) {
             return Err(Error::corrupt(
                 path,

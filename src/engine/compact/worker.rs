@@ -158,7 +158,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
                 .as_ref()
                 .ok_or_else(|| Error::internal("segment without chunk metadata"))?;
             for &n in &live {
-                let c = store.info(n);
+                let c = store.info(n)?;
                 let (z, lex_text) = texts(ChunkRef::Segment(si, n))?;
                 t.push(&NewChunk {
                     path: c.path,
@@ -167,7 +167,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
                     end_line: c.end_line,
                     start_byte: c.start_byte as usize,
                     end_byte: c.start_byte as usize + c.byte_len as usize,
-                    symbol: c.symbol,
+                    symbol: c.symbol.as_deref(),
                     hash: c.hash,
                     compressed: z.as_deref(),
                     text: lex_text.as_deref(),
@@ -336,10 +336,11 @@ fn merge(
     // its entry.
     let mut spool = VectorSpool::new(dim)?;
     let mut codes = crate::format::codes::CodesFile {
+        small_blocks: true,
         m: m as u32,
         anchors: Vec::with_capacity(n),
         codes: Vec::with_capacity(n * m),
-        norms: seg.codes.norms.as_ref().map(|_| Vec::with_capacity(n)),
+        norms: seg.codes.has_norms().then(|| Vec::with_capacity(n)),
     };
     let mut best = vec![(f32::INFINITY, u32::MAX); quant.anchors.k];
     let cosine = seg.metric == Metric::Cosine;
@@ -353,7 +354,7 @@ fn merge(
             }
             let r = first + k;
             let i = live[r] as usize;
-            let a = seg.codes.anchors[i];
+            let a = seg.codes.with_row(i as u32, |a, _, _| a)?;
             let d = l2sq(v, quant.anchors.row(a as usize));
             if d < best[a as usize].0 {
                 best[a as usize] = (d, r as u32);
@@ -363,13 +364,13 @@ fn merge(
     })?;
     for &node in live {
         let i = node as usize;
-        codes.anchors.push(seg.codes.anchors[i]);
-        codes
-            .codes
-            .extend_from_slice(&seg.codes.codes[i * m..(i + 1) * m]);
-        if let (Some(out), Some(old)) = (codes.norms.as_mut(), seg.codes.norms.as_ref()) {
-            out.push(old[i]);
-        }
+        seg.codes.with_row(i as u32, |a, c, norm| {
+            codes.anchors.push(a);
+            codes.codes.extend_from_slice(c);
+            if let Some(out) = codes.norms.as_mut() {
+                out.push(norm);
+            }
+        })?;
     }
     let mut scratch = Vec::new();
     for (k, e) in idx.delta.upserts.values().enumerate() {

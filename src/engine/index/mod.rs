@@ -309,20 +309,21 @@ impl Index {
     }
 
     /// Recompute which segment nodes the delta hides.
-    pub(crate) fn refresh_visible(&mut self) {
+    pub(crate) fn refresh_visible(&mut self) -> Result<()> {
         if self.delta.shadowed_ids.is_empty() && self.delta.deleted_paths.is_empty() {
             self.visible = None;
-            return;
+            return Ok(());
         }
         let allow = self
             .segments
             .iter()
             .map(|seg| {
-                let hidden = self.delta.hidden_nodes(&seg.ids, seg.chunks.as_ref());
-                hidden.into_iter().map(|h| !h).collect()
+                let hidden = self.delta.hidden_nodes(&seg.ids, seg.chunks.as_ref())?;
+                Ok(hidden.into_iter().map(|h| !h).collect())
             })
-            .collect();
+            .collect::<Result<Vec<Vec<bool>>>>()?;
         self.visible = Some(NodeFilter::new(allow));
+        Ok(())
     }
 
     /// External ids of every live vector (segment nodes not hidden, delta

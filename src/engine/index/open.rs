@@ -155,7 +155,7 @@ impl Index {
             read_mode,
             cache_bytes,
         };
-        idx.refresh_visible();
+        idx.refresh_visible()?;
         Ok(idx)
     }
 }

@@ -110,7 +110,15 @@ impl Index {
             scratch.reset();
             let tables = seg.quant.tables(&q);
             let entries = seg.entry_points(&tables, p.entry_anchors);
-            let approx = |i: u32| seg.approx(&tables, i);
+            // A record that fails its read (a damaged codes block) ranks
+            // last and its error is returned once the search is done.
+            let failed: std::cell::RefCell<Option<Error>> = Default::default();
+            let approx = |i: u32| {
+                seg.approx(&tables, i).unwrap_or_else(|e| {
+                    failed.borrow_mut().get_or_insert(e);
+                    f32::INFINITY
+                })
+            };
             let sp = SearchParams {
                 list: p.list.max(p.k),
                 beam: p.beam,
@@ -166,6 +174,9 @@ impl Index {
                     picked
                 }
             };
+            if let Some(e) = failed.into_inner() {
+                return Err(e);
+            }
             let ext: Vec<u64> = nodes.iter().map(|&i| seg.ids[i as usize]).collect();
             ctx.exact.clear();
             if exact.stored_in_graph() {

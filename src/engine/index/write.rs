@@ -153,7 +153,8 @@ impl Index {
         if self.delta_graph {
             self.delta.maintain(self.metric, self.resolved.seed);
         }
-        self.refresh_visible();
-        Ok(())
+        // Committed: an error here is a segment's chunk table failing a
+        // read (corruption), reported as such.
+        self.refresh_visible()
     }
 }

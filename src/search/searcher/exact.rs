@@ -46,10 +46,14 @@ impl ExactSource for TreeExact<'_> {
             .iter()
             .zip(&got)
             .map(|(&n, t)| {
-                let info = store.info(n);
-                crate::embed::embed_input(info.path, info.symbol, &t.text)
+                let info = store.info(n)?;
+                Ok(crate::embed::embed_input(
+                    info.path,
+                    info.symbol.as_deref(),
+                    &t.text,
+                ))
             })
-            .collect();
+            .collect::<Result<_>>()?;
         let refs: Vec<&str> = owned.iter().map(|s| s.as_str()).collect();
         out.extend_from_slice(&self.searcher.embedder.embed(&refs)?);
         let mut texts = self
@@ -102,7 +106,7 @@ pub(super) fn segment_text(
         .chunks
         .as_ref()
         .ok_or_else(|| Error::internal("segment without chunk metadata"))?;
-    let info = store.info(node);
+    let info = store.info(node)?;
     if store.has_text() {
         let text = store.text(node)?;
         return Ok(ChunkText { text, stale: false });
@@ -136,7 +140,7 @@ pub(super) fn delta_info(c: &crate::format::wal::UpsertChunk) -> ChunkInfo<'_> {
         end_line: c.end_line,
         start_byte: c.start_byte,
         byte_len: c.byte_len,
-        symbol: c.symbol.as_deref(),
+        symbol: c.symbol.clone(),
         hash: c.hash,
     }
 }

@@ -27,19 +27,17 @@ impl Searcher {
                 .chunks
                 .as_ref()
                 .ok_or_else(|| Error::internal("segment without chunk metadata"))?;
-            let per_path: Vec<bool> = store
-                .head
-                .paths
-                .iter()
-                .map(|(lang, path)| {
-                    (o.languages.is_empty() || o.languages.contains(lang))
+            let per_path: Vec<bool> = (0..store.n_paths() as u32)
+                .map(|p| {
+                    let (lang, path) = store.path_entry(p);
+                    (o.languages.is_empty() || o.languages.contains(&lang))
                         && globs.as_ref().is_none_or(|g| g.is_match(path))
                 })
                 .collect();
             allow.push(
                 (0..store.len() as u32)
-                    .map(|i| per_path[store.path_of(i) as usize])
-                    .collect(),
+                    .map(|i| Ok(per_path[store.path_of(i)? as usize]))
+                    .collect::<Result<Vec<bool>>>()?,
             );
         }
         let mut f = NodeFilter::new(allow);

@@ -92,8 +92,12 @@ impl Searcher {
             .get(h.segment as usize)
             .and_then(|seg| seg.chunks.as_ref())
             .is_some_and(|store| {
-                let info = store.info(h.node);
-                info.language.is_prose(info.path)
+                // A record that fails its read is not prose; the result's
+                // own read reports the damage.
+                store.record(h.node).is_ok_and(|r| {
+                    let (lang, path) = store.path_entry(r.path);
+                    lang.is_prose(path)
+                })
             })
     }
 
@@ -208,7 +212,7 @@ impl Searcher {
         hits: &mut Vec<crate::engine::index::Hit>,
         k: usize,
         filter: Option<&NodeFilter>,
-    ) -> usize {
+    ) -> Result<usize> {
         use crate::search::symbols::symbol_match;
         // (match level, position in the ranking or usize::MAX, hit)
         let mut found: Vec<(u8, usize, crate::engine::index::Hit)> = Vec::new();
@@ -229,15 +233,13 @@ impl Searcher {
             let Some(store) = seg.chunks.as_ref() else {
                 continue;
             };
-            for node in 0..store.len() {
-                let Some(sym) = store.info(node as u32).symbol else {
-                    continue;
-                };
+            store.for_each_symbol(|node, sym| {
+                let node = node as usize;
                 let level = symbol_match(parts, sym);
                 if level > 0 && self.node_allowed(si, node, filter) {
                     push(level, seg.ids[node], si as u32, node as u32);
                 }
-            }
+            })?;
         }
         for (&id, e) in &self.index.delta.upserts {
             let Some(sym) = e.chunk.as_ref().and_then(|c| c.symbol.as_deref()) else {
@@ -252,7 +254,7 @@ impl Searcher {
             }
         }
         if found.is_empty() {
-            return 0;
+            return Ok(0);
         }
         found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         found.truncate(k);
@@ -263,6 +265,6 @@ impl Searcher {
         hits.extend(found.into_iter().map(|f| f.2));
         hits.extend(rest);
         hits.truncate(k);
-        lifted
+        Ok(lifted)
     }
 }

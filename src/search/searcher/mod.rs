@@ -248,8 +248,12 @@ impl Searcher {
             let mut inputs = Vec::with_capacity(nodes.len());
             for &n in nodes {
                 let t = segment_text(seg, n, tree, &mut files)?;
-                let c = store.info(n);
-                inputs.push(crate::embed::embed_input(c.path, c.symbol, &t.text));
+                let c = store.info(n)?;
+                inputs.push(crate::embed::embed_input(
+                    c.path,
+                    c.symbol.as_deref(),
+                    &t.text,
+                ));
             }
             let refs: Vec<&str> = inputs.iter().map(|s| s.as_str()).collect();
             out.extend_from_slice(&embedder.embed(&refs)?);
@@ -340,7 +344,9 @@ impl Searcher {
             out.hits = self.fuse(query, &out.hits, ratio, retrieve_k, filter.as_deref())?;
         }
         let lifted = match crate::search::symbols::identifier_query(query) {
-            Some(parts) => self.lift_symbols(&parts, &mut out.hits, retrieve_k, filter.as_deref()),
+            Some(parts) => {
+                self.lift_symbols(&parts, &mut out.hits, retrieve_k, filter.as_deref())?
+            }
             None => 0,
         };
         let mut texts = exact
@@ -404,14 +410,14 @@ impl Searcher {
                     Some(t) => t,
                     None => segment_text(seg, node, &tree, &mut files)?,
                 };
-                (store.info(node), ct)
+                (store.info(node)?, ct)
             };
             results.push(QueryResult {
                 path: info.path.to_string(),
                 start_line: info.start_line,
                 end_line: info.end_line,
                 language: info.language.name(),
-                symbol: info.symbol.map(str::to_string),
+                symbol: info.symbol,
                 score: h.score,
                 preview: preview(&ct.text),
                 stale: ct.stale,
