@@ -105,7 +105,7 @@ fn filtered_search_returns_k_allowed_with_recall(
     let exact = FromSource(base);
     for (modulus, scan_nodes) in [(50u64, leann::engine::index::FILTER_SCAN_NODES), (2, 1000)] {
         let seg = &idx.segments[0];
-        let filter = NodeFilter::new(vec![seg.ids.iter().map(|&e| e % modulus == 0).collect()]);
+        let filter = NodeFilter::new(vec![seg.ids.iter().map(|e| e % modulus == 0).collect()]);
         let allowed: Vec<usize> = (0..base.len())
             .filter(|&i| i as u64 % modulus == 0)
             .collect();

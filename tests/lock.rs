@@ -53,6 +53,7 @@ fn indexed(idx: &Path, tree: &Path, rel: &str, needle: &str) -> bool {
     for seg in &index.segments {
         let store = seg.chunks.as_ref().unwrap();
         for (n, id) in seg.ids.iter().enumerate() {
+            let id = &id;
             let c = store.info(n as u32).unwrap();
             if c.path == rel && live.contains(id) && !index.delta.upserts.contains_key(id) {
                 chunks.push((c.start_byte, c.byte_len, c.hash));

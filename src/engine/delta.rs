@@ -253,7 +253,7 @@ impl Delta {
     /// external ids by node; `chunks` its chunk metadata, if any.
     pub fn hidden_nodes(
         &self,
-        ids: &[u64],
+        ids: &crate::format::idmap::PackedIds,
         chunks: Option<&crate::engine::chunkstore::ChunkStore>,
     ) -> crate::error::Result<Vec<bool>> {
         // Path-table entries of deleted paths, once per segment.
@@ -265,7 +265,7 @@ impl Delta {
         };
         (0..ids.len())
             .map(|i| {
-                if self.shadowed_ids.contains(&ids[i]) {
+                if self.shadowed_ids.contains(&ids.get(i)) {
                     return Ok(true);
                 }
                 match chunks {

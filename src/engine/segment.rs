@@ -215,7 +215,8 @@ pub struct Segment {
     pub meta: GraphMeta,
     pub quant: Quantizer,
     pub codes: SegCodes,
-    pub ids: Vec<u64>,
+    /// External id of each node, kept bit-packed.
+    pub ids: crate::format::idmap::PackedIds,
     /// Entry node per anchor.
     pub entries: Vec<u32>,
     cache: NodeCache,
@@ -332,7 +333,7 @@ impl Segment {
         }
         let ids_path = dir.join(file_name(id, "ids"));
         let ids_bytes = storage.read_all(&ids_path)?;
-        let ids = idmap::decode(&ids_path, &ids_bytes)?;
+        let ids = idmap::decode_packed(&ids_path, &ids_bytes)?;
         if ids.len() as u64 != meta.n_nodes {
             return Err(bad(
                 &ids_path,

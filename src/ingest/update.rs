@@ -79,7 +79,7 @@ fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Resu
                 .map(|p| sc.contains(store.path_entry(p).1))
                 .collect()
         });
-        for (n, &id) in seg.ids.iter().enumerate() {
+        for (n, id) in seg.ids.iter().enumerate() {
             max_id = max_id.max(id);
             if !idx.node_visible(si, n) {
                 continue;

@@ -151,7 +151,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
         let live: Vec<u32> = (0..seg.len() as u32)
             .filter(|&i| idx.visible.as_ref().is_none_or(|v| v.allow[si][i as usize]))
             .collect();
-        ids.extend(live.iter().map(|&i| seg.ids[i as usize]));
+        ids.extend(live.iter().map(|&i| seg.ids.get(i as usize)));
         if let Some(t) = table.as_mut() {
             let store = seg
                 .chunks

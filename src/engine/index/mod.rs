@@ -331,7 +331,7 @@ impl Index {
     pub fn live_ids(&self) -> std::collections::BTreeSet<u64> {
         let mut out = std::collections::BTreeSet::new();
         for (si, seg) in self.segments.iter().enumerate() {
-            for (i, &id) in seg.ids.iter().enumerate() {
+            for (i, id) in seg.ids.iter().enumerate() {
                 if self.visible.as_ref().is_none_or(|v| v.allow[si][i]) {
                     out.insert(id);
                 }

@@ -177,7 +177,7 @@ impl Index {
             if let Some(e) = failed.into_inner() {
                 return Err(e);
             }
-            let ext: Vec<u64> = nodes.iter().map(|&i| seg.ids[i as usize]).collect();
+            let ext: Vec<u64> = nodes.iter().map(|&i| seg.ids.get(i as usize)).collect();
             ctx.exact.clear();
             if exact.stored_in_graph() {
                 seg.stored_vectors(&nodes, scratch, &mut stats, &mut ctx.exact)?;

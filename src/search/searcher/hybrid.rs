@@ -152,7 +152,7 @@ impl Searcher {
                 found.push((
                     score,
                     crate::engine::index::Hit {
-                        id: seg.ids[node as usize],
+                        id: seg.ids.get(node as usize),
                         score,
                         segment: si as u32,
                         node,
@@ -237,7 +237,7 @@ impl Searcher {
                 let node = node as usize;
                 let level = symbol_match(parts, sym);
                 if level > 0 && self.node_allowed(si, node, filter) {
-                    push(level, seg.ids[node], si as u32, node as u32);
+                    push(level, seg.ids.get(node), si as u32, node as u32);
                 }
             })?;
         }
