@@ -48,8 +48,12 @@ fn container_round_trip_and_search() {
     let p = d.path().join("seg-00000001.lex");
     let nodes = build(st.as_ref(), &p, 0..500);
     let seg = LexSegment::open(st.as_ref(), &p, 500).unwrap();
-    assert_eq!(seg.head.node_of_row, nodes);
-    seg.dir.verify_all().unwrap();
+    let read: Vec<u32> = (0..seg.rows())
+        .map(|r| seg.node_of_row(r).unwrap())
+        .collect();
+    assert_eq!(read, nodes);
+    assert!(seg.node_of_row(seg.rows()).is_err(), "a row past the end");
+    seg.verify_all().unwrap();
     let stats = Combined(vec![seg.searcher()]);
     // A word of one document finds exactly it.
     let hits = search(
@@ -95,8 +99,14 @@ fn container_round_trip_and_search() {
         !hits.is_empty() && hits.iter().all(|h| h.1 % 2 == 1),
         "{hits:?}"
     );
-    // Rows naming nodes past the segment are refused.
-    let e = LexSegment::open(st.as_ref(), &p, 100).err().unwrap();
+    // Rows naming nodes past the segment are refused: when read (rows are
+    // read per hit, F-8) and by validate.
+    let small = LexSegment::open(st.as_ref(), &p, 100).unwrap();
+    let e = small.node_of_row(0).unwrap_err();
+    assert!(matches!(e, Error::Corrupt { .. }), "{e}");
+    assert!(e.to_string().contains("names node 499"), "{e}");
+    assert_eq!(small.node_of_row(499).unwrap(), 0);
+    let e = small.verify_all().unwrap_err();
     assert!(matches!(e, Error::Corrupt { .. }), "{e}");
 }
 
@@ -159,7 +169,7 @@ fn damaged_containers_are_refused() {
     let q = Path::new("/idx/seg-00000001.lex");
     let check = |bytes: Vec<u8>, what: &str| {
         mem.put(q, bytes);
-        let r = LexSegment::open(&mem, q, 60).and_then(|s| s.dir.verify_all());
+        let r = LexSegment::open(&mem, q, 60).and_then(|s| s.verify_all());
         match r {
             Err(Error::Corrupt { path, .. }) | Err(Error::UnsupportedVersion { path, .. }) => {
                 assert_eq!(path, q, "{what}")

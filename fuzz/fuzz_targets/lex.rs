@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(seg) = leann::lexical::segment::LexSegment::open(&st, p, 1 << 20) else {
         return;
     };
-    let _ = seg.dir.verify_all();
+    let _ = seg.verify_all();
     let stats = leann::lexical::segment::Combined(vec![seg.searcher()]);
     let toks: Vec<String> = ["cache", "evict", "lru", "fn"]
         .iter()

@@ -145,7 +145,9 @@ mod tests {
     #[test]
     fn packed_ids_read_as_decoded_and_refuse_overflow() {
         let p = Path::new("seg-00000001.ids");
-        let ids: Vec<u64> = (0..5000u64).map(|i| 1_000_000 + i * 7919 % 100_003).collect();
+        let ids: Vec<u64> = (0..5000u64)
+            .map(|i| 1_000_000 + i * 7919 % 100_003)
+            .collect();
         let b = encode(&ids);
         let packed = decode_packed(p, &b).unwrap();
         assert_eq!(packed.to_vec(), decode(p, &b).unwrap());

@@ -6,7 +6,7 @@
 //! own format (its version is recorded), checked by their CRC-32s.
 
 use super::header::{self, LEX, LEX_FLAG_BLOCK_CRCS};
-use super::{expect_end, put_blocks, put_u16, put_u32, put_u64, take_blocks, Cursor};
+use super::{expect_end, put_blocks, put_u16, put_u32, put_u64, Cursor};
 use crate::error::{Error, Result};
 use std::path::Path;
 
@@ -109,10 +109,49 @@ pub fn encode_head(h: &LexHead) -> Vec<u8> {
 /// every file lies inside it, in order, without overlap. The files' CRCs are
 /// checked when they are opened (`file_bytes`).
 pub fn decode_head(path: &Path, buf: &[u8]) -> Result<LexHead> {
+    decode_with(path, buf, true).map(|(h, _)| h)
+}
+
+/// The node of each lexical row, left in the file's table and read one row
+/// at a time (F-8): a query reads the rows of its hits only.
+pub struct LexRows {
+    n: u64,
+    table: super::lazy::LazyBlocks,
+}
+
+impl LexRows {
+    pub fn len(&self) -> u64 {
+        self.n
+    }
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+    /// The node of row `row` (< len), its block verified; `buf` is the file.
+    pub fn get(&self, path: &Path, buf: &[u8], row: u64) -> Result<u32> {
+        if row >= self.n {
+            return Err(Error::corrupt(
+                path,
+                0,
+                format!("lexical row {row} outside its {} rows", self.n),
+            ));
+        }
+        let mut b = [0u8; 4];
+        self.table.read(path, buf, row as usize * 4, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+}
+
+/// `decode_head` without reading the rows: the head (its `node_of_row`
+/// empty) and the rows to read one at a time.
+pub fn decode_lazy(path: &Path, buf: &[u8]) -> Result<(LexHead, LexRows)> {
+    decode_with(path, buf, false)
+}
+
+fn decode_with(path: &Path, buf: &[u8], eager_rows: bool) -> Result<(LexHead, LexRows)> {
     let header::Opened {
         header: h,
         meta: mut mc,
-        body: mut c,
+        body: c,
         ..
     } = header::open(LEX, path, buf)?;
     let with_blocks = h.flags & LEX_FLAG_BLOCK_CRCS != 0;
@@ -129,12 +168,29 @@ pub fn decode_head(path: &Path, buf: &[u8]) -> Result<LexHead> {
         )));
     }
     let base = c.offset();
-    let table = take_blocks(&mut c, table_len as usize, "lexical table")?;
-    let head_end = c.offset();
-    let mut tc = Cursor::new(path, &table, base);
-    let mut node_of_row = Vec::with_capacity(n_rows as usize);
-    for _ in 0..n_rows {
-        node_of_row.push(tc.u32("node")?);
+    let lazy = super::lazy::LazyBlocks::new(
+        path,
+        buf.len(),
+        base as usize,
+        table_len as usize,
+        "lexical table",
+    )?;
+    let head_end = lazy.end() as u64;
+    let rows_len = n_rows as usize * 4;
+    let (table, tbase) = if eager_rows {
+        (lazy.read_vec(path, buf, 0, table_len as usize)?, base)
+    } else {
+        (
+            lazy.read_vec(path, buf, rows_len, table_len as usize - rows_len)?,
+            lazy.file_offset(rows_len),
+        )
+    };
+    let mut tc = Cursor::new(path, &table, tbase);
+    let mut node_of_row = Vec::with_capacity(if eager_rows { n_rows as usize } else { 0 });
+    if eager_rows {
+        for _ in 0..n_rows {
+            node_of_row.push(tc.u32("node")?);
+        }
     }
     let mut files: Vec<PackedFile> = Vec::with_capacity(n_files);
     let mut end = head_end;
@@ -197,12 +253,18 @@ pub fn decode_head(path: &Path, buf: &[u8]) -> Result<LexHead> {
             format!("{} bytes after the last file", buf.len() as u64 - end),
         ));
     }
-    Ok(LexHead {
-        tantivy_format,
-        node_of_row,
-        files,
-        block_crcs: with_blocks,
-    })
+    Ok((
+        LexHead {
+            tantivy_format,
+            node_of_row,
+            files,
+            block_crcs: with_blocks,
+        },
+        LexRows {
+            n: n_rows,
+            table: lazy,
+        },
+    ))
 }
 
 /// The bytes of `f` in `buf`, checked against its CRC-32. `f` comes from

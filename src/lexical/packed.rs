@@ -68,6 +68,11 @@ impl PackedDirectory {
         }
     }
 
+    /// The whole container's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.inner.map
+    }
+
     /// Check every file's CRC now (`leann index validate`).
     pub fn verify_all(&self) -> Result<()> {
         for f in self.inner.files.values() {

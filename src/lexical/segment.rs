@@ -235,7 +235,12 @@ impl LexBuilder {
 
 /// A segment's lexical index, open for search.
 pub struct LexSegment {
+    /// The container's head; its `node_of_row` is empty (rows are read
+    /// one at a time: `node_of_row`).
     pub head: LexHead,
+    rows: lex::LexRows,
+    /// Nodes of the segment (every row's node must be below).
+    nodes: usize,
     pub dir: PackedDirectory,
     searcher: tantivy::Searcher,
     path: std::path::PathBuf,
@@ -247,18 +252,12 @@ impl LexSegment {
     pub fn open(storage: &dyn Storage, path: &Path, nodes: usize) -> Result<LexSegment> {
         let map = storage.map(path)?;
         let bytes = map.len() as u64;
-        let head = lex::decode_head(path, &map)?;
+        // Rows are read per hit and checked then (F-8).
+        let (head, rows) = lex::decode_lazy(path, &map)?;
         map.advise_random();
-        if let Some(n) = head.node_of_row.iter().find(|&&n| n as usize >= nodes) {
-            return Err(Error::corrupt(
-                path,
-                0,
-                format!("a row names node {n}, the segment has {nodes}"),
-            ));
-        }
         let dir = PackedDirectory::new(path, map, &head);
         let searcher = contained(Some((path, bytes)), || {
-            let searcher = Self::open_tantivy(path, &dir, &head)?;
+            let searcher = Self::open_tantivy(path, &dir, rows.len())?;
             // The row column is read on every search: read it once here so
             // that a bad one fails the open, naming the file.
             Self::row_column(path, &searcher)?;
@@ -267,6 +266,8 @@ impl LexSegment {
         .map_err(|why| Error::corrupt(path, 0, why))??;
         Ok(LexSegment {
             head,
+            rows,
+            nodes,
             dir,
             searcher,
             path: path.to_path_buf(),
@@ -275,11 +276,7 @@ impl LexSegment {
     }
 
     /// Tantivy's index and searcher over the container's files.
-    fn open_tantivy(
-        path: &Path,
-        dir: &PackedDirectory,
-        head: &LexHead,
-    ) -> Result<tantivy::Searcher> {
+    fn open_tantivy(path: &Path, dir: &PackedDirectory, rows: u64) -> Result<tantivy::Searcher> {
         let index = Index::open(dir.clone()).map_err(|e| {
             Error::corrupt(
                 path,
@@ -294,14 +291,14 @@ impl LexSegment {
             .try_into()
             .map_err(|e| Error::corrupt(path, 0, format!("lexical index reader: {e}")))?;
         let searcher = reader.searcher();
-        if searcher.num_docs() != head.node_of_row.len() as u64 {
+        if searcher.num_docs() != rows {
             return Err(Error::corrupt(
                 path,
                 0,
                 format!(
                     "{} lexical documents for {} rows",
                     searcher.num_docs(),
-                    head.node_of_row.len()
+                    rows
                 ),
             ));
         }
@@ -316,6 +313,39 @@ impl LexSegment {
                 .map_err(|e| Error::corrupt(path, 0, format!("lexical row column: {e}")))?;
         }
         Ok(())
+    }
+
+    /// Check everything (`leann index validate`): every tantivy file's
+    /// CRCs, the whole table, and every row's node.
+    pub fn verify_all(&self) -> Result<()> {
+        self.dir.verify_all()?;
+        let head = lex::decode_head(&self.path, self.dir.bytes())?;
+        if let Some(n) = head.node_of_row.iter().find(|&&n| n as usize >= self.nodes) {
+            return Err(Error::corrupt(
+                &self.path,
+                0,
+                format!("a row names node {n}, the segment has {}", self.nodes),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Lexical rows (documents).
+    pub fn rows(&self) -> u64 {
+        self.rows.len()
+    }
+
+    /// The segment node of lexical row `row`, read and checked.
+    pub fn node_of_row(&self, row: u64) -> Result<u32> {
+        let n = self.rows.get(&self.path, self.dir.bytes(), row)?;
+        if n as usize >= self.nodes {
+            return Err(Error::corrupt(
+                &self.path,
+                0,
+                format!("row {row} names node {n}, the segment has {}", self.nodes),
+            ));
+        }
+        Ok(n)
     }
 
     pub fn searcher(&self) -> &tantivy::Searcher {

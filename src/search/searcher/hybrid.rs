@@ -130,25 +130,20 @@ impl Searcher {
             let Some(l) = seg.lexical.as_ref() else {
                 continue;
             };
-            let rows = &l.head.node_of_row;
             let node_ok = |n: usize| self.node_allowed(si, n, filter);
-            let allow = (self.index.visible.is_some() || filter.is_some()).then(|| {
-                std::sync::Arc::new(
-                    rows.iter()
-                        .map(|&n| node_ok(n as usize))
-                        .collect::<Vec<bool>>(),
-                )
-            });
+            let allow = if self.index.visible.is_some() || filter.is_some() {
+                Some(std::sync::Arc::new(
+                    (0..l.rows())
+                        .map(|r| Ok(node_ok(l.node_of_row(r)? as usize)))
+                        .collect::<Result<Vec<bool>>>()?,
+                ))
+            } else {
+                None
+            };
             for (score, row) in l.search(&*q, &stats, want, allow)? {
-                // The row column comes from the file: range-checked.
-                // (Every row's node was checked against the segment on open.)
-                let node = *rows.get(row as usize).ok_or_else(|| {
-                    Error::corrupt(
-                        self.index.dir.join(format!("seg-{:08}.lex", seg.id)),
-                        0,
-                        format!("lexical row {row} outside its {} rows", rows.len()),
-                    )
-                })?;
+                // The row column comes from the file: range-checked, and
+                // the row's node checked against the segment.
+                let node = l.node_of_row(row)?;
                 found.push((
                     score,
                     crate::engine::index::Hit {
