@@ -23,36 +23,7 @@ pub fn encode(ids: &[u64]) -> Vec<u8> {
 }
 
 pub fn decode(path: &Path, buf: &[u8]) -> Result<Vec<u64>> {
-    let header::Opened {
-        meta: mut mc,
-        body: mut c,
-        ..
-    } = header::open(IDMAP, path, buf)?;
-    let n = mc.u64("n")?;
-    let base = mc.u64("base")?;
-    let width = mc.u32("width")?;
-    if !(1..=64).contains(&width) {
-        return Err(Error::corrupt(
-            path,
-            48,
-            format!("id width {width} out of range"),
-        ));
-    }
-    let len = (n as u128 * width as u128).div_ceil(8);
-    if len > c.remaining() as u128 {
-        return Err(c.err(format!("truncated: {n} ids of {width} bits declared")));
-    }
-    let packed = take_blocks(&mut c, len as usize, "ids")?;
-    expect_end(&c)?;
-    let mut ids = Vec::with_capacity(n as usize);
-    for i in 0..n as usize {
-        let v = bitpack::get(&packed, i, width);
-        ids.push(
-            base.checked_add(v)
-                .ok_or_else(|| Error::corrupt(path, 52, format!("id {i} overflows u64")))?,
-        );
-    }
-    Ok(ids)
+    decode_packed(path, buf).map(|ids| ids.to_vec())
 }
 
 /// An id map kept bit-packed (`n` x `width` bits, plus `base`): open checks
