@@ -34,6 +34,11 @@ const QUERIES: &[&str] = &[
     "hash map insert or update",
 ];
 
+/// Identifier-shaped questions (symbol lookup) and a filtered question,
+/// timed the same way.
+const SYMBOL_QUERIES: &[&str] = &["parse_args", "HashMap::insert", "serde_json::from_str"];
+const FILTERED: &[&str] = &["--path", "packages/pkg-00001", "--lang", "rust"];
+
 struct Args {
     files: usize,
     work: PathBuf,
@@ -460,39 +465,26 @@ fn bytes_row(rows: &mut Vec<Row>, index: &Path, when: &str) {
 }
 
 fn query_rows(rows: &mut Vec<Row>, index: &str, when: &str) {
-    let mut fresh: Vec<Run> = QUERIES
-        .iter()
-        .map(|q| {
-            let r = run(&mut leann(&[
-                "query", "--index", index, "--query", q, "--format", "json",
-            ]));
-            // Exit code 1 is "no results", not a failure.
-            if !r.ok && !r.stderr.is_empty() && r.stdout.is_empty() {
-                die(&format!("query failed: {}", r.stderr));
-            }
-            r
-        })
-        .collect();
-    fresh.sort_by_key(|r| r.wall);
-    let mid = &fresh[fresh.len() / 2];
-    let max_rss = fresh.iter().map(|r| r.rss_bytes).max().unwrap_or(0);
-    let r = Run {
-        wall: mid.wall,
-        rss_bytes: max_rss,
-        stdout: String::new(),
-        stderr: String::new(),
-        ok: true,
-    };
-    row(
+    fresh_row(
         rows,
+        index,
         &format!("query, fresh process{when}"),
-        &r,
-        format!(
-            "median of {} queries; max RSS; range {:.3}-{:.3} s",
-            fresh.len(),
-            fresh[0].wall.as_secs_f64(),
-            fresh[fresh.len() - 1].wall.as_secs_f64()
-        ),
+        QUERIES,
+        &[],
+    );
+    fresh_row(
+        rows,
+        index,
+        &format!("query, fresh, identifier{when}"),
+        SYMBOL_QUERIES,
+        &[],
+    );
+    fresh_row(
+        rows,
+        index,
+        &format!("query, fresh, --path/--lang{when}"),
+        &QUERIES[..3],
+        FILTERED,
     );
     let w = run(&mut leann(&[
         "query", "--index", index, "--query", QUERIES[3], "--repeat", "20", "--format", "json",
@@ -517,6 +509,45 @@ fn query_rows(rows: &mut Vec<Row>, index: &str, when: &str) {
         line.step, line.seconds, line.rss_mb, line.note
     );
     rows.push(line);
+}
+
+/// One fresh process per query of `queries` (with `extra` arguments): the
+/// median wall time and the largest peak RSS.
+fn fresh_row(rows: &mut Vec<Row>, index: &str, step: &str, queries: &[&str], extra: &[&str]) {
+    let mut fresh: Vec<Run> = queries
+        .iter()
+        .map(|q| {
+            let mut args = vec!["query", "--index", index, "--query", q, "--format", "json"];
+            args.extend_from_slice(extra);
+            let r = run(&mut leann(&args));
+            // Exit code 1 is "no results", not a failure.
+            if !r.ok && !r.stderr.is_empty() && r.stdout.is_empty() {
+                die(&format!("query failed: {}", r.stderr));
+            }
+            r
+        })
+        .collect();
+    fresh.sort_by_key(|r| r.wall);
+    let mid = &fresh[fresh.len() / 2];
+    let max_rss = fresh.iter().map(|r| r.rss_bytes).max().unwrap_or(0);
+    let r = Run {
+        wall: mid.wall,
+        rss_bytes: max_rss,
+        stdout: String::new(),
+        stderr: String::new(),
+        ok: true,
+    };
+    row(
+        rows,
+        step,
+        &r,
+        format!(
+            "median of {} queries; max RSS; range {:.3}-{:.3} s",
+            fresh.len(),
+            fresh[0].wall.as_secs_f64(),
+            fresh[fresh.len() - 1].wall.as_secs_f64()
+        ),
+    );
 }
 
 fn last_line(s: &str) -> String {

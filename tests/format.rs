@@ -307,8 +307,14 @@ fn assert_reencodes(st: &dyn Storage, dir: &Path, n_anchors: usize) {
             out
         } else if name.ends_with(".chunks") {
             let h = chunks::decode_head(&p, &b).unwrap();
-            let mut out =
-                chunks::encode_head(&h.paths, &h.symbols, &h.records, h.has_text, h.text_bytes);
+            let mut out = chunks::encode_head(
+                &h.paths,
+                &h.symbols,
+                &h.records,
+                h.has_text,
+                h.text_bytes,
+                h.indexed,
+            );
             out.extend_from_slice(&b[h.text_start as usize..]);
             out
         } else {
@@ -893,6 +899,37 @@ fn regenerate_v1_5_fixture() {
     regenerate_tree_fixture(&fixture15_dir());
 }
 
+/// F-5: the golden tree fixture `format/v1.MINOR/` (format/v1.1/tree
+/// indexed by that version) opens, verifies, re-encodes byte for byte, is
+/// marked with its minor version and answers the v1.1 queries as recorded.
+/// Returns the storage, the index directory and the open searcher.
+fn golden_tree_fixture(
+    minor: u16,
+) -> (Arc<dyn Storage>, PathBuf, leann::search::searcher::Searcher) {
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("format/v1.{minor}"));
+    let dir = root.join("index");
+    let s = leann::search::searcher::Searcher::open(
+        st.clone(),
+        &dir,
+        Some(&fixture11_dir().join("tree")),
+        None,
+    )
+    .unwrap();
+    leann::engine::verify::verify(&s.index).unwrap();
+    assert_reencodes(st.as_ref(), &dir, s.index.segments[0].quant.anchors.k);
+    let b = st.read_all(&dir.join("MANIFEST")).unwrap();
+    assert_eq!(
+        u16::from_le_bytes([b[10], b[11]]),
+        minor,
+        "fixture is not 1.{minor}"
+    );
+    let expected: Vec<Vec<(String, u32)>> =
+        serde_json::from_slice(&st.read_all(&root.join("expected.json")).unwrap()).unwrap();
+    assert_eq!(fixture11_results(&s), expected);
+    (st, dir, s)
+}
+
 fn fixture16_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.6")
 }
@@ -905,19 +942,7 @@ fn fixture16_dir() -> PathBuf {
 #[test]
 fn golden_v1_6_fixture_still_reads() {
     use leann::format::header::PQ_FLAG_F16;
-    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    let dir = fixture16_dir().join("index");
-    let s = leann::search::searcher::Searcher::open(
-        st.clone(),
-        &dir,
-        Some(&fixture11_dir().join("tree")),
-        None,
-    )
-    .unwrap();
-    leann::engine::verify::verify(&s.index).unwrap();
-    assert_reencodes(st.as_ref(), &dir, s.index.segments[0].quant.anchors.k);
-    let b = st.read_all(&dir.join("MANIFEST")).unwrap();
-    assert_eq!(u16::from_le_bytes([b[10], b[11]]), 6, "fixture is not 1.6");
+    let (st, dir, _s) = golden_tree_fixture(6);
     let pq_path = dir.join("seg-00000001.pq");
     let b = st.read_all(&pq_path).unwrap();
     let flags = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
@@ -942,10 +967,6 @@ fn golden_v1_6_fixture_still_reads() {
         0
     );
     assert!(wide_bytes.len() > b.len() + values);
-    let expected: Vec<Vec<(String, u32)>> =
-        serde_json::from_slice(&st.read_all(&fixture16_dir().join("expected.json")).unwrap())
-            .unwrap();
-    assert_eq!(fixture11_results(&s), expected);
 }
 
 /// Regenerates format/v1.6 (from the v1.1 tree).
@@ -1088,19 +1109,7 @@ fn fixture17_dir() -> PathBuf {
 #[test]
 fn golden_v1_7_fixture_still_reads() {
     use leann::format::header::LEX_FLAG_BLOCK_CRCS;
-    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-    let dir = fixture17_dir().join("index");
-    let s = leann::search::searcher::Searcher::open(
-        st.clone(),
-        &dir,
-        Some(&fixture11_dir().join("tree")),
-        None,
-    )
-    .unwrap();
-    leann::engine::verify::verify(&s.index).unwrap();
-    assert_reencodes(st.as_ref(), &dir, s.index.segments[0].quant.anchors.k);
-    let b = st.read_all(&dir.join("MANIFEST")).unwrap();
-    assert_eq!(u16::from_le_bytes([b[10], b[11]]), 7, "fixture is not 1.7");
+    let (st, dir, _s) = golden_tree_fixture(7);
     let lex_path = dir.join("seg-00000001.lex");
     let b = st.read_all(&lex_path).unwrap();
     let flags = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
@@ -1121,10 +1130,6 @@ fn golden_v1_7_fixture_still_reads() {
             leann::format::lex::block_crcs(&b[f.offset as usize..(f.offset + f.len) as usize])
         );
     }
-    let expected: Vec<Vec<(String, u32)>> =
-        serde_json::from_slice(&st.read_all(&fixture17_dir().join("expected.json")).unwrap())
-            .unwrap();
-    assert_eq!(fixture11_results(&s), expected);
 }
 
 /// Regenerates format/v1.7 (from the v1.1 tree).
@@ -1132,6 +1137,68 @@ fn golden_v1_7_fixture_still_reads() {
 #[ignore]
 fn regenerate_v1_7_fixture() {
     regenerate_tree_fixture(&fixture17_dir());
+}
+
+/// F-5, F-8: the golden v1.8 fixture (format/v1.1/tree indexed by 1.8)
+/// carries the path index, node list and symbol index (`seg-S.chunks` flag
+/// bit 1) and they answer as the records do: every path read through the
+/// index is the table's, every file's node list is the nodes whose records
+/// name it, and every symbol's name finds its nodes.
+#[test]
+fn golden_v1_8_fixture_still_reads() {
+    use leann::format::chunks::{self, FLAG_INDEX, FLAG_TEXT};
+    let (st, dir, s) = golden_tree_fixture(8);
+    let cpath = dir.join("seg-00000001.chunks");
+    let b = st.read_all(&cpath).unwrap();
+    let flags = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+    assert_eq!(flags, FLAG_TEXT | FLAG_INDEX, "no index sections");
+    let head = chunks::decode_head(&cpath, &b).unwrap();
+    assert!(head.indexed);
+    let store = s.index.segments[0].chunks.as_ref().unwrap();
+    assert!(store.is_indexed());
+    assert_eq!(store.n_paths(), head.paths.len());
+    let mut seen = 0;
+    for (p, (lang, want)) in head.paths.iter().enumerate() {
+        let (l, got) = store.path_entry(p as u32).unwrap();
+        assert_eq!((l, got.as_ref()), (*lang, want.as_str()));
+        let nodes = store.nodes_of_path(p as u32).unwrap().unwrap();
+        let want_nodes: Vec<u32> = (0..head.records.len() as u32)
+            .filter(|&i| head.records[i as usize].path == p as u32)
+            .collect();
+        assert_eq!(nodes, want_nodes, "{want}");
+        seen += nodes.len();
+    }
+    assert_eq!(seen, head.records.len());
+    let mut named = 0;
+    for (i, r) in head.records.iter().enumerate() {
+        let Some(field) = head.symbol(r) else {
+            continue;
+        };
+        for one in field.split(", ") {
+            let Some(last) = chunks::symbol_components(one)
+                .last()
+                .map(|c| c.to_lowercase())
+            else {
+                continue;
+            };
+            let nodes = store.symbol_candidates(&last).unwrap().unwrap();
+            assert!(nodes.contains(&(i as u32)), "{one} does not find node {i}");
+            named += 1;
+        }
+    }
+    assert!(named >= 3, "only {named} symbols in the fixture");
+    assert!(store
+        .symbol_candidates("no_such_name_at_all")
+        .unwrap()
+        .unwrap()
+        .is_empty());
+}
+
+/// Regenerates format/v1.8 (from the v1.1 tree).
+#[test]
+#[ignore]
+fn regenerate_v1_8_fixture() {
+    regenerate_tree_fixture(&Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.8"));
 }
 
 /// F-8: a damaged block of chunk records, or of a tantivy file in

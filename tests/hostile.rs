@@ -69,8 +69,14 @@ fn a_crafted_chunk_path_never_reads_outside_the_tree() {
         let mut paths = head.paths.clone();
         paths[0].1 = evil.to_string();
         assert!(!head.has_text);
-        let bytes =
-            leann::format::chunks::encode_head(&paths, &head.symbols, &head.records, false, 0);
+        let bytes = leann::format::chunks::encode_head(
+            &paths,
+            &head.symbols,
+            &head.records,
+            false,
+            0,
+            head.indexed,
+        );
         fs::write(&chunks, &bytes).unwrap();
         let o = query(&idx, "area of a rectangle", &["--format", "json"]);
         assert_eq!(o.status.code(), Some(2), "{evil}: {}", stdout(&o));

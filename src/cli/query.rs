@@ -220,6 +220,9 @@ pub fn run(c: QueryCmd) -> leann::Result<i32> {
         }
     }
     out.flush().map_err(w)?;
+    if std::env::var_os("LEANN_RSS_REPORT").is_some() {
+        rss_report();
+    }
     Ok(if results.is_empty() { 1 } else { 0 })
 }
 
@@ -412,4 +415,41 @@ fn read_line(r: &mut dyn BufRead, buf: &mut Vec<u8>) -> std::io::Result<Option<L
     }
     buf.clear();
     Ok(Some(Line::TooLong))
+}
+
+/// Diagnostics (`LEANN_RSS_REPORT=1`): the resident set by mapping, largest
+/// first, on stderr after a query, the index still open; how the scale figures in README.md were split.
+fn rss_report() {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return;
+    };
+    let mut rows: Vec<(u64, String)> = Vec::new();
+    let mut name = String::new();
+    for line in smaps.lines() {
+        if let Some(kb) = line.strip_prefix("Rss:") {
+            let kb = kb.trim().trim_end_matches("kB").trim().parse().unwrap_or(0);
+            rows.push((kb, name.clone()));
+        } else if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.contains('-'))
+        {
+            name = line
+                .split_whitespace()
+                .nth(5)
+                .unwrap_or("[anon]")
+                .to_string();
+        }
+    }
+    let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+    for (kb, n) in rows {
+        *by.entry(n).or_default() += kb;
+    }
+    let mut v: Vec<_> = by.into_iter().collect();
+    v.sort_by_key(|r| std::cmp::Reverse(r.1));
+    let total: u64 = v.iter().map(|r| r.1).sum();
+    eprintln!("rss {total} kB");
+    for (n, kb) in v.iter().take(12) {
+        eprintln!("{kb:>9} kB {n}");
+    }
 }

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::format::chunks::{self, ChunkRecord, MAX_STRING_BYTES, NO_SYMBOL};
 use crate::io::{Mapped, Storage};
 use crate::lang::Language;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -150,7 +151,14 @@ impl ChunkTable {
                 text_bytes += 4 + r.text_len as u64;
             }
         }
-        let head = chunks::encode_head(&self.paths, &self.symbols, &recs, has_text, text_bytes);
+        let head = chunks::encode_head(
+            &self.paths,
+            &self.symbols,
+            &recs,
+            has_text,
+            text_bytes,
+            true,
+        );
         let mut w = storage.create(path)?;
         w.write_all(&head)?;
         if let Some(spool) = &mut self.text {
@@ -195,7 +203,7 @@ impl ChunkTable {
 /// A chunk as a query result needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkInfo<'a> {
-    pub path: &'a str,
+    pub path: Cow<'a, str>,
     pub language: Language,
     pub start_line: u32,
     pub end_line: u32,
@@ -240,9 +248,27 @@ impl ChunkStore {
     pub fn n_paths(&self) -> usize {
         self.table.n_paths()
     }
-    /// Path-table entry `p` (< n_paths): language and path.
-    pub fn path_entry(&self, p: u32) -> (Language, &str) {
-        self.table.path(p)
+    /// Path-table entry `p` (< n_paths): language and path, read and checked.
+    pub fn path_entry(&self, p: u32) -> Result<(Language, Cow<'_, str>)> {
+        self.table.path(&self.path, &self.map, p)
+    }
+
+    /// Whether the file has the path and symbol indexes (format 1.8).
+    pub fn is_indexed(&self) -> bool {
+        self.table.is_indexed()
+    }
+
+    /// The nodes of path-table entry `p`, ascending (`None` before 1.8).
+    pub fn nodes_of_path(&self, p: u32) -> Result<Option<Vec<u32>>> {
+        self.table.nodes_of_path(&self.path, &self.map, p)
+    }
+
+    /// The nodes whose symbol field names `lower_name` (a symbol's last
+    /// component, lower case) or another name of the same key: candidates
+    /// the caller checks; `None` before 1.8.
+    pub fn symbol_candidates(&self, lower_name: &str) -> Result<Option<Vec<u32>>> {
+        self.table
+            .symbol_nodes(&self.path, &self.map, chunks::symbol_key(lower_name))
     }
 
     /// Record of node `i` (< len), checked.
@@ -257,7 +283,7 @@ impl ChunkStore {
 
     pub fn info(&self, i: u32) -> Result<ChunkInfo<'_>> {
         let r = self.record(i)?;
-        let (language, path) = self.table.path(r.path);
+        let (language, path) = self.table.path(&self.path, &self.map, r.path)?;
         Ok(ChunkInfo {
             path,
             language,
@@ -268,6 +294,15 @@ impl ChunkStore {
             symbol: self.table.symbol(&self.path, &self.map, &r)?,
             hash: r.hash,
         })
+    }
+
+    /// The symbol of record `r`, read into `buf` (reused) and checked.
+    pub fn symbol_into<'b>(
+        &self,
+        r: &ChunkRecord,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<Option<&'b str>> {
+        self.table.symbol_into(&self.path, &self.map, r, buf)
     }
 
     /// Call `f(node, symbol)` for every node with a symbol, in node order
@@ -303,7 +338,7 @@ impl ChunkStore {
     pub fn text(&self, i: u32) -> Result<String> {
         let r = self.record(i)?;
         let bytes = self.table.text_entry(&self.path, &self.map, &r)?;
-        let at = self.table.text_start + r.text_off;
+        let at = self.table.text_start() + r.text_off;
         let raw = decompress_text(bytes, r.byte_len as usize).map_err(|e| {
             Error::corrupt(&self.path, at, format!("text does not decompress: {e}"))
         })?;

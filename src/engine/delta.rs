@@ -259,8 +259,8 @@ impl Delta {
         // Path-table entries of deleted paths, once per segment.
         let dead_paths: Vec<bool> = match chunks {
             Some(c) if !self.deleted_paths.is_empty() => (0..c.n_paths() as u32)
-                .map(|p| self.deleted_paths.contains(c.path_entry(p).1))
-                .collect(),
+                .map(|p| Ok(self.deleted_paths.contains(c.path_entry(p)?.1.as_ref())))
+                .collect::<crate::error::Result<Vec<bool>>>()?,
             _ => Vec::new(),
         };
         (0..ids.len())

@@ -22,6 +22,9 @@ use std::path::Path;
 pub const GRAPH_FLAG_FULL_VECTORS: u32 = 1;
 /// Header flag of `seg-S.chunks`: the file ends with a text section.
 pub const CHUNKS_FLAG_TEXT: u32 = 1;
+/// Header flag of `seg-S.chunks` (since 1.8): the path index, node list and
+/// symbol index follow the records, and every section is in 4 KiB blocks.
+pub const CHUNKS_FLAG_INDEX: u32 = 2;
 /// Header flag of `seg-S.pq` (since 1.6): anchors and codebooks are stored
 /// as IEEE binary16, each value exact (builds round them when trained).
 pub const PQ_FLAG_F16: u32 = 1;
@@ -41,7 +44,7 @@ pub const FORMAT_MAJOR: u16 = 1;
 /// Minor version this build writes. It records which build wrote a file;
 /// compatibility is decided by the manifest's feature bits (SPEC.md F-3) and
 /// each file's header flags (F-4), not by the minor version.
-pub const FORMAT_MINOR: u16 = 7;
+pub const FORMAT_MINOR: u16 = 8;
 /// Upper bound on metadata size, so a corrupt length cannot ask for gigabytes.
 pub const MAX_META_BYTES: u32 = 16 * 1024 * 1024;
 
@@ -76,7 +79,7 @@ pub const IDMAP: FileKind = FileKind {
 pub const CHUNKS: FileKind = FileKind {
     magic: *b"LEANNCHK",
     name: "chunk metadata",
-    known_flags: CHUNKS_FLAG_TEXT,
+    known_flags: CHUNKS_FLAG_TEXT | CHUNKS_FLAG_INDEX,
 };
 pub const WAL: FileKind = FileKind {
     magic: *b"LEANNWAL",

@@ -74,18 +74,35 @@ fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Resu
             continue;
         };
         // Scope by path-table entry, once per segment.
-        let wanted: Option<Vec<bool>> = scope.map(|sc| {
-            (0..store.n_paths() as u32)
-                .map(|p| sc.contains(store.path_entry(p).1))
-                .collect()
-        });
-        for (n, id) in seg.ids.iter().enumerate() {
-            max_id = max_id.max(id);
-            if !idx.node_visible(si, n) {
+        let wanted: Option<Vec<bool>> = match scope {
+            Some(sc) => Some(
+                (0..store.n_paths() as u32)
+                    .map(|p| Ok(sc.contains(&store.path_entry(p)?.1)))
+                    .collect::<Result<Vec<bool>>>()?,
+            ),
+            None => None,
+        };
+        max_id = max_id.max(seg.ids.iter().max().unwrap_or(0));
+        // With the node list by path (format 1.8) only the scope's nodes
+        // are read; otherwise every record names its path.
+        let nodes: Vec<u32> = match &wanted {
+            Some(w) if store.is_indexed() => {
+                let mut v = Vec::new();
+                for (p, _) in w.iter().enumerate().filter(|(_, &on)| on) {
+                    v.extend(store.nodes_of_path(p as u32)?.unwrap_or_default());
+                }
+                v.sort_unstable();
+                v
+            }
+            _ => (0..seg.ids.len() as u32).collect(),
+        };
+        for n in nodes {
+            let id = seg.ids.get(n as usize);
+            if !idx.node_visible(si, n as usize) {
                 continue;
             }
             if let Some(w) = &wanted {
-                if !w[store.path_of(n as u32)? as usize] {
+                if !store.is_indexed() && !w[store.path_of(n)? as usize] {
                     continue;
                 }
             }
@@ -93,7 +110,7 @@ fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Resu
             if idx.delta.upserts.contains_key(&id) {
                 continue;
             }
-            let c = store.info(n as u32)?;
+            let c = store.info(n)?;
             by_path.entry(c.path.to_string()).or_default().push(Known {
                 start_byte: c.start_byte,
                 byte_len: c.byte_len,

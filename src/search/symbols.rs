@@ -53,12 +53,9 @@ pub fn identifier_query(query: &str) -> Option<Vec<String>> {
 
 /// A path's components: split at `::`, `.`, `#`, `->` and `/`, empty
 /// parts dropped.
+/// (The split the symbol index of `seg-S.chunks` keys its names by.)
 pub fn components(s: &str) -> Vec<&str> {
-    s.split("::")
-        .flat_map(|p| p.split("->"))
-        .flat_map(|p| p.split(['.', '#', '/']))
-        .filter(|p| !p.is_empty())
-        .collect()
+    crate::format::chunks::symbol_components(s)
 }
 
 /// Whether `parts` ends with `query` (case-insensitive; `query` is lower

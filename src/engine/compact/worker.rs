@@ -161,7 +161,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
                 let c = store.info(n)?;
                 let (z, lex_text) = texts(ChunkRef::Segment(si, n))?;
                 t.push(&NewChunk {
-                    path: c.path,
+                    path: &c.path,
                     language: c.language,
                     start_line: c.start_line,
                     end_line: c.end_line,

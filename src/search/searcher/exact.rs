@@ -48,7 +48,7 @@ impl ExactSource for TreeExact<'_> {
             .map(|(&n, t)| {
                 let info = store.info(n)?;
                 Ok(crate::embed::embed_input(
-                    info.path,
+                    &info.path,
                     info.symbol.as_deref(),
                     &t.text,
                 ))
@@ -134,7 +134,7 @@ pub(super) fn tree_of<'a>(
 /// The metadata of a delta upsert, as a segment's chunk store gives it.
 pub(super) fn delta_info(c: &crate::format::wal::UpsertChunk) -> ChunkInfo<'_> {
     ChunkInfo {
-        path: &c.path,
+        path: std::borrow::Cow::Borrowed(&c.path),
         language: c.language,
         start_line: c.start_line,
         end_line: c.end_line,
@@ -153,7 +153,7 @@ pub(super) fn source_text(
     c: &ChunkInfo<'_>,
     files: &mut HashMap<String, Option<Vec<u8>>>,
 ) -> ChunkText {
-    let (path, start_byte, byte_len, hash) = (c.path, c.start_byte, c.byte_len, &c.hash);
+    let (path, start_byte, byte_len, hash) = (c.path.as_ref(), c.start_byte, c.byte_len, &c.hash);
     let bytes = files.entry(path.to_string()).or_insert_with(|| {
         let root = tree.root?;
         tree.storage

@@ -29,16 +29,27 @@ impl Searcher {
                 .ok_or_else(|| Error::internal("segment without chunk metadata"))?;
             let per_path: Vec<bool> = (0..store.n_paths() as u32)
                 .map(|p| {
-                    let (lang, path) = store.path_entry(p);
-                    (o.languages.is_empty() || o.languages.contains(&lang))
-                        && globs.as_ref().is_none_or(|g| g.is_match(path))
+                    let (lang, path) = store.path_entry(p)?;
+                    Ok((o.languages.is_empty() || o.languages.contains(&lang))
+                        && globs.as_ref().is_none_or(|g| g.is_match(path.as_ref())))
                 })
-                .collect();
-            allow.push(
+                .collect::<Result<Vec<bool>>>()?;
+            // With the node list by path (format 1.8) only the chosen
+            // files' nodes are read; otherwise every record names its path.
+            let nodes = if store.is_indexed() {
+                let mut a = vec![false; store.len()];
+                for (p, _) in per_path.iter().enumerate().filter(|(_, &on)| on) {
+                    for n in store.nodes_of_path(p as u32)?.unwrap_or_default() {
+                        a[n as usize] = true;
+                    }
+                }
+                a
+            } else {
                 (0..store.len() as u32)
                     .map(|i| Ok(per_path[store.path_of(i)? as usize]))
-                    .collect::<Result<Vec<bool>>>()?,
-            );
+                    .collect::<Result<Vec<bool>>>()?
+            };
+            allow.push(nodes);
         }
         let mut f = NodeFilter::new(allow);
         f.delta_ids = Some(

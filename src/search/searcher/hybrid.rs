@@ -95,8 +95,9 @@ impl Searcher {
                 // A record that fails its read is not prose; the result's
                 // own read reports the damage.
                 store.record(h.node).is_ok_and(|r| {
-                    let (lang, path) = store.path_entry(r.path);
-                    lang.is_prose(path)
+                    store
+                        .path_entry(r.path)
+                        .is_ok_and(|(lang, path)| lang.is_prose(&path))
                 })
             })
     }
@@ -224,17 +225,40 @@ impl Searcher {
                 },
             ));
         };
+        // The symbol index (format 1.8) names the only nodes that can
+        // match: a match needs a symbol whose last component is the
+        // query's last, or its qualifier's last.
+        let mut names = vec![parts[parts.len() - 1].as_str()];
+        if parts.len() > 1 {
+            names.push(parts[parts.len() - 2].as_str());
+        }
+        let mut sym = Vec::new();
         for (si, seg) in self.index.segments.iter().enumerate() {
             let Some(store) = seg.chunks.as_ref() else {
                 continue;
             };
-            store.for_each_symbol(|node, sym| {
-                let node = node as usize;
-                let level = symbol_match(parts, sym);
-                if level > 0 && self.node_allowed(si, node, filter) {
-                    push(level, seg.ids.get(node), si as u32, node as u32);
+            let mut check = |node: u32, s: &str| {
+                let level = symbol_match(parts, s);
+                if level > 0 && self.node_allowed(si, node as usize, filter) {
+                    push(level, seg.ids.get(node as usize), si as u32, node);
                 }
-            })?;
+            };
+            if store.is_indexed() {
+                let mut nodes = Vec::new();
+                for name in &names {
+                    nodes.extend(store.symbol_candidates(name)?.unwrap_or_default());
+                }
+                nodes.sort_unstable();
+                nodes.dedup();
+                for node in nodes {
+                    let r = store.record(node)?;
+                    if let Some(s) = store.symbol_into(&r, &mut sym)? {
+                        check(node, s);
+                    }
+                }
+            } else {
+                store.for_each_symbol(check)?;
+            }
         }
         for (&id, e) in &self.index.delta.upserts {
             let Some(sym) = e.chunk.as_ref().and_then(|c| c.symbol.as_deref()) else {

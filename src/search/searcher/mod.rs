@@ -250,7 +250,7 @@ impl Searcher {
                 let t = segment_text(seg, n, tree, &mut files)?;
                 let c = store.info(n)?;
                 inputs.push(crate::embed::embed_input(
-                    c.path,
+                    &c.path,
                     c.symbol.as_deref(),
                     &t.text,
                 ));
