@@ -310,19 +310,20 @@ fn block_bytes<'a>(
 
 /// Check the blocks of `f` that hold its bytes `range` (relative to the
 /// file), skipping those `done` says were checked and marking the ones
-/// checked now. A file without block CRCs (before 1.7) is checked whole by
-/// `file_bytes` when opened instead.
+/// checked now; returns the bytes checked now. A file without block CRCs
+/// (before 1.7) is checked whole by `file_bytes` when opened instead.
 pub fn check_range(
     path: &Path,
     buf: &[u8],
     f: &PackedFile,
     range: std::ops::Range<u64>,
     done: &[std::sync::atomic::AtomicU64],
-) -> Result<()> {
+) -> Result<u64> {
     use std::sync::atomic::Ordering;
     if f.block_crcs.is_empty() || range.start >= range.end {
-        return Ok(());
+        return Ok(0);
     }
+    let mut checked = 0u64;
     let first = (range.start / LEX_BLOCK_BYTES) as usize;
     let last = ((range.end - 1) / LEX_BLOCK_BYTES) as usize;
     for i in first..=last.min(f.block_crcs.len() - 1) {
@@ -330,8 +331,8 @@ pub fn check_range(
         if done[w].load(Ordering::Relaxed) & bit != 0 {
             continue;
         }
-        block_bytes(path, buf, f, i, f.block_crcs[i])?;
+        checked += block_bytes(path, buf, f, i, f.block_crcs[i])?.len() as u64;
         done[w].fetch_or(bit, Ordering::Relaxed);
     }
-    Ok(())
+    Ok(checked)
 }

@@ -96,6 +96,37 @@ impl Mapped {
     }
 }
 
+impl Mapped {
+    /// Drop this process's resident pages of `range` (whole pages inside
+    /// it) after a whole-range check read them: the pages stay in the page
+    /// cache and a later read maps back only what it touches, so checking
+    /// a large section does not keep it in the process's memory. Advice
+    /// only: errors are ignored, and in-memory bytes are left alone.
+    pub fn release_range(&self, range: std::ops::Range<usize>) {
+        let Mapped::Mmap(m) = self else {
+            return;
+        };
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let page = if page > 0 { page as usize } else { 4096 };
+        let start = range.start.div_ceil(page) * page;
+        let end = (range.end.min(m.len()) / page) * page;
+        if start >= end {
+            return;
+        }
+        // SAFETY: `m` is a read-only shared mapping of an immutable index
+        // file (segments are written once, then renamed into place, D-1).
+        // MADV_DONTNEED on a file mapping only unmaps the pages from this
+        // process: the next access maps the same bytes again from the page
+        // cache (it never zero-fills, which it would for anonymous memory,
+        // hence only `Mapped::Mmap`). Slices into the range stay valid and
+        // read the same bytes; nothing writes through the mapping.
+        let _ = unsafe {
+            m.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start)
+        };
+    }
+}
+
 impl Deref for Mapped {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
@@ -264,4 +295,33 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Giving back a range's pages leaves the bytes readable and the same,
+    /// for a file mapping and for in-memory bytes.
+    #[test]
+    fn released_ranges_read_the_same_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..3 << 20)
+            .map(|i: u32| (i * 7 + i / 4096) as u8)
+            .collect();
+        std::fs::write(&path, &data).unwrap();
+        for b in [Backend::Pread, Backend::Memory] {
+            let st = open_storage(b).unwrap();
+            if b == Backend::Memory {
+                st.write_atomic(&path, &data).unwrap();
+            }
+            let m = st.map(&path).unwrap();
+            assert_eq!(&m[..], &data[..]);
+            m.release_range(1000..(2 << 20) + 5);
+            m.release_range(0..m.len());
+            m.release_range(5..6);
+            assert_eq!(&m[..], &data[..], "{b:?}");
+        }
+    }
 }

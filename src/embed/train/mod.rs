@@ -264,7 +264,7 @@ pub fn train(
     let t = tokenize(&model, &pairs, o.max_tokens)?;
     let n_train = pairs.len() - o.held_out;
     let (hq, hd) = (&t.q[n_train..], &t.d[n_train..]);
-    let mut table = model.table().to_vec();
+    let mut table = model.table();
     let recall_before = recall_at_10(&table, dim, hq, hd);
     progress(&format!(
         "train: held-out recall@10 before {recall_before:.3}"
