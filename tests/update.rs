@@ -189,7 +189,7 @@ fn git(dir: &Path, args: &[&str]) -> String {
 
 /// Issue 4, item 3: `--git-diff A B` re-examines exactly the paths git names:
 /// a modification, a rename (old path gone, new path added, its code found at
-/// the new path), a deletion and an addition; a file changed on disk but not
+/// the new path and not embedded again), a deletion and an addition; a file changed on disk but not
 /// in the diff is left alone.
 #[test]
 fn git_diff_names_the_files_to_update() {
@@ -242,6 +242,9 @@ fn git_diff_names_the_files_to_update() {
     assert_eq!(changes(&r), (1, 2, 2));
     // Only the named paths were walked (b.rs was not looked at).
     assert_eq!(r.files_scanned, 3);
+    // The renamed file's code comes from its old path's chunks, which the
+    // scope names, without reading the rest of the index.
+    assert!(r.chunks_reused_from_segments >= 1, "{r:?}");
     let mut ctx = leann::engine::index::QueryContext::default();
     let o = leann::search::searcher::QueryOptions {
         k: 10,

@@ -54,6 +54,8 @@ struct Known {
     start_byte: u32,
     byte_len: u32,
     hash: [u8; 16],
+    /// Segment and node holding it (`None`: a log upsert).
+    node: Option<(usize, u32)>,
 }
 
 /// Live chunks by path (of the paths in scope) and the largest id ever used.
@@ -115,6 +117,7 @@ fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Resu
                 start_byte: c.start_byte,
                 byte_len: c.byte_len,
                 hash: c.hash,
+                node: Some((si, n)),
             });
         }
     }
@@ -128,6 +131,7 @@ fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Resu
                 start_byte: c.start_byte,
                 byte_len: c.byte_len,
                 hash: c.hash,
+                node: None,
             });
         }
     }
@@ -157,21 +161,42 @@ fn delta_vectors_by_hash(
 }
 
 /// PQ reconstructions of segment nodes whose content hash is in `want` (one
-/// per hash; any node, live or hidden, holds that content's vector).
+/// per hash). Without a scope, any node, live or hidden, holds that
+/// content's vector: every record is read. With one (`scoped`: the chunks
+/// of the paths in scope), only those chunks are looked at, so an update of
+/// a few files reads a few records: content moved within the scope (a
+/// rename that `--git-diff` reports names both paths) is still found, and
+/// content copied from a file outside it is embedded again.
 fn segment_vectors_by_hash(
     idx: &crate::engine::index::Index,
     want: &HashSet<[u8; 16]>,
+    scoped: Option<&BTreeMap<String, Vec<Known>>>,
 ) -> Result<HashMap<[u8; 16], Vec<f32>>> {
     let mut out = HashMap::new();
-    for seg in &idx.segments {
-        let Some(store) = seg.chunks.as_ref() else {
+    let Some(known) = scoped else {
+        for seg in &idx.segments {
+            let Some(store) = seg.chunks.as_ref() else {
+                continue;
+            };
+            for n in 0..store.len() as u32 {
+                let r = store.record(n)?;
+                if want.contains(&r.hash) && !out.contains_key(&r.hash) {
+                    out.insert(r.hash, seg.reconstruct(n)?);
+                }
+            }
+        }
+        return Ok(out);
+    };
+    for k in known.values().flatten() {
+        let Some((si, n)) = k.node else {
             continue;
         };
-        for n in 0..store.len() as u32 {
-            let r = store.record(n)?;
-            if want.contains(&r.hash) && !out.contains_key(&r.hash) {
-                out.insert(r.hash, seg.reconstruct(n)?);
-            }
+        if want.contains(&k.hash) && !out.contains_key(&k.hash) {
+            let seg = idx
+                .segments
+                .get(si)
+                .ok_or_else(|| crate::error::Error::internal("known chunk of no segment"))?;
+            out.insert(k.hash, seg.reconstruct(n)?);
         }
     }
     Ok(out)
@@ -519,7 +544,7 @@ pub fn update_paths(
     // upsert that searches score by recomputing it.
     if !to_embed.is_empty() {
         let want: HashSet<[u8; 16]> = to_embed.iter().map(|(i, _)| pending[*i].0.hash).collect();
-        let found = segment_vectors_by_hash(&s.index, &want)?;
+        let found = segment_vectors_by_hash(&s.index, &want, scope.as_ref().map(|_| &known))?;
         if !found.is_empty() {
             to_embed.retain(|(i, _)| match found.get(&pending[*i].0.hash) {
                 Some(v) => {
