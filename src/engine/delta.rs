@@ -263,6 +263,24 @@ impl Delta {
                 .collect::<crate::error::Result<Vec<bool>>>()?,
             _ => Vec::new(),
         };
+        // With the node list by path (format 1.8) the deleted paths' nodes
+        // are read from it; otherwise every record names its path.
+        if let Some(c) = chunks.filter(|c| c.is_indexed() && !dead_paths.is_empty()) {
+            let mut hidden = vec![false; ids.len()];
+            for (p, _) in dead_paths.iter().enumerate().filter(|(_, &d)| d) {
+                for n in c.nodes_of_path(p as u32)?.unwrap_or_default() {
+                    if let Some(h) = hidden.get_mut(n as usize) {
+                        *h = true;
+                    }
+                }
+            }
+            if !self.shadowed_ids.is_empty() {
+                for (i, h) in hidden.iter_mut().enumerate() {
+                    *h = *h || self.shadowed_ids.contains(&ids.get(i));
+                }
+            }
+            return Ok(hidden);
+        }
         (0..ids.len())
             .map(|i| {
                 if self.shadowed_ids.contains(&ids.get(i)) {
