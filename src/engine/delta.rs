@@ -275,8 +275,14 @@ impl Delta {
                 }
             }
             if !self.shadowed_ids.is_empty() {
+                // A sorted copy: a binary search per node is cheaper than
+                // hashing each of millions of ids.
+                let mut shadowed: Vec<u64> = self.shadowed_ids.iter().copied().collect();
+                shadowed.sort_unstable();
+                let (lo, hi) = (shadowed[0], shadowed[shadowed.len() - 1]);
                 for (i, h) in hidden.iter_mut().enumerate() {
-                    *h = *h || self.shadowed_ids.contains(&ids.get(i));
+                    let id = ids.get(i);
+                    *h = *h || (id >= lo && id <= hi && shadowed.binary_search(&id).is_ok());
                 }
             }
             return Ok(hidden);

@@ -14,7 +14,12 @@ impl Visited {
     }
     /// Forget every node (and grow to `n` nodes if needed).
     pub fn clear(&mut self, n: usize) {
-        if self.stamp.len() < n {
+        if self.stamp.is_empty() {
+            // Zeroed by the allocator (fresh pages from the kernel for a
+            // large set): only the pages a search touches are mapped, where
+            // `resize` would write every stamp of millions of nodes.
+            self.stamp = vec![0; n];
+        } else if self.stamp.len() < n {
             self.stamp.resize(n, 0);
         }
         self.epoch = self.epoch.wrapping_add(1);

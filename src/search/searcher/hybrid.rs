@@ -6,6 +6,10 @@ use crate::error::{Error, Result};
 use crate::search::fusion::FUSION_CANDIDATES;
 use std::collections::HashMap;
 
+/// Up to this many nodes hidden by the log in a segment, the lexical side
+/// drops them from tantivy's results instead of filtering rows up front.
+const POST_FILTER_MAX_HIDDEN: usize = 20_000;
+
 impl Searcher {
     /// The delta's lexical index (its upserts' text read from the tree on
     /// first use; a changed file contributes its path and symbol only).
@@ -132,19 +136,38 @@ impl Searcher {
                 continue;
             };
             let node_ok = |n: usize| self.node_allowed(si, n, filter);
-            let allow = if self.index.visible.is_some() || filter.is_some() {
-                Some(std::sync::Arc::new(
-                    (0..l.rows())
-                        .map(|r| Ok(node_ok(l.node_of_row(r)? as usize)))
-                        .collect::<Result<Vec<bool>>>()?,
-                ))
+            // Nodes the log hides (changed and deleted files' chunks): when
+            // they are few and no filter is set, ask tantivy for that many
+            // more rows and drop theirs, instead of mapping every row to
+            // its node first (millions of reads per query). The best
+            // `want` live rows are the same either way.
+            let hidden = self
+                .index
+                .visible
+                .as_ref()
+                .map_or(0, |v| v.allow[si].iter().filter(|&&a| !a).count());
+            let post_filter = filter.is_none() && hidden <= POST_FILTER_MAX_HIDDEN;
+            let (allow, fetch) = if post_filter {
+                (None, want + hidden)
             } else {
-                None
+                (
+                    Some(std::sync::Arc::new(
+                        (0..l.rows())
+                            .map(|r| Ok(node_ok(l.node_of_row(r)? as usize)))
+                            .collect::<Result<Vec<bool>>>()?,
+                    )),
+                    want,
+                )
             };
-            for (score, row) in l.search(&*q, &stats, want, allow)? {
+            let mut kept = 0;
+            for (score, row) in l.search(&*q, &stats, fetch, allow)? {
                 // The row column comes from the file: range-checked, and
                 // the row's node checked against the segment.
                 let node = l.node_of_row(row)?;
+                if post_filter && (kept == want || !node_ok(node as usize)) {
+                    continue;
+                }
+                kept += 1;
                 found.push((
                     score,
                     crate::engine::index::Hit {
