@@ -253,6 +253,12 @@ impl ChunkStore {
         self.table.path(&self.path, &self.map, p)
     }
 
+    /// Call `f(p, language, path)` for every path-table entry, reading the
+    /// table once.
+    pub fn for_each_path(&self, f: impl FnMut(u32, Language, &str)) -> Result<()> {
+        self.table.for_each_path(&self.path, &self.map, f)
+    }
+
     /// Whether the file has the path and symbol indexes (format 1.8).
     pub fn is_indexed(&self) -> bool {
         self.table.is_indexed()

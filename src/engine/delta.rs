@@ -258,9 +258,11 @@ impl Delta {
     ) -> crate::error::Result<Vec<bool>> {
         // Path-table entries of deleted paths, once per segment.
         let dead_paths: Vec<bool> = match chunks {
-            Some(c) if !self.deleted_paths.is_empty() => (0..c.n_paths() as u32)
-                .map(|p| Ok(self.deleted_paths.contains(c.path_entry(p)?.1.as_ref())))
-                .collect::<crate::error::Result<Vec<bool>>>()?,
+            Some(c) if !self.deleted_paths.is_empty() => {
+                let mut dead = Vec::with_capacity(c.n_paths());
+                c.for_each_path(|_, _, p| dead.push(self.deleted_paths.contains(p)))?;
+                dead
+            }
             _ => Vec::new(),
         };
         // With the node list by path (format 1.8) the deleted paths' nodes

@@ -689,6 +689,41 @@ impl ChunksLazy {
         Ok((lang, Cow::Owned(s)))
     }
 
+    /// Call `f(p, language, path)` for every path-table entry in order,
+    /// reading the table once (each entry checked as [`Self::path`] checks
+    /// it): for passes over all paths (filters, deleted paths, update
+    /// scopes), far cheaper than asking for each entry.
+    pub fn for_each_path(
+        &self,
+        path: &Path,
+        buf: &[u8],
+        mut f: impl FnMut(u32, Language, &str),
+    ) -> Result<()> {
+        if let Some((ptab, path_at)) = &self.eager {
+            for (p, &at) in path_at.iter().enumerate() {
+                let at = at as usize;
+                let len = u16::from_le_bytes([ptab[at + 1], ptab[at + 2]]) as usize;
+                // Checked by `decode_lazy`, as in `path`.
+                let lang = Language::from_code(ptab[at]).unwrap_or(Language::Text);
+                let s = std::str::from_utf8(&ptab[at + 3..at + 3 + len]).unwrap_or("");
+                f(p as u32, lang, s);
+            }
+            return Ok(());
+        }
+        let ptab = self.lay.ptab.read_vec(path, buf, 0, self.lay.ptab.len())?;
+        let mut p = 0u32;
+        parse_paths(
+            path,
+            &ptab,
+            self.lay.ptab.file_offset(0),
+            self.lay.n_paths,
+            |_, lang, s| {
+                f(p, lang, s);
+                p += 1;
+            },
+        )
+    }
+
     fn index(&self, path: &Path) -> Result<&IndexSections> {
         self.lay.index.as_ref().ok_or_else(|| {
             Error::internal(format!(
@@ -926,6 +961,15 @@ mod tests {
             assert_eq!((l, got.as_ref()), (*lang, want.as_str()));
         }
         assert!(t.path(path, &b, 3).is_err());
+        let mut all = Vec::new();
+        t.for_each_path(path, &b, |i, l, s| all.push((i, l, s.to_string())))
+            .unwrap();
+        let want: Vec<(u32, Language, String)> = p
+            .iter()
+            .enumerate()
+            .map(|(i, (l, s))| (i as u32, *l, s.clone()))
+            .collect();
+        assert_eq!(all, want);
         assert_eq!(t.nodes_of_path(path, &b, 0).unwrap(), Some(vec![1, 3]));
         assert_eq!(t.nodes_of_path(path, &b, 1).unwrap(), Some(vec![0, 4]));
         assert_eq!(t.nodes_of_path(path, &b, 2).unwrap(), Some(vec![2]));
@@ -947,6 +991,10 @@ mod tests {
             None
         );
         assert_eq!(t.path(path, &plain, 1).unwrap().1, "pkg/b.py");
+        let mut all = Vec::new();
+        t.for_each_path(path, &plain, |i, l, s| all.push((i, l, s.to_string())))
+            .unwrap();
+        assert_eq!(all, want);
     }
 
     /// Offset of the node list's first data byte in `file(true)`.

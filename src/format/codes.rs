@@ -3,7 +3,7 @@
 //! norm of its reconstruction.
 
 use super::header::{self, CODES, CODES_FLAG_SMALL_BLOCKS};
-use super::{expect_end, put_blocks_of, put_u32, put_u64, take_blocks_of};
+use super::{put_blocks_of, put_u32, put_u64};
 use super::{BLOCK_DATA_BYTES, SMALL_BLOCK_DATA_BYTES};
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -70,56 +70,21 @@ pub fn encode(c: &CodesFile, n_anchors: usize) -> Vec<u8> {
     out
 }
 
+/// Decode the whole file, verifying every block (validate, tools, tests);
+/// the same checks as [`decode_lazy`], which queries use.
 pub fn decode(path: &Path, buf: &[u8]) -> Result<CodesFile> {
-    let header::Opened {
-        header: h,
-        meta: mut mc,
-        body: mut c,
-        ..
-    } = header::open(CODES, path, buf)?;
-    let n = mc.u64("n")?;
-    let m = mc.u32("m")?;
-    let ab = mc.u32("anchor_bytes")?;
-    let has_norm = mc.u32("has_norms")?;
-    if m == 0 || m > 65_536 {
-        return Err(Error::corrupt(
-            path,
-            40,
-            format!("sub-vector count {m} out of range"),
-        ));
-    }
-    if ab != 2 && ab != 4 {
-        return Err(Error::corrupt(
-            path,
-            44,
-            format!("anchor id width {ab} not 2 or 4"),
-        ));
-    }
-    if has_norm > 1 {
-        return Err(Error::corrupt(path, 48, "has_norms must be 0 or 1"));
-    }
-    let rec = ab as u64 + m as u64 + 4 * has_norm as u64;
-    if n.saturating_mul(rec) > c.remaining() as u64 {
-        return Err(c.err(format!("truncated: {n} records of {rec} bytes declared")));
-    }
-    let small_blocks = h.flags & CODES_FLAG_SMALL_BLOCKS != 0;
-    let block = if small_blocks {
-        SMALL_BLOCK_DATA_BYTES
-    } else {
-        BLOCK_DATA_BYTES
-    };
-    let body = take_blocks_of(&mut c, (n * rec) as usize, "codes", block)?;
-    expect_end(&c)?;
-    let (n, m, rec) = (n as usize, m as usize, rec as usize);
+    let l = decode_lazy(path, buf)?;
+    let body = l.body.read_vec(path, buf, 0, l.body.len())?;
+    let (n, m, rec, ab) = (l.n, l.m, l.record_bytes, l.anchor_bytes);
     let mut anchors = Vec::with_capacity(n);
     let mut codes = Vec::with_capacity(n * m);
-    let mut norms = if has_norm == 1 {
+    let mut norms = if l.has_norms {
         Some(Vec::with_capacity(n))
     } else {
         None
     };
     for r in body.chunks_exact(rec) {
-        let (a, rest) = r.split_at(ab as usize);
+        let (a, rest) = r.split_at(ab);
         anchors.push(if ab == 2 {
             u16::from_le_bytes([a[0], a[1]]) as u32
         } else {
@@ -132,7 +97,7 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<CodesFile> {
         }
     }
     Ok(CodesFile {
-        small_blocks,
+        small_blocks: l.small_blocks,
         m: m as u32,
         anchors,
         codes,
@@ -144,6 +109,8 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<CodesFile> {
 /// are checked at open, each record is read from the mapping when the
 /// search asks for it, its block's CRC verified on first touch.
 pub struct CodesLazy {
+    /// Header flag bit 0: 4 KiB blocks.
+    pub small_blocks: bool,
     pub n: usize,
     pub m: usize,
     anchor_bytes: usize,
@@ -186,7 +153,8 @@ pub fn decode_lazy(path: &Path, buf: &[u8]) -> Result<CodesLazy> {
         return Err(c.err(format!("truncated: {n} records of {rec} bytes declared")));
     }
     let start = c.offset() as usize;
-    let block = if h.flags & CODES_FLAG_SMALL_BLOCKS != 0 {
+    let small_blocks = h.flags & CODES_FLAG_SMALL_BLOCKS != 0;
+    let block = if small_blocks {
         SMALL_BLOCK_DATA_BYTES
     } else {
         BLOCK_DATA_BYTES
@@ -207,6 +175,7 @@ pub fn decode_lazy(path: &Path, buf: &[u8]) -> Result<CodesLazy> {
         ));
     }
     Ok(CodesLazy {
+        small_blocks,
         n: n as usize,
         m: m as usize,
         anchor_bytes: ab as usize,

@@ -77,11 +77,11 @@ fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Resu
         };
         // Scope by path-table entry, once per segment.
         let wanted: Option<Vec<bool>> = match scope {
-            Some(sc) => Some(
-                (0..store.n_paths() as u32)
-                    .map(|p| Ok(sc.contains(&store.path_entry(p)?.1)))
-                    .collect::<Result<Vec<bool>>>()?,
-            ),
+            Some(sc) => {
+                let mut w = Vec::with_capacity(store.n_paths());
+                store.for_each_path(|_, _, p| w.push(sc.contains(p)))?;
+                Some(w)
+            }
             None => None,
         };
         max_id = max_id.max(seg.ids.iter().max().unwrap_or(0));

@@ -27,13 +27,13 @@ impl Searcher {
                 .chunks
                 .as_ref()
                 .ok_or_else(|| Error::internal("segment without chunk metadata"))?;
-            let per_path: Vec<bool> = (0..store.n_paths() as u32)
-                .map(|p| {
-                    let (lang, path) = store.path_entry(p)?;
-                    Ok((o.languages.is_empty() || o.languages.contains(&lang))
-                        && globs.as_ref().is_none_or(|g| g.is_match(path.as_ref())))
-                })
-                .collect::<Result<Vec<bool>>>()?;
+            let mut per_path: Vec<bool> = Vec::with_capacity(store.n_paths());
+            store.for_each_path(|_, lang, path| {
+                per_path.push(
+                    (o.languages.is_empty() || o.languages.contains(&lang))
+                        && globs.as_ref().is_none_or(|g| g.is_match(path)),
+                )
+            })?;
             // With the node list by path (format 1.8) only the chosen
             // files' nodes are read; otherwise every record names its path.
             let nodes = if store.is_indexed() {
