@@ -394,32 +394,36 @@ fn layout(path: &Path, buf: &[u8]) -> Result<Layout> {
     })
 }
 
-/// Parse a whole path table (`data`, at file offset `base`) of `n_paths`
-/// entries, checking each; calls `f(entry offset in data, language, path)`.
-fn parse_paths<'a>(
-    path: &'a Path,
-    data: &'a [u8],
-    base: u64,
-    n_paths: u64,
-    mut f: impl FnMut(u64, Language, &'a str),
-) -> Result<()> {
-    let mut pc = Cursor::new(path, data, base);
-    for _ in 0..n_paths {
-        let at = pc.offset();
-        let code = pc.bytes(1, "path language")?[0];
-        let lang = Language::from_code(code)
-            .ok_or_else(|| Error::corrupt(path, at, format!("unknown language code {code}")))?;
-        let len = pc.u16("path length")? as usize;
-        let b = pc.bytes(len, "path")?;
-        let s = std::str::from_utf8(b)
-            .map_err(|_| Error::corrupt(path, at + 3, "path is not UTF-8"))?;
-        super::check_rel_path(path, at + 3, s)?;
-        f(at - base, lang, s);
+impl Layout {
+    /// Read the whole path table (every block verified) and check each of
+    /// its entries, calling `f(entry offset in the table, language, path)`
+    /// in order; returns the table's bytes.
+    fn read_paths(
+        &self,
+        path: &Path,
+        buf: &[u8],
+        mut f: impl FnMut(u64, Language, &str),
+    ) -> Result<Vec<u8>> {
+        let data = self.ptab.read_vec(path, buf, 0, self.ptab.len())?;
+        let base = self.ptab.file_offset(0);
+        let mut pc = Cursor::new(path, &data, base);
+        for _ in 0..self.n_paths {
+            let at = pc.offset();
+            let code = pc.bytes(1, "path language")?[0];
+            let lang = Language::from_code(code)
+                .ok_or_else(|| Error::corrupt(path, at, format!("unknown language code {code}")))?;
+            let len = pc.u16("path length")? as usize;
+            let b = pc.bytes(len, "path")?;
+            let s = std::str::from_utf8(b)
+                .map_err(|_| Error::corrupt(path, at + 3, "path is not UTF-8"))?;
+            super::check_rel_path(path, at + 3, s)?;
+            f(at - base, lang, s);
+        }
+        if pc.remaining() != 0 {
+            return Err(pc.err("trailing bytes in the path table"));
+        }
+        Ok(data)
     }
-    if pc.remaining() != 0 {
-        return Err(pc.err("trailing bytes in the path table"));
-    }
-    Ok(())
 }
 
 /// Record `i` from its bytes `b` (at file offset `at`), checked against the
@@ -480,7 +484,6 @@ fn parse_record(path: &Path, b: &[u8], at: u64, i: u64, lay: &Layout) -> Result<
 /// records imply. `buf` is the whole file.
 pub fn decode_head(path: &Path, buf: &[u8]) -> Result<ChunksHead> {
     let lay = layout(path, buf)?;
-    let ptab = lay.ptab.read_vec(path, buf, 0, lay.ptab.len())?;
     let sym = lay.symbols.read_vec(path, buf, 0, lay.symbols.len())?;
     let recs = lay.records.read_vec(path, buf, 0, lay.records.len())?;
     let symbols = String::from_utf8(sym).map_err(|e| {
@@ -492,16 +495,10 @@ pub fn decode_head(path: &Path, buf: &[u8]) -> Result<ChunksHead> {
     })?;
     let mut paths = Vec::with_capacity(lay.n_paths.min(1 << 20) as usize);
     let mut entry_at = Vec::with_capacity(lay.n_paths.min(1 << 20) as usize);
-    parse_paths(
-        path,
-        &ptab,
-        lay.ptab.file_offset(0),
-        lay.n_paths,
-        |at, lang, s| {
-            entry_at.push(at);
-            paths.push((lang, s.to_string()));
-        },
-    )?;
+    let ptab = lay.read_paths(path, buf, |at, lang, s| {
+        entry_at.push(at);
+        paths.push((lang, s.to_string()));
+    })?;
     let rb = lay.record_bytes;
     let mut records = Vec::with_capacity(lay.n as usize);
     for i in 0..lay.n as usize {
@@ -613,15 +610,8 @@ pub struct ChunksLazy {
 pub fn decode_lazy(path: &Path, buf: &[u8]) -> Result<ChunksLazy> {
     let lay = layout(path, buf)?;
     let eager = if lay.index.is_none() {
-        let ptab = lay.ptab.read_vec(path, buf, 0, lay.ptab.len())?;
         let mut path_at = Vec::with_capacity(lay.n_paths.min(1 << 20) as usize);
-        parse_paths(
-            path,
-            &ptab,
-            lay.ptab.file_offset(0),
-            lay.n_paths,
-            |at, _, _| path_at.push(at as u32),
-        )?;
+        let ptab = lay.read_paths(path, buf, |at, _, _| path_at.push(at as u32))?;
         Some((ptab, path_at))
     } else {
         None
@@ -710,18 +700,12 @@ impl ChunksLazy {
             }
             return Ok(());
         }
-        let ptab = self.lay.ptab.read_vec(path, buf, 0, self.lay.ptab.len())?;
         let mut p = 0u32;
-        parse_paths(
-            path,
-            &ptab,
-            self.lay.ptab.file_offset(0),
-            self.lay.n_paths,
-            |_, lang, s| {
-                f(p, lang, s);
-                p += 1;
-            },
-        )
+        self.lay.read_paths(path, buf, |_, lang, s| {
+            f(p, lang, s);
+            p += 1;
+        })?;
+        Ok(())
     }
 
     fn index(&self, path: &Path) -> Result<&IndexSections> {
@@ -848,9 +832,11 @@ impl ChunksLazy {
     /// The symbol of `r` (a record this table returned), read and checked.
     pub fn symbol(&self, path: &Path, buf: &[u8], r: &ChunkRecord) -> Result<Option<String>> {
         let mut out = Vec::new();
-        Ok(self
-            .symbol_into(path, buf, r, &mut out)?
-            .map(str::to_string))
+        if self.symbol_into(path, buf, r, &mut out)?.is_none() {
+            return Ok(None);
+        }
+        // `symbol_into` checked the bytes are UTF-8.
+        Ok(String::from_utf8(out).ok())
     }
 
     /// The symbol of `r` read into `buf` (reused), checked.
