@@ -104,6 +104,14 @@ pub enum Error {
     /// A previous durable write failed; the index refuses writes until reopened.
     #[error("index is poisoned after a failed write ({0}); reopen it")]
     Poisoned(String),
+    /// An `index create` failed after a checkpoint: its work is kept in
+    /// `kept` for `--resume` (SPEC.md C-5).
+    #[error("{source}; the work done so far is kept in {kept}: rerun with --resume to continue")]
+    Resumable {
+        #[source]
+        source: Box<Error>,
+        kept: PathBuf,
+    },
 }
 
 /// How an embedding server failed (`Error::Server`).

@@ -38,6 +38,23 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
+    /// Every reason, in a fixed order (a create checkpoint stores positions).
+    pub const ALL: [SkipReason; 13] = [
+        SkipReason::Hidden,
+        SkipReason::UnknownType,
+        SkipReason::LanguageFiltered,
+        SkipReason::Excluded,
+        SkipReason::TooLarge,
+        SkipReason::Binary,
+        SkipReason::Minified,
+        SkipReason::InvalidUtf8,
+        SkipReason::Unreadable,
+        SkipReason::SymlinkLoop,
+        SkipReason::NotRegular,
+        SkipReason::ExternalSymlink,
+        SkipReason::NonUtf8Name,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             SkipReason::Hidden => "hidden",

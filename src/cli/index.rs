@@ -34,6 +34,15 @@ pub enum IndexCmd {
         /// With --force: seconds to wait for the old index's writer lock.
         #[arg(long, value_name = "SECS", default_value_t = DEFAULT_WAIT_LOCK_SECS)]
         wait_lock: f64,
+        /// Continue the create of --output that was interrupted (killed, or
+        /// failed after a checkpoint) from its last checkpoint, instead of
+        /// starting over. Starts from the beginning when there is none.
+        #[arg(long)]
+        resume: bool,
+        /// Seconds between checkpoints: the most work an interrupted create
+        /// loses.
+        #[arg(long, value_name = "SECS", default_value_t = leann::ingest::checkpoint::DEFAULT_INTERVAL_SECS)]
+        checkpoint_secs: f64,
         /// Embedding model: `builtin`, or a model directory (a static model
         /// from `leann model distill`, or a sentence-transformers BERT
         /// directory). Default: the config's embeddingServer if it has one,
@@ -151,6 +160,8 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             progress,
             force,
             wait_lock,
+            resume,
+            checkpoint_secs,
             model,
         } => {
             let st = super::storage("auto")?;
@@ -166,10 +177,21 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             })?;
             let placement =
                 |out: &Path| leann::ingest::tree::check_output_placement(&input, out, &cfg);
+            if !(checkpoint_secs.is_finite() && checkpoint_secs >= 0.0) {
+                return Err(leann::Error::argument(
+                    "--checkpoint-secs",
+                    format!(
+                        "--checkpoint-secs {checkpoint_secs}: not a number of seconds (0 or more)"
+                    ),
+                ));
+            }
+            let resumable = |dir: &Path| leann::ingest::checkpoint::has_work(st.as_ref(), dir);
             let o = leann::engine::dir::CreateOptions {
                 force,
                 lock_wait: lock_wait(wait_lock)?,
                 placement: Some(&placement),
+                resumable: Some(&resumable),
+                resume,
             };
             create(
                 st.as_ref(),
@@ -177,6 +199,7 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                 &output,
                 &cfg,
                 &o,
+                std::time::Duration::from_secs_f64(checkpoint_secs),
                 verbose,
                 progress,
                 model,
@@ -425,6 +448,7 @@ fn create(
     output: &std::path::Path,
     cfg: &leann::config::Config,
     o: &leann::engine::dir::CreateOptions<'_>,
+    checkpoint_every: std::time::Duration,
     verbose: bool,
     progress: bool,
     model: Option<String>,
@@ -438,13 +462,14 @@ fn create(
     let embedder = spec.load(st)?;
     let bars = super::progress::Bars::new(progress);
     let rep = leann::engine::dir::create_index(st, output, o, |staging| {
-        leann::ingest::tree::create_from_tree(
+        leann::ingest::tree::create_from_tree_with(
             st,
             input,
             staging,
             cfg,
             embedder.as_ref(),
             spec.clone(),
+            checkpoint_every,
             &|p| bars.update(p),
         )
     });
@@ -457,6 +482,11 @@ fn create(
                 println!("skipped ({}): {}", reason.label(), p.display());
             }
         }
+    }
+    if let Some((files, chunks)) = rep.resumed {
+        println!("resumed from a checkpoint: {files} files ({chunks} chunks) were done");
+    } else if o.resume {
+        println!("nothing to resume: created from the beginning");
     }
     for (lang, (nf, nc, nb)) in &rep.per_language {
         println!("{lang:<12} {nf:>8} files {nc:>9} chunks {nb:>12} bytes");
@@ -601,7 +631,7 @@ fn rebuild(
             let o = leann::engine::dir::CreateOptions {
                 force,
                 lock_wait: wait,
-                placement: None,
+                ..Default::default()
             };
             leann::engine::dir::create_index(st.as_ref(), out, &o, |staging| {
                 leann::engine::dir::copy_index(st.as_ref(), index, staging, wait)?;

@@ -24,7 +24,16 @@ pub struct ChunkTable {
     text: Option<crate::io::spool::Spool>,
     /// The segment's lexical index, built row by row (`seg-S.lex`).
     lexical: Option<crate::lexical::segment::LexBuilder>,
+    /// While records are replayed after a resume: the text bytes they
+    /// account for so far, and the rows the checkpoint holds.
+    replayed_text_bytes: u64,
+    replayed_rows: Option<u64>,
 }
+
+/// A resumable create's text spool, in its work directory.
+pub const TEXT_SPOOL: &str = "text.spool";
+/// A resumable create's lexical scratch index, in its work directory.
+pub const LEX_DIR: &str = "lex";
 
 /// One chunk as ingestion hands it over.
 pub struct NewChunk<'a> {
@@ -52,18 +61,122 @@ impl ChunkTable {
         } else {
             None
         };
-        Ok(ChunkTable {
+        let lexical = if lexical {
+            Some(crate::lexical::segment::LexBuilder::new()?)
+        } else {
+            None
+        };
+        Ok(Self::with(text, lexical))
+    }
+
+    /// A table whose text spool (`work/text.spool`) and lexical index
+    /// (`work/lex/`) live in `work`, a resumable create's work directory.
+    pub fn create_in(store_text: bool, work: &Path) -> Result<ChunkTable> {
+        let text = if store_text {
+            Some(crate::io::spool::Spool::create_at(&work.join(TEXT_SPOOL))?)
+        } else {
+            None
+        };
+        let lex = work.join(LEX_DIR);
+        std::fs::create_dir(&lex).map_err(|e| Error::io("create", &lex, e))?;
+        let lexical = Some(crate::lexical::segment::LexBuilder::create_in(&lex)?);
+        Ok(Self::with(text, lexical))
+    }
+
+    /// The table in `work` as a checkpoint left it: `text_bytes` of text
+    /// spool and `rows` lexical rows. Its records are then given back with
+    /// [`replay`](Self::replay), in the order they were pushed.
+    pub fn resume_in(
+        store_text: bool,
+        work: &Path,
+        text_bytes: u64,
+        rows: u64,
+    ) -> Result<ChunkTable> {
+        let text = if store_text {
+            Some(crate::io::spool::Spool::reopen(
+                &work.join(TEXT_SPOOL),
+                text_bytes,
+            )?)
+        } else {
+            None
+        };
+        let lexical = Some(crate::lexical::segment::LexBuilder::resume(
+            &work.join(LEX_DIR),
+            rows,
+        )?);
+        let mut t = Self::with(text, lexical);
+        t.replayed_rows = Some(rows);
+        Ok(t)
+    }
+
+    fn with(
+        text: Option<crate::io::spool::Spool>,
+        lexical: Option<crate::lexical::segment::LexBuilder>,
+    ) -> ChunkTable {
+        ChunkTable {
             paths: Vec::new(),
             path_index: HashMap::new(),
             symbols: String::new(),
             records: Vec::new(),
             text,
-            lexical: if lexical {
-                Some(crate::lexical::segment::LexBuilder::new()?)
-            } else {
-                None
-            },
-        })
+            lexical,
+            replayed_text_bytes: 0,
+            replayed_rows: None,
+        }
+    }
+
+    /// Bytes of the text spool (0 without text).
+    pub fn text_bytes(&self) -> u64 {
+        self.text.as_ref().map_or(0, |t| t.len())
+    }
+
+    /// Make the text and lexical rows pushed so far durable.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        if let Some(t) = &mut self.text {
+            t.sync()?;
+        }
+        if let Some(l) = &mut self.lexical {
+            l.checkpoint()?;
+        }
+        Ok(())
+    }
+
+    /// Give back a record pushed before a checkpoint that this table
+    /// resumed from: its lexical row and text entry (`text_len` compressed
+    /// bytes) are already in the resumed builders.
+    pub fn replay(&mut self, c: &NewChunk<'_>, text_len: u32) -> Result<()> {
+        let rows = self.replayed_rows.unwrap_or(0);
+        if self.records.len() as u64 >= rows {
+            return Err(Error::internal(format!(
+                "chunk table: record {} replayed but the checkpoint holds {rows}",
+                self.records.len()
+            )));
+        }
+        let text = self.text.as_ref().map(|_| {
+            let at = self.replayed_text_bytes;
+            self.replayed_text_bytes += 4 + text_len as u64;
+            (at, text_len)
+        });
+        self.record(c, text)
+    }
+
+    /// After the last [`replay`](Self::replay): every record of the
+    /// checkpoint came back and their text fills the spool exactly.
+    pub fn replay_done(&mut self, work: &Path) -> Result<()> {
+        let rows = self.replayed_rows.take().unwrap_or(0);
+        if self.records.len() as u64 != rows || self.replayed_text_bytes != self.text_bytes() {
+            return Err(Error::corrupt(
+                work,
+                0,
+                format!(
+                    "the checkpoint's chunk log gives {} chunks and {} text bytes, its builders hold {rows} and {}",
+                    self.records.len(),
+                    self.replayed_text_bytes,
+                    self.text_bytes()
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub fn len(&self) -> usize {
@@ -83,6 +196,29 @@ impl ChunkTable {
                 c.text.unwrap_or(""),
             ))?;
         }
+        let text = match &mut self.text {
+            Some(spool) => {
+                let bytes = c.compressed.ok_or_else(|| {
+                    Error::internal("chunk table stores text but a chunk came without it")
+                })?;
+                let len = u32::try_from(bytes.len()).map_err(|_| {
+                    Error::limit(format!(
+                        "{}: chunk text exceeds the chunk format's 4 GiB limit",
+                        c.path
+                    ))
+                })?;
+                let at = spool.len();
+                spool.append(&chunks::text_entry_head(bytes))?;
+                spool.append(bytes)?;
+                Some((at, len))
+            }
+            None => None,
+        };
+        self.record(c, text)
+    }
+
+    /// Add `c`'s record, with its text entry at `text` (offset, length).
+    fn record(&mut self, c: &NewChunk<'_>, text: Option<(u64, u32)>) -> Result<()> {
         let path = crate::format::cut_str(c.path, MAX_STRING_BYTES);
         let p = match self.path_index.get(path) {
             Some(&p) => p,
@@ -126,14 +262,9 @@ impl ChunkTable {
             text_off: 0,
             text_len: 0,
         };
-        if let Some(spool) = &mut self.text {
-            let bytes = c.compressed.ok_or_else(|| {
-                Error::internal("chunk table stores text but a chunk came without it")
-            })?;
-            r.text_off = spool.len();
-            r.text_len = u32::try_from(bytes.len()).map_err(|_| too_big("chunk text"))?;
-            spool.append(&chunks::text_entry_head(bytes))?;
-            spool.append(bytes)?;
+        if let Some((off, len)) = text {
+            r.text_off = off;
+            r.text_len = len;
         }
         self.records.push(r);
         Ok(())

@@ -158,15 +158,37 @@ pub struct VectorSpool {
 /// The finished spool: a mapped .fbin that lives as long as this value.
 pub struct SpooledVectors {
     pub vectors: FbinVectors,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl VectorSpool {
     pub fn new(dim: usize) -> Result<VectorSpool> {
-        let mut spool = crate::io::spool::Spool::new("leann-vectors", "vectors.fbin")?;
+        let spool = crate::io::spool::Spool::new("leann-vectors", "vectors.fbin")?;
+        Self::started(spool, dim)
+    }
+
+    /// A new spool at `path`, kept when it drops (a resumable create).
+    pub fn create_at(path: &std::path::Path, dim: usize) -> Result<VectorSpool> {
+        Self::started(crate::io::spool::Spool::create_at(path)?, dim)
+    }
+
+    fn started(mut spool: crate::io::spool::Spool, dim: usize) -> Result<VectorSpool> {
         // The .fbin header, written for real by `finish`.
         spool.append(&[0u8; 8])?;
         Ok(VectorSpool { spool, n: 0, dim })
+    }
+
+    /// The spool at `path` continued after its first `n` rows (those a
+    /// checkpoint recorded); rows after them are cut off.
+    pub fn reopen(path: &std::path::Path, dim: usize, n: usize) -> Result<VectorSpool> {
+        let len = 8 + (n as u64) * (dim as u64) * 4;
+        let spool = crate::io::spool::Spool::reopen(path, len)?;
+        Ok(VectorSpool { spool, n, dim })
+    }
+
+    /// Make the rows pushed so far durable.
+    pub fn sync(&mut self) -> Result<()> {
+        self.spool.sync()
     }
 
     pub fn len(&self) -> usize {

@@ -100,7 +100,15 @@ pub struct CreateOptions<'a> {
     /// Called with the output directory before anything is built (C-2: an
     /// output inside the input tree must be left out of its walk).
     pub placement: Option<&'a PlacementCheck<'a>>,
+    /// Whether a staging directory holds work a later run can resume (C-5):
+    /// such a directory is kept when its build fails or its process dies.
+    pub resumable: Option<&'a ResumableCheck<'a>>,
+    /// Continue in the staging directory an interrupted run left (C-5).
+    pub resume: bool,
 }
+
+/// Whether a staging directory holds resumable work.
+pub type ResumableCheck<'a> = dyn Fn(&Path) -> bool + 'a;
 
 impl Default for CreateOptions<'_> {
     fn default() -> Self {
@@ -108,6 +116,8 @@ impl Default for CreateOptions<'_> {
             force: false,
             lock_wait: DEFAULT_LOCK_WAIT,
             placement: None,
+            resumable: None,
+            resume: false,
         }
     }
 }
@@ -248,18 +258,62 @@ pub fn create_index<T>(
     };
     let (parent, prefix) = staging_prefix(output)?;
     storage.create_dir_all(&parent)?;
-    remove_dead_staging(storage, &parent, &prefix);
     let staging = parent.join(format!(
         "{prefix}{}-{}",
         std::process::id(),
         crate::engine::stamps::now_ns()
     ));
+    let _in_use = InUse::new(&staging);
+    // C-5: the newest staging directory of a dead run that holds resumable
+    // work is continued with `resume`, discarded with `force`, and refused
+    // otherwise (never removed unasked).
+    let interrupted = match o.resumable {
+        Some(check) => interrupted_create(storage, &parent, &prefix, check),
+        None => None,
+    };
+    let mut revived = false;
+    if let Some(old) = &interrupted {
+        if o.resume {
+            // Renamed to this process's name first, so that no other run
+            // takes it for dead meanwhile; of two runs resuming at once one
+            // wins the rename and the other finds nothing to resume.
+            if storage.rename_dir(old, &staging).is_ok() {
+                revived = true;
+            }
+        } else if !o.force {
+            return Err(Error::argument(
+                "--resume",
+                format!(
+                    "an interrupted `index create` of {} left its work in {}; pass --resume to continue it, or --force to discard it and start over",
+                    output.display(),
+                    old.display()
+                ),
+            ));
+        }
+    }
+    remove_dead_staging(storage, &parent, &prefix);
     let mut guard = StagingGuard {
         storage,
         path: Some(staging.clone()),
     };
-    storage.create_dir_all(&staging)?;
-    let out = build(&staging)?;
+    if !revived {
+        storage.create_dir_all(&staging)?;
+    }
+    let out = match build(&staging) {
+        Ok(out) => out,
+        Err(e) => {
+            if o.resumable.is_some_and(|check| check(&staging)) {
+                // Kept for `--resume`; it holds no index, only work.
+                guard.path = None;
+                made.path = None;
+                return Err(Error::Resumable {
+                    source: Box::new(e),
+                    kept: staging,
+                });
+            }
+            return Err(e);
+        }
+    };
     match what {
         Existing::Index => {
             storage.exchange_dirs(&staging, output)?;
@@ -290,20 +344,87 @@ impl Drop for StagingGuard<'_> {
     }
 }
 
-/// Staging directories of `index create` runs that died (their PID is gone).
-fn remove_dead_staging(storage: &dyn Storage, parent: &Path, prefix: &str) {
+/// Staging directories this process is building in now (others named with
+/// its PID are left from its earlier creates: a long-lived process, a test).
+static IN_USE: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Marks a staging directory in use while it lives.
+struct InUse(PathBuf);
+
+impl InUse {
+    fn new(p: &Path) -> InUse {
+        IN_USE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(p.to_path_buf());
+        InUse(p.to_path_buf())
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        IN_USE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|p| p != &self.0);
+    }
+}
+
+/// Staging directories of `index create` runs that ended: their PID is
+/// gone, or it is this process's and no create of it uses them now. With
+/// the time each was made (ns).
+fn dead_staging(storage: &dyn Storage, parent: &Path, prefix: &str) -> Vec<(PathBuf, u64)> {
     let Ok(names) = storage.list_dir(parent) else {
-        return;
+        return Vec::new();
     };
+    let mut out = Vec::new();
     for n in names {
         let Some(rest) = n.strip_prefix(prefix) else {
             continue;
         };
-        let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
-        if pid.is_some_and(|p| !alive(p)) {
-            let _ = storage.remove_dir_all(&parent.join(&n));
+        let mut parts = rest.split('-');
+        let pid = parts.next().and_then(|p| p.parse::<i32>().ok());
+        let ns = parts
+            .next()
+            .and_then(|p| p.parse::<u64>().ok())
+            .unwrap_or(0);
+        let path = parent.join(&n);
+        let ended = pid.is_some_and(|p| {
+            if p as u32 == std::process::id() {
+                !IN_USE
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .contains(&path)
+            } else {
+                !alive(p)
+            }
+        });
+        if ended {
+            out.push((path, ns));
         }
     }
+    out
+}
+
+/// Remove the staging directories of dead runs.
+fn remove_dead_staging(storage: &dyn Storage, parent: &Path, prefix: &str) {
+    for (p, _) in dead_staging(storage, parent, prefix) {
+        let _ = storage.remove_dir_all(&p);
+    }
+}
+
+/// The newest staging directory of a dead run that holds resumable work.
+fn interrupted_create(
+    storage: &dyn Storage,
+    parent: &Path,
+    prefix: &str,
+    resumable: &ResumableCheck<'_>,
+) -> Option<PathBuf> {
+    dead_staging(storage, parent, prefix)
+        .into_iter()
+        .filter(|(p, _)| resumable(p))
+        .max_by_key(|&(_, ns)| ns)
+        .map(|(p, _)| p)
 }
 
 /// Bytes copied per read while copying an index.

@@ -96,6 +96,18 @@ pub const LEX: FileKind = FileKind {
     name: "lexical index",
     known_flags: LEX_FLAG_BLOCK_CRCS,
 };
+/// A resumable create's plan (scratch, not part of an index).
+pub const CREATE_PLAN: FileKind = FileKind {
+    magic: *b"LEANNCPL",
+    name: "create plan",
+    known_flags: 0,
+};
+/// A resumable create's checkpoint (scratch, not part of an index).
+pub const CREATE_CHECKPOINT: FileKind = FileKind {
+    magic: *b"LEANNCCP",
+    name: "create checkpoint",
+    known_flags: 0,
+};
 pub const MANIFEST: FileKind = FileKind {
     magic: *b"LEANNMAN",
     name: "manifest",

@@ -2,6 +2,7 @@
 //! create), `update` (changed, added and removed files through the log),
 //! `watch` (update on file-system events).
 
+pub mod checkpoint;
 pub mod tree;
 pub mod update;
 pub mod watch;

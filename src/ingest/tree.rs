@@ -2,6 +2,7 @@
 //! stream the vectors to a memory-mapped temporary file, then build the
 //! segment with the chunk metadata beside it (`leann index create`).
 
+use crate::chunk::walk::FileEntry;
 use crate::chunk::{chunk_text, read_source, walk, Chunk, Skips};
 use crate::config::Config;
 use crate::embed::{Embedder, EmbedderSpec};
@@ -10,11 +11,12 @@ use crate::engine::data::VectorSpool;
 use crate::engine::index::{BuildInput, BuildReport, Index, Progress};
 use crate::engine::manifest::IndexInfo;
 use crate::error::{Error, Result};
+use crate::ingest::checkpoint::{self, Checkpoint, FileOutcome, LoggedChunk, Plan};
 use crate::io::Storage;
 use rayon::prelude::*;
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Files read and chunked together before their chunks are embedded.
 pub const BATCH_FILES: usize = 256;
@@ -36,6 +38,8 @@ pub struct TreeReport {
     pub embed_seconds: f64,
     pub build: BuildReport,
     pub seconds: f64,
+    /// Continued from a checkpoint: files and chunks it had done.
+    pub resumed: Option<(usize, usize)>,
 }
 
 /// C-2: an output directory inside the input tree is allowed only when the
@@ -59,7 +63,8 @@ pub fn check_output_placement(input: &Path, output: &Path, config: &Config) -> R
     Ok(())
 }
 
-/// Index the tree at `input` into a new index directory `output`.
+/// Index the tree at `input` into a new index directory `output`, with a
+/// checkpoint every [`checkpoint::DEFAULT_INTERVAL_SECS`].
 pub fn create_from_tree(
     storage: &dyn Storage,
     input: &Path,
@@ -69,13 +74,193 @@ pub fn create_from_tree(
     spec: EmbedderSpec,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<TreeReport> {
-    let t0 = Instant::now();
-    let root = std::fs::canonicalize(input).map_err(|e| Error::io("open input tree", input, e))?;
-    if !root.is_dir() {
-        return Err(Error::input(
-            &root,
-            format!("{}: not a directory", root.display()),
-        ));
+    create_from_tree_with(
+        storage,
+        input,
+        output,
+        config,
+        embedder,
+        spec,
+        Duration::from_secs_f64(checkpoint::DEFAULT_INTERVAL_SECS),
+        progress,
+    )
+}
+
+/// What the files read so far add up to.
+#[derive(Default)]
+struct Tally {
+    stamps: Vec<crate::format::stamps::Stamp>,
+    skips: Skips,
+    rep: TreeReport,
+}
+
+impl Tally {
+    /// Count file `f`, read with outcome `o`.
+    fn file(&mut self, f: &FileEntry, o: &FileOutcome) {
+        if let Some(digest) = o.digest {
+            self.stamps.push(crate::format::stamps::Stamp {
+                path: f.rel.clone(),
+                size: f.bytes,
+                mtime_ns: f.mtime_ns,
+                digest,
+            });
+        }
+        match o.skipped {
+            None => {
+                let e = self.rep.per_language.entry(f.language.name()).or_default();
+                e.0 += 1;
+                e.1 += o.chunks.len();
+                e.2 += f.bytes;
+                self.rep.files += 1;
+                self.rep.bytes += f.bytes;
+            }
+            Some(reason) => self.skips.add(reason, f.rel.clone().into()),
+        }
+    }
+}
+
+/// The builders a create appends to, all in its work directory.
+struct Work {
+    dir: PathBuf,
+    spool: VectorSpool,
+    table: ChunkTable,
+    log: checkpoint::Log,
+}
+
+impl Work {
+    /// Make everything appended so far durable, then record how far
+    /// (`CHECKPOINT`, replaced atomically).
+    fn checkpoint(&mut self, storage: &dyn Storage, k: &Checkpoint) -> Result<()> {
+        self.spool.sync()?;
+        self.table.checkpoint()?;
+        self.log.sync()?;
+        storage.write_atomic(
+            &self.dir.join(checkpoint::CHECKPOINT_FILE),
+            &checkpoint::encode_checkpoint(k),
+        )
+    }
+}
+
+/// Start a create's work in `output` (walk the tree, write the plan), or
+/// take up the work a previous run left there (C-5): cut its spools back to
+/// its checkpoint and replay its log. Returns the plan, how far it is done,
+/// and what the files done add up to.
+#[allow(clippy::too_many_arguments)]
+fn start_or_resume(
+    storage: &dyn Storage,
+    root: &Path,
+    output: &Path,
+    config: &Config,
+    dim: usize,
+    fingerprint: String,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<(Plan, Checkpoint, Work, Tally, bool)> {
+    let work_dir = output.join(checkpoint::WORK_DIR);
+    if checkpoint::has_work(storage, output) {
+        let (plan, k) = checkpoint::load(storage, output)?;
+        if plan.fingerprint != fingerprint {
+            return Err(Error::argument(
+                "--resume",
+                format!(
+                    "the interrupted create in {} cannot be continued by this run: {}. Rerun it as it was, or pass --force instead of --resume to start over",
+                    output.display(),
+                    checkpoint::fingerprint_difference(&plan.fingerprint, &fingerprint)
+                ),
+            ));
+        }
+        // What a build that did not finish left beside the work.
+        for name in storage.list_dir(output)? {
+            if name != checkpoint::WORK_DIR {
+                let p = output.join(&name);
+                if std::fs::metadata(&p).is_ok_and(|m| m.is_dir()) {
+                    storage.remove_dir_all(&p)?;
+                } else {
+                    storage.remove_file(&p)?;
+                }
+            }
+        }
+        let mut tally = Tally::default();
+        for (r, p) in &plan.skips {
+            tally.skips.add(*r, p.clone());
+        }
+        let Some(k) = k else {
+            // Walked but nothing durable yet: start the spools over.
+            for name in storage.list_dir(&work_dir)? {
+                if name != checkpoint::PLAN_FILE {
+                    let p = work_dir.join(&name);
+                    if std::fs::metadata(&p).is_ok_and(|m| m.is_dir()) {
+                        storage.remove_dir_all(&p)?;
+                    } else {
+                        storage.remove_file(&p)?;
+                    }
+                }
+            }
+            let work = fresh_work(&work_dir, dim, config)?;
+            return Ok((plan, Checkpoint::default(), work, tally, true));
+        };
+        let spool = VectorSpool::reopen(
+            &work_dir.join(checkpoint::VECTORS_FILE),
+            dim,
+            k.chunks as usize,
+        )?;
+        let mut table =
+            ChunkTable::resume_in(config.store_text, &work_dir, k.text_bytes, k.chunks)?;
+        let log = checkpoint::Log::reopen(&work_dir, k.log_bytes)?;
+        let log_path = work_dir.join(checkpoint::LOG_FILE);
+        let map = storage.map(&log_path)?;
+        let mut i = 0usize;
+        checkpoint::replay_log(&log_path, &map, k.log_bytes, |o| {
+            let f = plan.files.get(i).ok_or_else(|| {
+                Error::corrupt(
+                    &log_path,
+                    0,
+                    format!(
+                        "the log holds more files than the plan's {}",
+                        plan.files.len()
+                    ),
+                )
+            })?;
+            for c in &o.chunks {
+                table.replay(
+                    &NewChunk {
+                        path: &f.rel,
+                        language: f.language,
+                        start_line: c.start_line,
+                        end_line: c.end_line,
+                        start_byte: c.start_byte as usize,
+                        end_byte: c.end_byte as usize,
+                        symbol: c.symbol.as_deref(),
+                        hash: c.hash,
+                        compressed: None,
+                        text: None,
+                    },
+                    c.text_len,
+                )?;
+            }
+            tally.file(f, &o);
+            i += 1;
+            Ok(())
+        })?;
+        drop(map);
+        if i as u64 != k.files_done {
+            return Err(Error::corrupt(
+                &log_path,
+                k.log_bytes,
+                format!("the log holds {i} files, the checkpoint {}", k.files_done),
+            ));
+        }
+        table.replay_done(&work_dir)?;
+        tally.rep.chunks = k.chunks as usize;
+        tally.rep.chunk_seconds = k.chunk_ns as f64 / 1e9;
+        tally.rep.embed_seconds = k.embed_ns as f64 / 1e9;
+        tally.rep.resumed = Some((k.files_done as usize, k.chunks as usize));
+        let work = Work {
+            dir: work_dir,
+            spool,
+            table,
+            log,
+        };
+        return Ok((plan, k, work, tally, true));
     }
     if storage.exists(&output.join(crate::engine::manifest::FILE_NAME)) {
         return Err(Error::argument(
@@ -89,59 +274,111 @@ pub fn create_from_tree(
     let opts = config.filters.clone().unwrap_or_default().walk_options()?;
     progress(&Progress::new("scan", 0, 0));
     let taken_ns = crate::engine::stamps::now_ns();
-    let (files, mut skips) = walk(&root, &opts)?;
-    let scan_seconds = t0.elapsed().as_secs_f64();
+    let (files, skips) = walk(root, &opts)?;
     progress(&Progress::new(
         "scan",
         files.len() as u64,
         files.len() as u64,
     ));
-
-    let dim = embedder.dim();
-    let mut spool = VectorSpool::new(dim)?;
-    let mut table = ChunkTable::new(config.store_text, true)?;
-    let mut rep = TreeReport {
-        scan_seconds,
-        ..TreeReport::default()
+    let plan = Plan {
+        fingerprint,
+        taken_ns,
+        files,
+        skips: skips
+            .by_reason
+            .iter()
+            .flat_map(|(r, ps)| ps.iter().map(move |p| (*r, p.clone())))
+            .collect(),
     };
+    if storage.exists(&work_dir) {
+        // A work directory that never reached a checkpoint.
+        storage.remove_dir_all(&work_dir)?;
+    }
+    storage.create_dir_all(&work_dir)?;
+    storage.write_atomic(
+        &work_dir.join(checkpoint::PLAN_FILE),
+        &checkpoint::encode_plan(&plan),
+    )?;
+    let work = fresh_work(&work_dir, dim, config)?;
+    let tally = Tally {
+        skips,
+        ..Tally::default()
+    };
+    Ok((plan, Checkpoint::default(), work, tally, false))
+}
+
+fn fresh_work(work_dir: &Path, dim: usize, config: &Config) -> Result<Work> {
+    Ok(Work {
+        dir: work_dir.to_path_buf(),
+        spool: VectorSpool::create_at(&work_dir.join(checkpoint::VECTORS_FILE), dim)?,
+        table: ChunkTable::create_in(config.store_text, work_dir)?,
+        log: checkpoint::Log::create(work_dir)?,
+    })
+}
+
+/// Index the tree at `input` into a new index directory `output`, making
+/// the work durable every `interval` so that a run that dies can be
+/// continued (C-5: a work directory in `output` is continued).
+#[allow(clippy::too_many_arguments)]
+pub fn create_from_tree_with(
+    storage: &dyn Storage,
+    input: &Path,
+    output: &Path,
+    config: &Config,
+    embedder: &dyn Embedder,
+    spec: EmbedderSpec,
+    interval: Duration,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<TreeReport> {
+    let t0 = Instant::now();
+    let root = std::fs::canonicalize(input).map_err(|e| Error::io("open input tree", input, e))?;
+    if !root.is_dir() {
+        return Err(Error::input(
+            &root,
+            format!("{}: not a directory", root.display()),
+        ));
+    }
+    let dim = embedder.dim();
+    let fingerprint = checkpoint::fingerprint(&root, embedder.model_id(), dim, config);
+    let (plan, mut k, mut work, mut tally, _resumed) =
+        start_or_resume(storage, &root, output, config, dim, fingerprint, progress)?;
+    tally.rep.scan_seconds = t0.elapsed().as_secs_f64();
+    let files = &plan.files;
     let n_files = files.len() as u64;
-    let mut files_done = 0u64;
-    // Files read (indexable or not), with the digest of their chunks.
-    let mut stamps = Vec::with_capacity(files.len());
-    progress(&Progress::new("chunk", 0, n_files));
-    for batch in files.chunks(BATCH_FILES) {
+    let mut files_done = k.files_done;
+    let mut last_checkpoint = Instant::now();
+    progress(&Progress::new("chunk", files_done, n_files));
+    for batch in files[files_done as usize..].chunks(BATCH_FILES) {
         let tc = Instant::now();
         let results: Vec<std::result::Result<Vec<Chunk>, crate::chunk::SkipReason>> = batch
             .par_iter()
             .map(|f| read_source(storage, &f.abs).map(|text| chunk_text(&f.rel, f.language, &text)))
             .collect();
         let mut chunks: Vec<Chunk> = Vec::new();
-        for (f, r) in batch.iter().zip(results) {
-            let chunk_digest = match &r {
+        // Per file: its outcome without chunks yet, and how many it has.
+        let mut outcomes: Vec<(FileOutcome, usize)> = Vec::with_capacity(batch.len());
+        for r in results {
+            let digest = match &r {
                 Ok(cs) => Some(crate::engine::stamps::chunks_digest(cs)),
                 Err(crate::chunk::SkipReason::Unreadable) => None,
                 Err(_) => Some(crate::engine::stamps::digest([])),
             };
-            if let Some(digest) = chunk_digest {
-                stamps.push(crate::format::stamps::Stamp {
-                    path: f.rel.clone(),
-                    size: f.bytes,
-                    mtime_ns: f.mtime_ns,
-                    digest,
-                });
-            }
-            match r {
+            let (skipped, n) = match r {
                 Ok(cs) => {
-                    let e = rep.per_language.entry(f.language.name()).or_default();
-                    e.0 += 1;
-                    e.1 += cs.len();
-                    e.2 += f.bytes;
-                    rep.files += 1;
-                    rep.bytes += f.bytes;
+                    let n = cs.len();
                     chunks.extend(cs);
+                    (None, n)
                 }
-                Err(reason) => skips.add(reason, f.rel.clone().into()),
-            }
+                Err(reason) => (Some(reason), 0),
+            };
+            outcomes.push((
+                FileOutcome {
+                    digest,
+                    skipped,
+                    chunks: Vec::new(),
+                },
+                n,
+            ));
         }
         let compressed: Vec<Option<Vec<u8>>> = if config.store_text {
             chunks
@@ -151,7 +388,16 @@ pub fn create_from_tree(
         } else {
             vec![None; chunks.len()]
         };
-        rep.chunk_seconds += tc.elapsed().as_secs_f64();
+        let mut at = 0usize;
+        for (o, n) in &mut outcomes {
+            o.chunks = chunks[at..at + *n]
+                .iter()
+                .zip(&compressed[at..at + *n])
+                .map(|(c, z)| LoggedChunk::of(c, z.as_ref().map_or(0, |z| z.len() as u32)))
+                .collect();
+            at += *n;
+        }
+        tally.rep.chunk_seconds += tc.elapsed().as_secs_f64();
         files_done += batch.len() as u64;
         progress(&Progress::new("chunk", files_done, n_files));
 
@@ -171,12 +417,12 @@ pub fn create_from_tree(
                     texts.len()
                 )));
             }
-            spool.push(&v)?;
-            rep.chunks += part.len();
-            progress(&Progress::new("embed", rep.chunks as u64, 0));
+            work.spool.push(&v)?;
+            tally.rep.chunks += part.len();
+            progress(&Progress::new("embed", tally.rep.chunks as u64, 0));
         }
         for (c, z) in chunks.iter().zip(&compressed) {
-            table.push(&NewChunk {
+            work.table.push(&NewChunk {
                 path: &c.path,
                 language: c.language,
                 start_line: c.start_line,
@@ -189,15 +435,40 @@ pub fn create_from_tree(
                 text: Some(&c.text),
             })?;
         }
-        rep.embed_seconds += te.elapsed().as_secs_f64();
+        let outcomes: Vec<FileOutcome> = outcomes.into_iter().map(|(o, _)| o).collect();
+        work.log.append(&outcomes)?;
+        for (f, o) in batch.iter().zip(&outcomes) {
+            tally.file(f, o);
+        }
+        tally.rep.embed_seconds += te.elapsed().as_secs_f64();
+        if last_checkpoint.elapsed() >= interval || files_done == n_files {
+            k = Checkpoint {
+                files_done,
+                chunks: tally.rep.chunks as u64,
+                text_bytes: work.table.text_bytes(),
+                log_bytes: work.log.len(),
+                chunk_ns: (tally.rep.chunk_seconds * 1e9) as u64,
+                embed_ns: (tally.rep.embed_seconds * 1e9) as u64,
+            };
+            work.checkpoint(storage, &k)?;
+            last_checkpoint = Instant::now();
+        }
     }
     progress(&Progress::new(
         "embed",
-        rep.chunks as u64,
-        rep.chunks as u64,
+        tally.rep.chunks as u64,
+        tally.rep.chunks as u64,
     ));
+    let Tally {
+        stamps,
+        skips,
+        mut rep,
+    } = tally;
     rep.skips = skips;
     if rep.chunks == 0 {
+        // A final answer, not work to resume.
+        drop(work);
+        storage.remove_dir_all(&output.join(checkpoint::WORK_DIR))?;
         return Err(Error::input(
             &root,
             format!(
@@ -213,6 +484,14 @@ pub fn create_from_tree(
             ),
         ));
     }
+    let Work {
+        dir: work_dir,
+        spool,
+        mut table,
+        log,
+    } = work;
+    debug_assert_eq!(work_dir, output.join(checkpoint::WORK_DIR));
+    drop(log);
     let vectors = spool.finish()?;
     let info = IndexInfo {
         model: Some(embedder.model_id().to_string()),
@@ -235,13 +514,18 @@ pub fn create_from_tree(
         config,
         progress,
     )?;
+    drop(vectors);
+    drop(table);
+    storage.remove_dir_all(&work_dir)?;
     // After the manifest: an index without stamps is complete, only slower
     // to update the first time.
+    let mut stamps = stamps;
+    stamps.sort_by(|a, b| a.path.cmp(&b.path));
     crate::engine::stamps::store(
         storage,
         output,
         &crate::format::stamps::Stamps {
-            taken_ns,
+            taken_ns: plan.taken_ns,
             root: root.display().to_string(),
             entries: stamps,
         },

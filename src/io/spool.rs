@@ -1,7 +1,10 @@
-//! Spools: private scratch files in their own temporary directory (removed
-//! with it), appended to during a build and then mapped for reading: the
-//! vectors of a build (`data::VectorSpool`) and stored chunk text
-//! (`chunkstore::ChunkTable`), so that neither is held whole in memory.
+//! Spools: private scratch files appended to during a build and then mapped
+//! for reading: the vectors of a build (`data::VectorSpool`) and stored chunk
+//! text (`chunkstore::ChunkTable`), so that neither is held whole in memory.
+//! A spool lives in its own temporary directory (removed with it), or at a
+//! path the caller keeps: a resumable create's work directory
+//! (`ingest::checkpoint`), where `sync` makes what was appended durable and
+//! `reopen` continues a spool from the length a checkpoint recorded.
 
 use super::Mapped;
 use crate::error::{Error, Result};
@@ -12,27 +15,75 @@ pub struct Spool {
     file: BufWriter<std::fs::File>,
     path: PathBuf,
     len: u64,
-    dir: tempfile::TempDir,
+    /// The temporary directory the spool lives in, when it owns one.
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Spool {
     /// A new empty spool `name` in a fresh temporary directory `prefix*`.
     pub fn new(prefix: &str, name: &str) -> Result<Spool> {
         let dir = super::temp_dir(prefix)?;
-        let path = dir.path().join(name);
+        let mut s = Spool::create_at(&dir.path().join(name))?;
+        s.dir = Some(dir);
+        Ok(s)
+    }
+
+    /// A new empty spool at `path` (which must not exist), kept when the
+    /// spool drops.
+    pub fn create_at(path: &Path) -> Result<Spool> {
         // Readable too: `map` maps this same descriptor.
         let f = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(&path)
-            .map_err(|e| Error::io("create", &path, e))?;
+            .open(path)
+            .map_err(|e| Error::io("create", path, e))?;
         Ok(Spool {
             file: BufWriter::with_capacity(1 << 20, f),
-            path,
+            path: path.to_path_buf(),
             len: 0,
-            dir,
+            dir: None,
         })
+    }
+
+    /// The spool at `path` continued from its first `len` bytes (what a
+    /// checkpoint recorded): anything after them (appended after that
+    /// checkpoint) is cut off. Fails when the file is shorter than `len`.
+    pub fn reopen(path: &Path, len: u64) -> Result<Spool> {
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?;
+        let have = f.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+        if have < len {
+            return Err(Error::corrupt(
+                path,
+                have,
+                format!("the checkpoint recorded {len} bytes but the spool holds {have}"),
+            ));
+        }
+        f.set_len(len).map_err(|e| Error::io("truncate", path, e))?;
+        let mut file = BufWriter::with_capacity(1 << 20, f);
+        file.seek(SeekFrom::End(0))
+            .map_err(|e| Error::io("seek", path, e))?;
+        Ok(Spool {
+            file,
+            path: path.to_path_buf(),
+            len,
+            dir: None,
+        })
+    }
+
+    /// Flush and fsync what was appended (a checkpoint's first step).
+    pub fn sync(&mut self) -> Result<()> {
+        self.file
+            .flush()
+            .map_err(|e| Error::io("flush", &self.path, e))?;
+        self.file
+            .get_ref()
+            .sync_data()
+            .map_err(|e| Error::io("fsync", &self.path, e))
     }
 
     pub fn path(&self) -> &Path {
@@ -92,9 +143,9 @@ impl Spool {
         Ok(Mapped::Mmap(m))
     }
 
-    /// Flush and close the file, keeping the directory (and the file in it)
-    /// until the returned value drops.
-    pub fn close(mut self) -> Result<(PathBuf, tempfile::TempDir)> {
+    /// Flush and close the file, keeping its temporary directory (and the
+    /// file in it), if it has one, until the returned value drops.
+    pub fn close(mut self) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
         self.file
             .flush()
             .map_err(|e| Error::io("flush", &self.path, e))?;

@@ -102,7 +102,10 @@ fn register(index: &Index) {
 
 /// Builds a lexical index row by row (in a scratch directory).
 pub struct LexBuilder {
-    scratch: tempfile::TempDir,
+    /// The temporary directory tantivy writes in, when the builder owns it
+    /// (None: a resumable create's work directory, `dir`).
+    _scratch: Option<tempfile::TempDir>,
+    dir: std::path::PathBuf,
     index: Index,
     writer: IndexWriter,
     body: Field,
@@ -113,9 +116,48 @@ pub struct LexBuilder {
 impl LexBuilder {
     pub fn new() -> Result<LexBuilder> {
         let scratch = crate::io::temp_dir("leann-lex")?;
-        let (schema, body, row) = schema();
-        let index = Index::create_in_dir(scratch.path(), schema)
+        let dir = scratch.path().to_path_buf();
+        let index = Index::create_in_dir(&dir, schema().0)
             .map_err(|e| lexerr("create scratch index", e))?;
+        Self::started(Some(scratch), dir, index, 0)
+    }
+
+    /// A builder writing in `dir` (a new, empty directory that outlives it:
+    /// a resumable create's work directory).
+    pub fn create_in(dir: &Path) -> Result<LexBuilder> {
+        let index =
+            Index::create_in_dir(dir, schema().0).map_err(|e| lexerr("create scratch index", e))?;
+        Self::started(None, dir.to_path_buf(), index, 0)
+    }
+
+    /// The builder in `dir` as its last [`checkpoint`](Self::checkpoint)
+    /// left it (rows added after that are gone), which must hold `rows` rows.
+    pub fn resume(dir: &Path, rows: u64) -> Result<LexBuilder> {
+        let index = Index::open_in_dir(dir).map_err(|e| lexerr("reopen scratch index", e))?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(tantivy::ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| lexerr("reopen scratch index", e))?;
+        let have = reader.searcher().num_docs();
+        if have != rows {
+            return Err(Error::corrupt(
+                dir,
+                0,
+                format!("the checkpoint recorded {rows} lexical rows but the index holds {have}"),
+            ));
+        }
+        drop(reader);
+        Self::started(None, dir.to_path_buf(), index, rows)
+    }
+
+    fn started(
+        scratch: Option<tempfile::TempDir>,
+        dir: std::path::PathBuf,
+        index: Index,
+        rows: u64,
+    ) -> Result<LexBuilder> {
+        let (_, body, row) = schema();
         register(&index);
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
         let writer: IndexWriter = index
@@ -128,13 +170,23 @@ impl LexBuilder {
         // not be found" (seen on a 200,000-file tree by benches/scale.rs).
         writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
         Ok(LexBuilder {
-            scratch,
+            _scratch: scratch,
+            dir,
             index,
             writer,
             body,
             row,
-            rows: 0,
+            rows,
         })
+    }
+
+    /// Make every row added so far durable (tantivy's commit): a later
+    /// [`resume`](Self::resume) starts after them.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        self.writer
+            .commit()
+            .map_err(|e| lexerr("commit", e))
+            .map(|_| ())
     }
 
     /// Add the next row (rows are numbered in the order they are added).
@@ -187,7 +239,7 @@ impl LexBuilder {
         self.writer
             .wait_merging_threads()
             .map_err(|e| lexerr("finish merges", e))?;
-        let dir = self.scratch.path();
+        let dir = self.dir.as_path();
         let mut names: Vec<String> = storage
             .list_dir(dir)?
             .into_iter()
