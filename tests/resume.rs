@@ -82,6 +82,16 @@ const QUERIES: [&str; 4] = [
     "parse comma separated text",
 ];
 
+/// Run leann on one thread: the parallel graph build is not deterministic,
+/// and these tests compare a resumed index with a fresh one byte for byte.
+fn leann1(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_leann"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap()
+}
+
 /// Staging directories beside `out` (`.NAME.leann-new-*`).
 fn staging_dirs(out: &Path) -> Vec<PathBuf> {
     let name = format!(".{}.leann-new-", out.file_name().unwrap().to_string_lossy());
@@ -107,6 +117,7 @@ fn killed_create_resumes_from_its_checkpoint() {
         .arg("--output")
         .arg(&idx)
         .args(["--checkpoint-secs", "0"])
+        .env("RAYON_NUM_THREADS", "1")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -134,7 +145,7 @@ fn killed_create_resumes_from_its_checkpoint() {
     assert!(!idx.join("MANIFEST").exists());
 
     // Without --resume: refused, naming --resume, and the work is kept.
-    let out = common::leann(&[
+    let out = leann1(&[
         "index",
         "create",
         "--input",
@@ -147,7 +158,7 @@ fn killed_create_resumes_from_its_checkpoint() {
     assert!(err.contains("--resume") && err.contains("--force"), "{err}");
     assert_eq!(staging_dirs(&idx).len(), 1);
 
-    let out = common::leann(&[
+    let out = leann1(&[
         "index",
         "create",
         "--input",
@@ -179,7 +190,15 @@ fn killed_create_resumes_from_its_checkpoint() {
     assert!(so.contains("indexed 3000 files"), "{so}");
 
     let fresh = d.path().join("fresh");
-    common::create_index(&t, &fresh, None);
+    let out = leann1(&[
+        "index",
+        "create",
+        "--input",
+        t.to_str().unwrap(),
+        "--output",
+        fresh.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
     assert!(segment_bytes(&idx) == segment_bytes(&fresh));
     for q in QUERIES {
         assert_eq!(query_json(&idx, q), query_json(&fresh, q), "{q}");
@@ -223,24 +242,31 @@ fn lib_create(
     resume: bool,
     force: bool,
 ) -> leann::Result<leann::ingest::tree::TreeReport> {
-    let resumable = |dir: &Path| checkpoint::has_work(st, dir);
-    let o = CreateOptions {
-        resumable: Some(&resumable),
-        resume,
-        force,
-        ..Default::default()
-    };
-    create_index(st, idx, &o, |staging| {
-        leann::ingest::tree::create_from_tree_with(
-            st,
-            t,
-            staging,
-            cfg,
-            embedder,
-            EmbedderSpec::Builtin,
-            Duration::ZERO,
-            &|_| {},
-        )
+    // One thread, as `leann1`.
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    one.install(|| {
+        let resumable = |dir: &Path| checkpoint::has_work(st, dir);
+        let o = CreateOptions {
+            resumable: Some(&resumable),
+            resume,
+            force,
+            ..Default::default()
+        };
+        create_index(st, idx, &o, |staging| {
+            leann::ingest::tree::create_from_tree_with(
+                st,
+                t,
+                staging,
+                cfg,
+                embedder,
+                EmbedderSpec::Builtin,
+                Duration::ZERO,
+                &|_| {},
+            )
+        })
     })
 }
 

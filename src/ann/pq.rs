@@ -158,6 +158,8 @@ impl Quantizer {
                 Centroids::new(to_f16_grid(c.rows), dsub)
             })
             .collect();
+        // The samples' pages, spread over the whole source.
+        src.release(0..n);
         Ok(Quantizer {
             metric: p.metric,
             dim,
@@ -218,13 +220,14 @@ impl Quantizer {
     pub fn encode_all(&self, src: &dyn VectorSource) -> (CodesFile, Vec<u32>) {
         const PER_TASK: usize = 1024;
         let n = src.len();
-        let starts: Vec<usize> = (0..n).step_by(PER_TASK).collect();
         // Per task: anchors, codes, reconstruction norms, anchor distances.
         type Part = (Vec<u32>, Vec<u8>, Vec<f32>, Vec<f32>);
-        let parts: Vec<Part> = starts
-            .par_iter()
-            .map(|&s| {
-                let e = (s + PER_TASK).min(n);
+        let mut parts: Vec<Part> = Vec::with_capacity(n.div_ceil(PER_TASK));
+        crate::ann::vectors::in_blocks(src, |rows| {
+            let starts: Vec<usize> = rows.clone().step_by(PER_TASK).collect();
+            let end = rows.end;
+            parts.par_extend(starts.par_iter().map(|&s| {
+                let e = (s + PER_TASK).min(end);
                 let mut anchors = Vec::with_capacity(e - s);
                 let mut codes = Vec::with_capacity((e - s) * self.m);
                 let mut norms = Vec::with_capacity(e - s);
@@ -237,8 +240,8 @@ impl Quantizer {
                     dists.push(da);
                 }
                 (anchors, codes, norms, dists)
-            })
-            .collect();
+            }));
+        });
         let mut out = CodesFile {
             small_blocks: true,
             m: self.m as u32,

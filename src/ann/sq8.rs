@@ -17,16 +17,26 @@ pub struct Sq8Vectors {
 impl Sq8Vectors {
     pub fn new(src: &dyn VectorSource, metric: Metric) -> Self {
         let (n, dim) = (src.len(), src.dim());
-        let max = (0..n)
-            .into_par_iter()
-            .map(|i| src.vector(i).iter().fold(0f32, |m, x| m.max(x.abs())))
-            .reduce(|| 0f32, f32::max);
+        let mut max = 0f32;
+        crate::ann::vectors::in_blocks(src, |rows| {
+            let m = rows
+                .into_par_iter()
+                .map(|i| src.vector(i).iter().fold(0f32, |m, x| m.max(x.abs())))
+                .reduce(|| 0f32, f32::max);
+            max = max.max(m);
+        });
         let q = if max > 0.0 { 127.0 / max } else { 1.0 };
         let mut data = vec![0i8; n * dim];
-        data.par_chunks_mut(dim).enumerate().for_each(|(i, row)| {
-            for (o, x) in row.iter_mut().zip(src.vector(i)) {
-                *o = (x * q).round().clamp(-127.0, 127.0) as i8;
-            }
+        crate::ann::vectors::in_blocks(src, |rows| {
+            let start = rows.start;
+            data[rows.start * dim..rows.end * dim]
+                .par_chunks_mut(dim)
+                .enumerate()
+                .for_each(|(k, row)| {
+                    for (o, x) in row.iter_mut().zip(src.vector(start + k)) {
+                        *o = (x * q).round().clamp(-127.0, 127.0) as i8;
+                    }
+                });
         });
         Sq8Vectors {
             data,

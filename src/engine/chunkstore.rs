@@ -30,6 +30,12 @@ pub struct ChunkTable {
     replayed_rows: Option<u64>,
 }
 
+/// A chunk's row of the lexical index: its tokens joined by spaces.
+fn lexical_body(c: &NewChunk<'_>) -> String {
+    crate::lexical::tokens::chunk_tokens(c.path, c.language, c.symbol, c.text.unwrap_or(""))
+        .join(" ")
+}
+
 /// A resumable create's text spool, in its work directory.
 pub const TEXT_SPOOL: &str = "text.spool";
 /// A resumable create's lexical scratch index, in its work directory.
@@ -188,13 +194,27 @@ impl ChunkTable {
 
     /// Append a chunk. Byte offsets and sizes must fit the format's u32 fields.
     pub fn push(&mut self, c: &NewChunk<'_>) -> Result<()> {
-        if let Some(b) = self.lexical.as_mut() {
-            b.add(&crate::lexical::tokens::chunk_tokens(
-                c.path,
-                c.language,
-                c.symbol,
-                c.text.unwrap_or(""),
-            ))?;
+        let body = self.lexical.as_ref().map(|_| lexical_body(c));
+        self.push_with_body(c, body)
+    }
+
+    /// Append chunks in order, their lexical tokens made in parallel.
+    pub fn push_all(&mut self, cs: &[NewChunk<'_>]) -> Result<()> {
+        use rayon::prelude::*;
+        let bodies: Vec<Option<String>> = if self.lexical.is_some() {
+            cs.par_iter().map(|c| Some(lexical_body(c))).collect()
+        } else {
+            vec![None; cs.len()]
+        };
+        for (c, body) in cs.iter().zip(bodies) {
+            self.push_with_body(c, body)?;
+        }
+        Ok(())
+    }
+
+    fn push_with_body(&mut self, c: &NewChunk<'_>, body: Option<String>) -> Result<()> {
+        if let (Some(b), Some(body)) = (self.lexical.as_mut(), body) {
+            b.add_body(body)?;
         }
         let text = match &mut self.text {
             Some(spool) => {

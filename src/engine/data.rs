@@ -62,6 +62,11 @@ impl VectorSource for FbinVectors {
     fn vector(&self, i: usize) -> &[f32] {
         &self.floats()[i * self.dim..(i + 1) * self.dim]
     }
+    fn release(&self, rows: std::ops::Range<usize>) {
+        let row_bytes = self.dim * 4;
+        self.map
+            .release_range(8 + rows.start * row_bytes..8 + rows.end * row_bytes);
+    }
 }
 
 fn read_dims(path: &Path, b: &[u8], what: &str) -> Result<(usize, usize)> {

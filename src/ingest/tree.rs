@@ -339,6 +339,7 @@ pub fn create_from_tree_with(
         ));
     }
     let dim = embedder.dim();
+    let made_output = !storage.exists(output);
     let fingerprint = checkpoint::fingerprint(&root, embedder.model_id(), dim, config);
     let (plan, mut k, mut work, mut tally, _resumed) =
         start_or_resume(storage, &root, output, config, dim, fingerprint, progress)?;
@@ -404,7 +405,7 @@ pub fn create_from_tree_with(
         let te = Instant::now();
         for part in chunks.chunks(EMBED_BATCH_TEXTS) {
             let owned: Vec<String> = part
-                .iter()
+                .par_iter()
                 .map(|c| crate::embed::embed_input(&c.path, c.symbol.as_deref(), &c.text))
                 .collect();
             let texts: Vec<&str> = owned.iter().map(|s| s.as_str()).collect();
@@ -421,8 +422,10 @@ pub fn create_from_tree_with(
             tally.rep.chunks += part.len();
             progress(&Progress::new("embed", tally.rep.chunks as u64, 0));
         }
-        for (c, z) in chunks.iter().zip(&compressed) {
-            work.table.push(&NewChunk {
+        let news: Vec<NewChunk<'_>> = chunks
+            .iter()
+            .zip(&compressed)
+            .map(|(c, z)| NewChunk {
                 path: &c.path,
                 language: c.language,
                 start_line: c.start_line,
@@ -433,8 +436,10 @@ pub fn create_from_tree_with(
                 hash: c.hash,
                 compressed: z.as_deref(),
                 text: Some(&c.text),
-            })?;
-        }
+            })
+            .collect();
+        work.table.push_all(&news)?;
+        drop(news);
         let outcomes: Vec<FileOutcome> = outcomes.into_iter().map(|(o, _)| o).collect();
         work.log.append(&outcomes)?;
         for (f, o) in batch.iter().zip(&outcomes) {
@@ -469,6 +474,10 @@ pub fn create_from_tree_with(
         // A final answer, not work to resume.
         drop(work);
         storage.remove_dir_all(&output.join(checkpoint::WORK_DIR))?;
+        if made_output {
+            // Only if nothing else came into it meanwhile.
+            let _ = std::fs::remove_dir(output);
+        }
         return Err(Error::input(
             &root,
             format!(

@@ -114,8 +114,10 @@ impl Mapped {
         if start >= end {
             return;
         }
-        // SAFETY: `m` is a read-only shared mapping of an immutable index
-        // file (segments are written once, then renamed into place, D-1).
+        // SAFETY: `m` is a read-only shared mapping of a file nothing
+        // writes while it is mapped: an index file (segments are written
+        // once, then renamed into place, D-1) or a finished spool (closed
+        // for writing before it is mapped, `VectorSpool::finish`).
         // MADV_DONTNEED on a file mapping only unmaps the pages from this
         // process: the next access maps the same bytes again from the page
         // cache (it never zero-fills, which it would for anonymous memory,

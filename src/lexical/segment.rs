@@ -191,9 +191,14 @@ impl LexBuilder {
 
     /// Add the next row (rows are numbered in the order they are added).
     pub fn add(&mut self, tokens: &[String]) -> Result<()> {
+        self.add_body(tokens.join(" "))
+    }
+
+    /// Add the next row given as its tokens joined by spaces.
+    pub fn add_body(&mut self, body: String) -> Result<()> {
         let mut d = tantivy::TantivyDocument::default();
         d.add_u64(self.row, self.rows);
-        d.add_text(self.body, tokens.join(" "));
+        d.add_text(self.body, body);
         self.writer
             .add_document(d)
             .map_err(|e| lexerr("add document", e))?;

@@ -229,36 +229,49 @@ pub fn merge(
 fn find_medoid(src: &dyn VectorSource, metric: Metric) -> u32 {
     let n = src.len();
     let dim = src.dim();
-    let sum = (0..n)
-        .into_par_iter()
-        .fold(
-            || vec![0f64; dim],
-            |mut acc, i| {
-                for (a, b) in acc.iter_mut().zip(src.vector(i)) {
-                    *a += *b as f64;
-                }
-                acc
-            },
-        )
-        .reduce(
-            || vec![0f64; dim],
-            |mut a, b| {
-                for (x, y) in a.iter_mut().zip(&b) {
-                    *x += y;
-                }
-                a
-            },
-        );
+    let mut sum = vec![0f64; dim];
+    crate::ann::vectors::in_blocks(src, |rows| {
+        let part = rows
+            .into_par_iter()
+            .fold(
+                || vec![0f64; dim],
+                |mut acc, i| {
+                    for (a, b) in acc.iter_mut().zip(src.vector(i)) {
+                        *a += *b as f64;
+                    }
+                    acc
+                },
+            )
+            .reduce(
+                || vec![0f64; dim],
+                |mut a, b| {
+                    for (x, y) in a.iter_mut().zip(&b) {
+                        *x += y;
+                    }
+                    a
+                },
+            );
+        for (x, y) in sum.iter_mut().zip(&part) {
+            *x += y;
+        }
+    });
     let mut c: Vec<f32> = sum.iter().map(|s| (*s / n as f64) as f32).collect();
     if metric != Metric::L2 {
         crate::ann::distance::normalize(&mut c);
     }
-    (0..n)
-        .into_par_iter()
-        .map(|i| (crate::ann::distance::l2sq(src.vector(i), &c), i as u32))
-        .min_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|x| x.1)
-        .unwrap_or(0)
+    let mut best = (f32::INFINITY, 0u32);
+    crate::ann::vectors::in_blocks(src, |rows| {
+        if let Some(b) = rows
+            .into_par_iter()
+            .map(|i| (crate::ann::distance::l2sq(src.vector(i), &c), i as u32))
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+        {
+            if b.0 < best.0 {
+                best = b;
+            }
+        }
+    });
+    best.1
 }
 
 /// Greedy search on the graph under construction: returns every expanded node
