@@ -491,12 +491,19 @@ fn create(
     for (lang, (nf, nc, nb)) in &rep.per_language {
         println!("{lang:<12} {nf:>8} files {nc:>9} chunks {nb:>12} bytes");
     }
+    // A resumed run's rate counts the chunks it read itself.
+    let this_run = rep.chunks - rep.resumed.map_or(0, |r| r.1);
     println!(
-        "indexed {} files, {} chunks in {:.2} s ({:.0} chunks/s): scan {:.2} s, chunk {:.2} s, embed {:.2} s, build {:.2} s",
+        "indexed {} files, {} chunks in {:.2} s ({:.0} chunks/s{}): scan {:.2} s, chunk {:.2} s, embed {:.2} s, build {:.2} s",
         rep.files,
         rep.chunks,
         rep.seconds,
-        rep.chunks as f64 / rep.seconds.max(1e-9),
+        this_run as f64 / rep.seconds.max(1e-9),
+        if rep.resumed.is_some() {
+            format!(" over the {this_run} chunks of this run; chunk and embed times include the interrupted run's")
+        } else {
+            String::new()
+        },
         rep.scan_seconds,
         rep.chunk_seconds,
         rep.embed_seconds,

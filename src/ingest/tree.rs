@@ -144,7 +144,8 @@ impl Work {
 /// Start a create's work in `output` (walk the tree, write the plan), or
 /// take up the work a previous run left there (C-5): cut its spools back to
 /// its checkpoint and replay its log. Returns the plan, how far it is done,
-/// and what the files done add up to.
+/// and what the files done add up to (its report's `resumed` set when it
+/// continued a checkpoint).
 #[allow(clippy::too_many_arguments)]
 fn start_or_resume(
     storage: &dyn Storage,
@@ -154,7 +155,7 @@ fn start_or_resume(
     dim: usize,
     fingerprint: String,
     progress: &(dyn Fn(&Progress) + Sync),
-) -> Result<(Plan, Checkpoint, Work, Tally, bool)> {
+) -> Result<(Plan, Checkpoint, Work, Tally)> {
     let work_dir = output.join(checkpoint::WORK_DIR);
     if checkpoint::has_work(storage, output) {
         let (plan, k) = checkpoint::load(storage, output)?;
@@ -169,34 +170,16 @@ fn start_or_resume(
             ));
         }
         // What a build that did not finish left beside the work.
-        for name in storage.list_dir(output)? {
-            if name != checkpoint::WORK_DIR {
-                let p = output.join(&name);
-                if std::fs::metadata(&p).is_ok_and(|m| m.is_dir()) {
-                    storage.remove_dir_all(&p)?;
-                } else {
-                    storage.remove_file(&p)?;
-                }
-            }
-        }
+        remove_all_but(storage, output, checkpoint::WORK_DIR)?;
         let mut tally = Tally::default();
         for (r, p) in &plan.skips {
             tally.skips.add(*r, p.clone());
         }
         let Some(k) = k else {
             // Walked but nothing durable yet: start the spools over.
-            for name in storage.list_dir(&work_dir)? {
-                if name != checkpoint::PLAN_FILE {
-                    let p = work_dir.join(&name);
-                    if std::fs::metadata(&p).is_ok_and(|m| m.is_dir()) {
-                        storage.remove_dir_all(&p)?;
-                    } else {
-                        storage.remove_file(&p)?;
-                    }
-                }
-            }
+            remove_all_but(storage, &work_dir, checkpoint::PLAN_FILE)?;
             let work = fresh_work(&work_dir, dim, config)?;
-            return Ok((plan, Checkpoint::default(), work, tally, true));
+            return Ok((plan, Checkpoint::default(), work, tally));
         };
         let spool = VectorSpool::reopen(
             &work_dir.join(checkpoint::VECTORS_FILE),
@@ -260,7 +243,7 @@ fn start_or_resume(
             table,
             log,
         };
-        return Ok((plan, k, work, tally, true));
+        return Ok((plan, k, work, tally));
     }
     if storage.exists(&output.join(crate::engine::manifest::FILE_NAME)) {
         return Err(Error::argument(
@@ -304,7 +287,22 @@ fn start_or_resume(
         skips,
         ..Tally::default()
     };
-    Ok((plan, Checkpoint::default(), work, tally, false))
+    Ok((plan, Checkpoint::default(), work, tally))
+}
+
+/// Remove every entry of `dir` but `keep`.
+fn remove_all_but(storage: &dyn Storage, dir: &Path, keep: &str) -> Result<()> {
+    for name in storage.list_dir(dir)? {
+        if name != keep {
+            let p = dir.join(&name);
+            if std::fs::metadata(&p).is_ok_and(|m| m.is_dir()) {
+                storage.remove_dir_all(&p)?;
+            } else {
+                storage.remove_file(&p)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn fresh_work(work_dir: &Path, dim: usize, config: &Config) -> Result<Work> {
@@ -341,7 +339,7 @@ pub fn create_from_tree_with(
     let dim = embedder.dim();
     let made_output = !storage.exists(output);
     let fingerprint = checkpoint::fingerprint(&root, embedder.model_id(), dim, config);
-    let (plan, mut k, mut work, mut tally, _resumed) =
+    let (plan, mut k, mut work, mut tally) =
         start_or_resume(storage, &root, output, config, dim, fingerprint, progress)?;
     tally.rep.scan_seconds = t0.elapsed().as_secs_f64();
     let files = &plan.files;
