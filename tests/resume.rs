@@ -218,6 +218,16 @@ struct FailingAfter {
     calls: AtomicUsize,
 }
 
+impl FailingAfter {
+    fn builtin(st: &OsStorage, ok: usize) -> FailingAfter {
+        FailingAfter {
+            inner: EmbedderSpec::Builtin.load(st).unwrap(),
+            ok,
+            calls: AtomicUsize::new(0),
+        }
+    }
+}
+
 impl Embedder for FailingAfter {
     fn model_id(&self) -> &str {
         self.inner.model_id()
@@ -281,11 +291,7 @@ fn failed_create_keeps_its_work_for_resume() {
     let st = OsStorage::new(Reader::Pread);
     let cfg = leann::config::Config::default();
     let idx = d.path().join("idx");
-    let failing = FailingAfter {
-        inner: EmbedderSpec::Builtin.load(&st).unwrap(),
-        ok: 2,
-        calls: AtomicUsize::new(0),
-    };
+    let failing = FailingAfter::builtin(&st, 2);
     let e = lib_create(&st, &t, &idx, &cfg, &failing, false, false).unwrap_err();
     let msg = e.to_string();
     assert!(
@@ -310,11 +316,7 @@ fn failed_create_keeps_its_work_for_resume() {
     assert_eq!(staging_dirs(&idx).len(), 1);
 
     // Resume: only the rest is embedded (4 batches of 256 files → 2 left).
-    let counting = FailingAfter {
-        inner: EmbedderSpec::Builtin.load(&st).unwrap(),
-        ok: usize::MAX,
-        calls: AtomicUsize::new(0),
-    };
+    let counting = FailingAfter::builtin(&st, usize::MAX);
     let rep = lib_create(&st, &t, &idx, &cfg, &counting, true, false).unwrap();
     assert_eq!(rep.resumed.map(|r| r.0), Some(512));
     assert_eq!(counting.calls.load(Ordering::SeqCst), 2);
@@ -331,11 +333,7 @@ fn failed_create_keeps_its_work_for_resume() {
 
     // --force (without --resume) discards an interrupted create.
     let idx3 = d.path().join("idx3");
-    let failing = FailingAfter {
-        inner: EmbedderSpec::Builtin.load(&st).unwrap(),
-        ok: 1,
-        calls: AtomicUsize::new(0),
-    };
+    let failing = FailingAfter::builtin(&st, 1);
     assert!(lib_create(&st, &t, &idx3, &cfg, &failing, false, false).is_err());
     assert_eq!(staging_dirs(&idx3).len(), 1);
     let rep3 = lib_create(&st, &t, &idx3, &cfg, counting.inner.as_ref(), false, true).unwrap();
@@ -353,11 +351,7 @@ fn damaged_checkpoint_is_refused_naming_the_file() {
     let st = OsStorage::new(Reader::Pread);
     let cfg = leann::config::Config::default();
     let idx = d.path().join("idx");
-    let failing = FailingAfter {
-        inner: EmbedderSpec::Builtin.load(&st).unwrap(),
-        ok: 1,
-        calls: AtomicUsize::new(0),
-    };
+    let failing = FailingAfter::builtin(&st, 1);
     assert!(lib_create(&st, &t, &idx, &cfg, &failing, false, false).is_err());
     // Each failed resume keeps the work under its own (renamed) directory.
     let work = || {
