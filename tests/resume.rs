@@ -92,6 +92,20 @@ fn leann1(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `leann index create --input t --output out EXTRA...` on one thread.
+fn create1(t: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "index",
+        "create",
+        "--input",
+        t.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    leann1(&args)
+}
+
 /// Staging directories beside `out` (`.NAME.leann-new-*`).
 fn staging_dirs(out: &Path) -> Vec<PathBuf> {
     let name = format!(".{}.leann-new-", out.file_name().unwrap().to_string_lossy());
@@ -145,28 +159,13 @@ fn killed_create_resumes_from_its_checkpoint() {
     assert!(!idx.join("MANIFEST").exists());
 
     // Without --resume: refused, naming --resume, and the work is kept.
-    let out = leann1(&[
-        "index",
-        "create",
-        "--input",
-        t.to_str().unwrap(),
-        "--output",
-        idx.to_str().unwrap(),
-    ]);
+    let out = create1(&t, &idx, &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--resume") && err.contains("--force"), "{err}");
     assert_eq!(staging_dirs(&idx).len(), 1);
 
-    let out = leann1(&[
-        "index",
-        "create",
-        "--input",
-        t.to_str().unwrap(),
-        "--output",
-        idx.to_str().unwrap(),
-        "--resume",
-    ]);
+    let out = create1(&t, &idx, &["--resume"]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -190,14 +189,7 @@ fn killed_create_resumes_from_its_checkpoint() {
     assert!(so.contains("indexed 3000 files"), "{so}");
 
     let fresh = d.path().join("fresh");
-    let out = leann1(&[
-        "index",
-        "create",
-        "--input",
-        t.to_str().unwrap(),
-        "--output",
-        fresh.to_str().unwrap(),
-    ]);
+    let out = create1(&t, &fresh, &[]);
     assert_eq!(out.status.code(), Some(0));
     assert!(segment_bytes(&idx) == segment_bytes(&fresh));
     for q in QUERIES {
