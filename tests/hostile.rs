@@ -64,6 +64,10 @@ fn a_crafted_chunk_path_never_reads_outside_the_tree() {
         "/etc/passwd",
         "src/../../outside/secret.py",
         "a\0b",
+        "src//a.py",
+        "./a.py",
+        "src/..",
+        "src/",
     ] {
         let head = leann::format::chunks::decode_head(&chunks, &original).unwrap();
         let mut paths = head.paths.clone();

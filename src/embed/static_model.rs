@@ -27,7 +27,7 @@ pub const MAX_TOKENS: usize = 2048;
 
 pub struct StaticModel {
     id: String,
-    tokenizer: tokenizers::Tokenizer,
+    tokenizer: Tok,
     fast: Option<super::wordpiece::FastWordPiece>,
     table: Table,
     vocab: usize,
@@ -36,6 +36,29 @@ pub struct StaticModel {
     /// metadata `SPLIT_IDENTIFIERS_KEY` = `true`).
     split_identifiers: bool,
 }
+
+/// The tokenizers crate's tokenizer. A model directory's is parsed (and
+/// checked) as the model loads; the compiled-in one, which the tests load,
+/// is parsed on first use: parsing costs a fresh query process tens of
+/// milliseconds, and the fast path serves ASCII text without it.
+type Tok = std::sync::OnceLock<std::result::Result<tokenizers::Tokenizer, String>>;
+
+fn load_tokenizer(json: &[u8], origin: &Path) -> Result<tokenizers::Tokenizer> {
+    let mut tokenizer = tokenizers::Tokenizer::from_bytes(json).map_err(|e| {
+        Error::corrupt(
+            origin.join("tokenizer.json"),
+            0,
+            format!("tokenizer does not load: {e}"),
+        )
+    })?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(None)
+        .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
+    Ok(tokenizer)
+}
+
+static BUILTIN_TOKENIZER: &[u8] = include_bytes!("../../models/builtin/tokenizer.json");
 
 /// The token table. An int8 table stays int8 in memory (a quarter of the
 /// f32 bytes: 7.8 MB instead of 31 MB for the built-in model), each row
@@ -67,17 +90,17 @@ impl StaticModel {
         origin: &Path,
         use_weights: bool,
     ) -> Result<StaticModel> {
-        let mut tokenizer = tokenizers::Tokenizer::from_bytes(tokenizer_json).map_err(|e| {
-            Error::corrupt(
-                origin.join("tokenizer.json"),
-                0,
-                format!("tokenizer does not load: {e}"),
-            )
-        })?;
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
+        let fast = super::wordpiece::FastWordPiece::from_tokenizer_json(tokenizer_json);
+        // Deferred only for the compiled-in bytes (checked by the tests);
+        // a model directory's tokenizer is checked as it loads.
+        let deferred = fast.is_some()
+            && tokenizer_json.as_ptr() == BUILTIN_TOKENIZER.as_ptr()
+            && tokenizer_json.len() == BUILTIN_TOKENIZER.len();
+        let tokenizer = Tok::new();
+        if !deferred {
+            // The cell was made empty just above.
+            let _ = tokenizer.set(Ok(load_tokenizer(tokenizer_json, origin)?));
+        }
         let st_path = origin.join("model.safetensors");
         let st = safetensors::SafeTensors::deserialize(safetensors_bytes)
             .map_err(|e| Error::corrupt(&st_path, 0, format!("not safetensors: {e}")))?;
@@ -161,17 +184,18 @@ impl StaticModel {
                 ))
             }
         };
-        if tokenizer.get_vocab_size(true) > vocab {
+        let tokens = match (tokenizer.get(), &fast) {
+            (Some(Ok(t)), _) => t.get_vocab_size(true),
+            (_, Some(f)) => f.max_id() as usize + 1,
+            (_, None) => 0,
+        };
+        if tokens > vocab {
             return Err(Error::corrupt(
                 &st_path,
                 0,
-                format!(
-                    "{vocab} rows for a tokenizer of {} tokens",
-                    tokenizer.get_vocab_size(true)
-                ),
+                format!("{vocab} rows for a tokenizer of {tokens} tokens"),
             ));
         }
-        let fast = super::wordpiece::FastWordPiece::from_tokenizer_json(tokenizer_json);
         let split_identifiers = match safetensors::SafeTensors::read_metadata(safetensors_bytes) {
             Ok((_, m)) => m
                 .metadata()
@@ -207,7 +231,7 @@ impl StaticModel {
         }
         StaticModel::from_bytes(
             BUILTIN_ID,
-            include_bytes!("../../models/builtin/tokenizer.json"),
+            BUILTIN_TOKENIZER,
             include_bytes!("../../models/builtin/model.safetensors"),
             Path::new("<builtin>"),
             true,
@@ -272,7 +296,7 @@ impl StaticModel {
 
     /// The text of token `id` (`None` past the tokenizer's vocabulary).
     pub fn token_text(&self, id: u32) -> Option<String> {
-        self.tokenizer.id_to_token(id)
+        self.tok().ok()?.id_to_token(id)
     }
 
     /// Every token id of a text, with no cap (for counting a corpus).
@@ -313,11 +337,22 @@ impl StaticModel {
     fn slow_ids(&self, text: &str, limit: usize, ids: &mut Vec<u32>) -> Result<()> {
         let text = self.pretokenized(text);
         let enc = self
-            .tokenizer
+            .tok()?
             .encode_fast(text.as_ref(), false)
             .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
         ids.extend(enc.get_ids().iter().take(limit));
         Ok(())
+    }
+
+    /// The tokenizers crate's tokenizer, parsed now if it was deferred.
+    fn tok(&self) -> Result<&tokenizers::Tokenizer> {
+        // Only the built-in model's cell is left empty at load.
+        self.tokenizer
+            .get_or_init(|| {
+                load_tokenizer(BUILTIN_TOKENIZER, Path::new("<builtin>")).map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(|e| Error::model(e.clone()))
     }
 
     /// Whether ASCII texts take the fast WordPiece path (see `wordpiece`).
@@ -342,7 +377,7 @@ impl StaticModel {
     pub fn reference_token_ids(&self, text: &str) -> Result<Vec<u32>> {
         let text = self.pretokenized(text);
         let enc = self
-            .tokenizer
+            .tok()?
             .encode(text.as_ref(), false)
             .map_err(|e| Error::model(format!("tokenizer: {e}")))?;
         Ok(enc.get_ids().iter().take(MAX_TOKENS).copied().collect())

@@ -77,6 +77,15 @@ impl FastWordPiece {
         })
     }
 
+    /// The largest token id of the vocabulary.
+    pub fn max_id(&self) -> u32 {
+        self.start
+            .values()
+            .chain(self.cont.values())
+            .copied()
+            .fold(self.unk, u32::max)
+    }
+
     /// Whether `text` can take the fast path.
     pub fn applies(&self, text: &str) -> bool {
         text.is_ascii() && !self.specials.iter().any(|s| text.contains(s.as_str()))

@@ -139,6 +139,26 @@ impl LexRows {
         self.table.read(path, buf, row as usize * 4, &mut b)?;
         Ok(u32::from_le_bytes(b))
     }
+
+    /// Call `f(row, node)` for every row in order, reading the table a
+    /// piece at a time (each block verified once): a filtered query's pass
+    /// over all rows costs a copy of the table, not a lookup per row.
+    pub fn for_each(&self, path: &Path, buf: &[u8], mut f: impl FnMut(u64, u32)) -> Result<()> {
+        const PIECE_ROWS: u64 = 16_384;
+        let mut piece = vec![0u8; PIECE_ROWS as usize * 4];
+        let mut row = 0u64;
+        while row < self.n {
+            let len = (self.n - row).min(PIECE_ROWS) as usize;
+            let bytes = &mut piece[..len * 4];
+            self.table.read(path, buf, row as usize * 4, bytes)?;
+            for (k, b) in bytes.chunks_exact(4).enumerate() {
+                // chunks_exact(4) yields 4-byte slices.
+                f(row + k as u64, u32::from_le_bytes(b.try_into().unwrap()));
+            }
+            row += len as u64;
+        }
+        Ok(())
+    }
 }
 
 /// `decode_head` without reading the rows: the head (its `node_of_row`

@@ -204,12 +204,8 @@ pub fn check_rel_path(file: &Path, offset: u64, p: &str) -> Result<()> {
         Some("is too long")
     } else if p.starts_with('/') {
         Some("is absolute")
-    } else if p.contains('\0') {
-        Some("holds a NUL byte")
-    } else if p.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
-        Some("has an empty, `.` or `..` component")
     } else {
-        None
+        rel_path_fault(p.as_bytes())
     };
     match why {
         None => Ok(()),
@@ -222,6 +218,22 @@ pub fn check_rel_path(file: &Path, offset: u64, p: &str) -> Result<()> {
             ),
         )),
     }
+}
+
+/// A NUL byte, or an empty, `.` or `..` component, found in one pass over
+/// the bytes (this runs on every path a filter or an update reads).
+fn rel_path_fault(p: &[u8]) -> Option<&'static str> {
+    if memchr::memchr(0, p).is_some() {
+        return Some("holds a NUL byte");
+    }
+    let mut comp_start = 0;
+    for end in memchr::memchr_iter(b'/', p).chain(std::iter::once(p.len())) {
+        if matches!(&p[comp_start..end], b"" | b"." | b"..") {
+            return Some("has an empty, `.` or `..` component");
+        }
+        comp_start = end + 1;
+    }
+    None
 }
 
 /// Longest source path accepted from an index file, bytes (u16 lengths).

@@ -405,6 +405,27 @@ impl LexSegment {
         Ok(n)
     }
 
+    /// Whether each row's node passes `node_ok`, for every row (indexed by
+    /// row), in one pass over the row table; a row naming a node outside the
+    /// segment is an error naming this file.
+    pub fn rows_where(&self, node_ok: impl Fn(usize) -> bool) -> Result<Vec<bool>> {
+        let mut out = Vec::with_capacity(self.rows.len() as usize);
+        let mut bad = None;
+        self.rows.for_each(&self.path, self.dir.bytes(), |row, n| {
+            if n as usize >= self.nodes {
+                bad.get_or_insert(row);
+                out.push(false);
+            } else {
+                out.push(node_ok(n as usize));
+            }
+        })?;
+        if let Some(row) = bad {
+            // Re-read it for the same error `node_of_row` gives.
+            self.node_of_row(row)?;
+        }
+        Ok(out)
+    }
+
     pub fn searcher(&self) -> &tantivy::Searcher {
         &self.searcher
     }

@@ -32,7 +32,7 @@ impl Searcher {
                 per_path.push(
                     (o.languages.is_empty() || o.languages.contains(&lang))
                         && globs.as_ref().is_none_or(|g| g.is_match(path)),
-                )
+                );
             })?;
             // With the node list by path (format 1.8) only the chosen
             // files' nodes are read; otherwise every record names its path.
@@ -72,26 +72,91 @@ impl Searcher {
     }
 }
 
-pub(super) fn build_globs(paths: &[String]) -> Result<Option<GlobSet>> {
+/// What `--path` keeps: a pattern without glob characters is a file or a
+/// directory (kept with everything below it), compared as a string; the
+/// others are globs. Matching a literal is a compare, not a glob run: a
+/// filter decides on every path of a 200,000-file index.
+pub(super) struct PathMatcher {
+    /// Literal patterns without trailing `/`.
+    literal: Vec<String>,
+    globs: Option<GlobSet>,
+}
+
+impl PathMatcher {
+    pub(super) fn is_match(&self, path: &str) -> bool {
+        self.literal.iter().any(|t| {
+            path.strip_prefix(t.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        }) || self.globs.as_ref().is_some_and(|g| g.is_match(path))
+    }
+}
+
+pub(super) fn build_globs(paths: &[String]) -> Result<Option<PathMatcher>> {
     if paths.is_empty() {
         return Ok(None);
     }
     let mut b = GlobSetBuilder::new();
+    let mut literal = Vec::new();
+    let mut any_glob = false;
     for (i, p) in paths.iter().enumerate() {
-        // A bare directory-ish pattern also matches everything below it.
+        let t = p.trim_end_matches('/');
         let pats = if p.contains('*') || p.contains('?') || p.contains('[') {
             vec![p.clone()]
+        } else if !t.is_empty() && !t.contains(['{', '\\']) {
+            // A plain file or directory: compared as a string.
+            literal.push(t.to_string());
+            continue;
         } else {
-            let t = p.trim_end_matches('/');
+            // A bare directory-ish pattern also matches everything below it.
             vec![t.to_string(), format!("{t}/**")]
         };
         for pat in pats {
             b.add(Glob::new(&pat).map_err(|e| {
                 Error::config(format!("--path[{i}]"), format!("bad glob `{p}`: {e}"))
             })?);
+            any_glob = true;
         }
     }
-    b.build()
-        .map(Some)
-        .map_err(|e| Error::config("--path", format!("{e}")))
+    let globs = if any_glob {
+        Some(
+            b.build()
+                .map_err(|e| Error::config("--path", format!("{e}")))?,
+        )
+    } else {
+        None
+    };
+    Ok(Some(PathMatcher { literal, globs }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build_globs;
+
+    fn keeps(pats: &[&str], path: &str) -> bool {
+        let pats: Vec<String> = pats.iter().map(|s| s.to_string()).collect();
+        build_globs(&pats).unwrap().unwrap().is_match(path)
+    }
+
+    /// A literal pattern keeps the file or directory it names and what is
+    /// below it, never a sibling that merely starts with the same letters;
+    /// globs and `{a,b}` alternatives keep working as globs.
+    #[test]
+    fn literal_paths_match_whole_components_and_globs_stay_globs() {
+        for pat in ["auth", "auth/", "auth//"] {
+            assert!(keeps(&[pat], "auth"), "{pat}");
+            assert!(keeps(&[pat], "auth/jwt.go"), "{pat}");
+            assert!(keeps(&[pat], "auth/a/b/c.go"), "{pat}");
+            assert!(!keeps(&[pat], "authz/jwt.go"), "{pat}");
+            assert!(!keeps(&[pat], "src/auth/jwt.go"), "{pat}");
+        }
+        assert!(keeps(&["src/pool.rs"], "src/pool.rs"));
+        assert!(!keeps(&["src/pool.rs"], "src/pool.rs.bak"));
+        assert!(keeps(&["x", "src/pool.rs"], "src/pool.rs"));
+        assert!(keeps(&["**/*.go"], "auth/jwt.go"));
+        assert!(!keeps(&["**/*.go"], "auth/jwt.rs"));
+        assert!(keeps(&["src/{a,b}"], "src/b/x.rs"));
+        assert!(!keeps(&["src/{a,b}"], "src/c/x.rs"));
+        let bad: Vec<String> = vec!["src/[".to_string()];
+        assert!(build_globs(&bad).is_err());
+    }
 }

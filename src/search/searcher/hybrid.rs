@@ -150,14 +150,7 @@ impl Searcher {
             let (allow, fetch) = if post_filter {
                 (None, want + hidden)
             } else {
-                (
-                    Some(std::sync::Arc::new(
-                        (0..l.rows())
-                            .map(|r| Ok(node_ok(l.node_of_row(r)? as usize)))
-                            .collect::<Result<Vec<bool>>>()?,
-                    )),
-                    want,
-                )
+                (Some(std::sync::Arc::new(l.rows_where(node_ok)?)), want)
             };
             let mut kept = 0;
             for (score, row) in l.search(&*q, &stats, fetch, allow)? {

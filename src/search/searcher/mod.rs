@@ -4,8 +4,9 @@
 //! from the source tree and checked against the chunk hash, or from the
 //! stored text), and hand back results with a preview and a stale flag.
 
-use crate::embed::Embedder;
+use crate::embed::{Embedder, EmbedderSpec};
 use crate::engine::index::{Index, NodeFilter, QueryContext};
+use crate::engine::manifest::IndexInfo;
 use crate::error::{Error, Result};
 use crate::io::{ReadMode, Storage};
 use crate::lang::Language;
@@ -110,7 +111,26 @@ impl Searcher {
         root: Option<&Path>,
         embedder: Option<Box<dyn Embedder>>,
     ) -> Result<Searcher> {
-        let index = Index::open(storage.as_ref(), dir, ReadMode::Buffered, None)?;
+        // The built-in model (tens of milliseconds to load) is known from
+        // the manifest alone: load it while the segments open. What the
+        // opened index records decides; a guess made from a manifest
+        // replaced in between is not used. Other embedders (a server to
+        // reach, a model directory) load after the open, once.
+        let (opened, early) = std::thread::scope(|scope| {
+            let early = embedder.is_none().then(|| {
+                scope.spawn(|| -> Option<(String, Box<dyn Embedder>)> {
+                    let m = crate::engine::manifest::load(storage.as_ref(), dir).ok()?;
+                    let info = IndexInfo::from_json(dir, &m.info_json).ok()?;
+                    let model = info.model.clone().unwrap_or_default();
+                    let spec = info.embedder.filter(|s| *s == EmbedderSpec::Builtin)?;
+                    let e = spec.load_recorded(storage.as_ref(), &model).ok()?;
+                    Some((model, e))
+                })
+            });
+            let opened = Index::open(storage.as_ref(), dir, ReadMode::Buffered, None);
+            (opened, early.and_then(|h| h.join().ok().flatten()))
+        });
+        let index = opened?;
         if !index.info.chunks {
             return Err(Error::precondition(format!(
                 "{}: this index holds bare vectors (built by `leann bench` or the library), not chunks of a source tree",
@@ -118,9 +138,14 @@ impl Searcher {
             )));
         }
         let model = index.info.model.clone().unwrap_or_default();
-        let embedder = match embedder {
-            Some(e) => e,
-            None => {
+        let embedder = match (embedder, early) {
+            (Some(e), _) => e,
+            (None, Some((m, e)))
+                if m == model && index.info.embedder == Some(EmbedderSpec::Builtin) =>
+            {
+                e
+            }
+            (None, _) => {
                 let spec = index.info.embedder.clone().ok_or_else(|| {
                     Error::corrupt(
                         dir.join("MANIFEST"),
