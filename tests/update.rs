@@ -271,9 +271,10 @@ fn git_diff_names_the_files_to_update() {
     assert!(e.to_string().contains("git -C"), "{e}");
 }
 
-/// Issue 16 §4, T-2: an update of named paths walks only them, and the
-/// stamps of every other file stand: a full update afterwards trusts all of
-/// them without reading any.
+/// Issue 16 §4, T-2, T-5: an update of named paths walks only them and
+/// leaves FILES as it was (its cost follows the change, not the stamps
+/// table); a full update afterwards trusts every other file without reading
+/// it and reads the changed one again, finding nothing more to do.
 #[test]
 fn scoped_update_walks_only_its_paths_and_keeps_other_stamps() {
     let (_d, tree, idx) = setup(Duration::from_secs(3600));
@@ -301,17 +302,26 @@ fn scoped_update_walks_only_its_paths_and_keeps_other_stamps() {
     let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
     let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
     let only: std::collections::BTreeSet<String> = ["src/a.rs".to_string()].into();
+    let stamps_before = std::fs::read(idx.join("FILES")).unwrap();
     let r = leann::ingest::update::update_paths(&mut s, st.as_ref(), None, Some(&only)).unwrap();
     assert_eq!(changes(&r), (1, 0, 0));
     assert_eq!(r.files_scanned, 1, "walked beyond the scope");
+    assert_eq!(
+        std::fs::read(idx.join("FILES")).unwrap(),
+        stamps_before,
+        "a scoped update rewrote FILES"
+    );
     drop(s);
     let r = update(&idx, None);
     assert_eq!(changes(&r), (0, 0, 0));
     assert_eq!(r.files_scanned, 24);
     assert_eq!(
-        r.files_trusted, 24,
-        "stamps of files outside the scope were lost"
+        r.files_trusted, 23,
+        "stamps of files outside the scope were lost, or the changed file's stale stamp was trusted"
     );
+    // That update wrote FILES again: now all are trusted.
+    let r = update(&idx, None);
+    assert_eq!((r.files_trusted, changes(&r)), (24, (0, 0, 0)));
 }
 
 /// Scores of `query`'s hits on the index at `idx`, by path.

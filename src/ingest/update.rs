@@ -384,9 +384,18 @@ pub fn update_paths(
     } = known_chunks(s, scope.as_ref())?;
     let known_seconds = t0.elapsed().as_secs_f64() - walk_seconds;
     let dir = s.index.dir.clone();
-    let (old_stamps, stamps_note) = match crate::engine::stamps::load(storage, &dir, &root) {
-        Ok(st) => (st, None),
-        Err(e) => (None, Some(format!("file stamps ignored: {e}"))),
+    // A scoped update (`--git-diff`, `--watch`) reads every file it names
+    // and leaves FILES alone (SPEC.md "File stamps", T-5): the entries of
+    // the files it changed then fail T-2 or T-4, so the next whole-tree
+    // update reads those files again, and only those. Its cost is the
+    // change's, not the stamps table's (issue 16 §4).
+    let (old_stamps, stamps_note) = if scope.is_some() {
+        (None, None)
+    } else {
+        match crate::engine::stamps::load(storage, &dir, &root) {
+            Ok(st) => (st, None),
+            Err(e) => (None, Some(format!("file stamps ignored: {e}"))),
+        }
     };
     let stamp_of: HashMap<&str, &Stamp> = old_stamps
         .as_ref()
@@ -476,12 +485,7 @@ pub fn update_paths(
             digest,
         });
     }
-    // Files outside the scope were not walked: their stamps stand.
-    if let (Some(sc), Some(st)) = (&scope, &old_stamps) {
-        new_stamps.extend(st.entries.iter().filter(|e| !sc.contains(&e.path)).cloned());
-        new_stamps.sort_by(|a, b| a.path.cmp(&b.path));
-    }
-    restamp |= new_stamps.len() != stamp_of.len();
+    restamp = scope.is_none() && (restamp || new_stamps.len() != stamp_of.len());
     let mut records = Vec::new();
     let mut to_embed: Vec<(usize, String)> = Vec::new();
     // Per chunk to upsert: its vector once known, and whether it is exact.
