@@ -106,7 +106,7 @@ pub enum Error {
     Poisoned(String),
     /// An `index create` failed after a checkpoint: its work is kept in
     /// `kept` for `--resume` (SPEC.md C-5).
-    #[error("{source}; the work done so far is kept in {kept}: rerun with --resume to continue")]
+    #[error("{source}; the work done so far is kept in {kept}: rerun with --resume to continue it, or with --force to discard it (a resume refused for a changed tree, config, model or build, or for damaged work, can only be discarded)")]
     Resumable {
         #[source]
         source: Box<Error>,

@@ -304,7 +304,11 @@ fn failed_create_keeps_its_work_for_resume() {
         ..Default::default()
     };
     let e = lib_create(&st, &t, &idx, &other, &failing, true, false).unwrap_err();
-    assert!(e.to_string().contains("config.storeText false"), "{e}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("config.storeText false") && msg.contains("--force"),
+        "{msg}"
+    );
     assert_eq!(staging_dirs(&idx).len(), 1);
 
     // Resume: only the rest is embedded (4 batches of 256 files → 2 left).
