@@ -458,18 +458,41 @@ pub struct LexMemory {
 
 impl LexMemory {
     pub fn build(docs: &[Vec<String>]) -> Result<LexMemory> {
+        Self::build_streamed(|add| {
+            for t in docs {
+                add(t)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Build from documents handed over one at a time by `feed` (each
+    /// call of `add` is the next row): nothing but tantivy's own index
+    /// holds a document once it is added, so a log of 100,000 upserts
+    /// does not hold all their tokens at once.
+    pub fn build_streamed(
+        feed: impl FnOnce(&mut dyn FnMut(&[String]) -> Result<()>) -> Result<()>,
+    ) -> Result<LexMemory> {
         let (schema, body, row) = schema();
         let index = Index::create_in_ram(schema);
         register(&index);
-        let mut w: IndexWriter = index
-            .writer_with_num_threads(1, 15 << 20)
+        // 64 MB before tantivy cuts a segment, and no merges: the index
+        // lives for one process, and merging it there only costs time (a
+        // log of ~130,000 upserts spent a fifth of its build merging).
+        let w: IndexWriter = index
+            .writer_with_num_threads(1, 64 << 20)
             .map_err(|e| lexerr("start writer", e))?;
-        for (i, t) in docs.iter().enumerate() {
+        w.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
+        let mut i = 0u64;
+        feed(&mut |t: &[String]| {
             let mut d = tantivy::TantivyDocument::default();
-            d.add_u64(row, i as u64);
+            d.add_u64(row, i);
             d.add_text(body, t.join(" "));
             w.add_document(d).map_err(|e| lexerr("add document", e))?;
-        }
+            i += 1;
+            Ok(())
+        })?;
+        let mut w = w;
         w.commit().map_err(|e| lexerr("commit", e))?;
         let reader = index
             .reader_builder()

@@ -4,6 +4,7 @@ use super::*;
 use crate::engine::index::NodeFilter;
 use crate::error::{Error, Result};
 use crate::search::fusion::FUSION_CANDIDATES;
+use rayon::prelude::*;
 use std::collections::HashMap;
 
 /// Up to this many nodes hidden by the log in a segment, the lexical side
@@ -22,26 +23,58 @@ impl Searcher {
 
     pub(super) fn build_delta_lexical(&self) -> Result<DeltaLexical> {
         let tree = self.tree();
-        let mut files = HashMap::new();
-        let mut docs = Vec::new();
-        let mut ids = Vec::new();
-        for (&id, e) in &self.index.delta.upserts {
-            if let Some(c) = &e.chunk {
-                let t = source_text(&tree, &delta_info(c), &mut files);
-                let text = if t.stale { "" } else { t.text.as_str() };
-                docs.push(crate::lexical::tokens::chunk_tokens(
-                    &c.path,
-                    c.language,
-                    c.symbol.as_deref(),
-                    text,
-                ));
-                ids.push(id);
+        // In path order, a batch at a time: each file is read once and let
+        // go when its chunks are done, and a batch's tokens are made in
+        // parallel and handed to tantivy before the next (after 10,000
+        // changed files the log holds ~130,000 upserts: holding all their
+        // files and tokens took 1.9 GB).
+        let mut ups: Vec<(u64, &crate::format::wal::UpsertChunk)> = self
+            .index
+            .delta
+            .upserts
+            .iter()
+            .filter_map(|(&id, e)| e.chunk.as_ref().map(|c| (id, c)))
+            .collect();
+        ups.sort_by(|a, b| a.1.path.cmp(&b.1.path).then(a.0.cmp(&b.0)));
+        let ids: Vec<u64> = ups.iter().map(|(id, _)| *id).collect();
+        const BATCH_CHUNKS: usize = 2048;
+        let index = crate::lexical::segment::LexMemory::build_streamed(|add| {
+            let mut files = HashMap::new();
+            for batch in ups.chunks(BATCH_CHUNKS) {
+                let texts: Vec<String> = batch
+                    .iter()
+                    .map(|(_, c)| {
+                        // Sorted by path: a new path's file replaces the last.
+                        if !files.contains_key(c.path.as_str()) {
+                            files.clear();
+                        }
+                        let t = source_text(&tree, &delta_info(c), &mut files);
+                        if t.stale {
+                            String::new()
+                        } else {
+                            t.text
+                        }
+                    })
+                    .collect();
+                let docs: Vec<Vec<String>> = batch
+                    .par_iter()
+                    .zip(texts.par_iter())
+                    .map(|((_, c), text)| {
+                        crate::lexical::tokens::chunk_tokens(
+                            &c.path,
+                            c.language,
+                            c.symbol.as_deref(),
+                            text,
+                        )
+                    })
+                    .collect();
+                for d in &docs {
+                    add(d)?;
+                }
             }
-        }
-        Ok(DeltaLexical {
-            index: crate::lexical::segment::LexMemory::build(&docs)?,
-            ids,
-        })
+            Ok(())
+        })?;
+        Ok(DeltaLexical { index, ids })
     }
 
     /// The fusion of the semantic hits with the lexical side's best
