@@ -451,41 +451,41 @@ pub fn update_paths(
         check_seconds: t0.elapsed().as_secs_f64() - walk_seconds - known_seconds,
         ..UpdateReport::default()
     };
-    // New stamps: every file read or trusted, with the digest of the chunks
-    // the index holds for it once this update is written.
-    let mut new_stamps = Vec::with_capacity(files.len());
-    let mut restamp = old_stamps.is_none();
-    for (f, r) in files.iter().zip(&results) {
-        let digest = match r {
-            // Not looked at: its old stamp (if any) still says what it said.
-            Outcome::Skipped => {
-                if let Some(st) = stamp_of.get(f.rel.as_str()) {
-                    new_stamps.push((*st).clone());
+    // New stamps, for a whole-tree update only (T-5): every file read or
+    // trusted, with the digest of the chunks the index holds for it once
+    // this update is written.
+    let mut new_stamps = Vec::new();
+    let mut restamp = false;
+    if scope.is_none() {
+        new_stamps.reserve(files.len());
+        restamp = old_stamps.is_none();
+        for (f, r) in files.iter().zip(&results) {
+            let digest = match r {
+                // Only a scoped update skips files.
+                Outcome::Skipped => continue,
+                Outcome::Unreadable => {
+                    restamp |= stamp_of.contains_key(f.rel.as_str());
+                    continue;
                 }
-                continue;
-            }
-            Outcome::Unreadable => {
-                restamp |= stamp_of.contains_key(f.rel.as_str());
-                continue;
-            }
-            Outcome::Trusted => stamp_of[f.rel.as_str()].digest,
-            Outcome::Unchanged => {
-                restamp = true;
-                known_digest(&f.rel)
-            }
-            Outcome::Changed(cs) => {
-                restamp = true;
-                crate::engine::stamps::chunks_digest(cs)
-            }
-        };
-        new_stamps.push(Stamp {
-            path: f.rel.clone(),
-            size: f.bytes,
-            mtime_ns: f.mtime_ns,
-            digest,
-        });
+                Outcome::Trusted => stamp_of[f.rel.as_str()].digest,
+                Outcome::Unchanged => {
+                    restamp = true;
+                    known_digest(&f.rel)
+                }
+                Outcome::Changed(cs) => {
+                    restamp = true;
+                    crate::engine::stamps::chunks_digest(cs)
+                }
+            };
+            new_stamps.push(Stamp {
+                path: f.rel.clone(),
+                size: f.bytes,
+                mtime_ns: f.mtime_ns,
+                digest,
+            });
+        }
+        restamp |= new_stamps.len() != stamp_of.len();
     }
-    restamp = scope.is_none() && (restamp || new_stamps.len() != stamp_of.len());
     let mut records = Vec::new();
     let mut to_embed: Vec<(usize, String)> = Vec::new();
     // Per chunk to upsert: its vector once known, and whether it is exact.
