@@ -32,8 +32,7 @@ pub struct ChunkTable {
 
 /// A chunk's row of the lexical index: its tokens joined by spaces.
 fn lexical_body(c: &NewChunk<'_>) -> String {
-    crate::lexical::tokens::chunk_tokens(c.path, c.language, c.symbol, c.text.unwrap_or(""))
-        .join(" ")
+    crate::lexical::tokens::chunk_body(c.path, c.language, c.symbol, c.text.unwrap_or(""))
 }
 
 /// A resumable create's text spool, in its work directory.

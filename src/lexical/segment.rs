@@ -460,34 +460,37 @@ impl LexMemory {
     pub fn build(docs: &[Vec<String>]) -> Result<LexMemory> {
         Self::build_streamed(|add| {
             for t in docs {
-                add(t)?;
+                add(&t.join(" "))?;
             }
             Ok(())
         })
     }
 
-    /// Build from documents handed over one at a time by `feed` (each
-    /// call of `add` is the next row): nothing but tantivy's own index
-    /// holds a document once it is added, so a log of 100,000 upserts
-    /// does not hold all their tokens at once.
+    /// Build from documents handed over one at a time by `feed`, each a
+    /// body of tokens joined by spaces (each call of `add` is the next
+    /// row): nothing but tantivy's own index holds a document once it is
+    /// added, so a log of 100,000 upserts does not hold all their tokens
+    /// at once.
     pub fn build_streamed(
-        feed: impl FnOnce(&mut dyn FnMut(&[String]) -> Result<()>) -> Result<()>,
+        feed: impl FnOnce(&mut dyn FnMut(&str) -> Result<()>) -> Result<()>,
     ) -> Result<LexMemory> {
         let (schema, body, row) = schema();
         let index = Index::create_in_ram(schema);
         register(&index);
         // 64 MB before tantivy cuts a segment, and no merges: the index
         // lives for one process, and merging it there only costs time (a
-        // log of ~130,000 upserts spent a fifth of its build merging).
+        // log of ~130,000 upserts spent a fifth of its build merging). One
+        // indexing thread: with two, which segment a row lands in varies
+        // from run to run, and so would the order of equal scores.
         let w: IndexWriter = index
             .writer_with_num_threads(1, 64 << 20)
             .map_err(|e| lexerr("start writer", e))?;
         w.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
         let mut i = 0u64;
-        feed(&mut |t: &[String]| {
+        feed(&mut |t: &str| {
             let mut d = tantivy::TantivyDocument::default();
             d.add_u64(row, i);
-            d.add_text(body, t.join(" "));
+            d.add_text(body, t);
             w.add_document(d).map_err(|e| lexerr("add document", e))?;
             i += 1;
             Ok(())

@@ -56,11 +56,11 @@ impl Searcher {
                         }
                     })
                     .collect();
-                let docs: Vec<Vec<String>> = batch
+                let docs: Vec<String> = batch
                     .par_iter()
                     .zip(texts.par_iter())
                     .map(|((_, c), text)| {
-                        crate::lexical::tokens::chunk_tokens(
+                        crate::lexical::tokens::chunk_body(
                             &c.path,
                             c.language,
                             c.symbol.as_deref(),
