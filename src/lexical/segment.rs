@@ -482,7 +482,7 @@ impl LexMemory {
         // log of ~130,000 upserts spent a fifth of its build merging). One
         // indexing thread: with two, which segment a row lands in varies
         // from run to run, and so would the order of equal scores.
-        let w: IndexWriter = index
+        let mut w: IndexWriter = index
             .writer_with_num_threads(1, 64 << 20)
             .map_err(|e| lexerr("start writer", e))?;
         w.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
@@ -495,7 +495,6 @@ impl LexMemory {
             i += 1;
             Ok(())
         })?;
-        let mut w = w;
         w.commit().map_err(|e| lexerr("commit", e))?;
         let reader = index
             .reader_builder()
