@@ -25,16 +25,7 @@ fn tree(d: &Path) -> PathBuf {
 }
 
 fn create(input: &Path, output: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "index",
-        "create",
-        "--input",
-        input.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    common::leann(&args)
+    common::leann(&common::create_args(input, output, extra))
 }
 
 fn stderr(o: &std::process::Output) -> String {

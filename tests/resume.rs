@@ -94,16 +94,7 @@ fn leann1(args: &[&str]) -> std::process::Output {
 
 /// `leann index create --input t --output out EXTRA...` on one thread.
 fn create1(t: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "index",
-        "create",
-        "--input",
-        t.to_str().unwrap(),
-        "--output",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    leann1(&args)
+    leann1(&common::create_args(t, out, extra))
 }
 
 /// Staging directories beside `out` (`.NAME.leann-new-*`).

@@ -193,6 +193,25 @@ pub fn ok_json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The arguments of `leann index create --input input --output output
+/// EXTRA...`.
+pub fn create_args<'a>(
+    input: &'a std::path::Path,
+    output: &'a std::path::Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec![
+        "index",
+        "create",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// `leann index create --input tree --output index [--config config]`,
 /// asserting that it succeeded.
 pub fn create_index(
@@ -200,14 +219,7 @@ pub fn create_index(
     index: &std::path::Path,
     config: Option<&std::path::Path>,
 ) {
-    let mut args = vec![
-        "index",
-        "create",
-        "--input",
-        tree.to_str().unwrap(),
-        "--output",
-        index.to_str().unwrap(),
-    ];
+    let mut args = create_args(tree, index, &[]);
     if let Some(c) = config {
         args.extend(["--config", c.to_str().unwrap()]);
     }

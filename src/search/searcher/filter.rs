@@ -20,7 +20,7 @@ impl Searcher {
                 return Ok(Some(f.clone()));
             }
         }
-        let globs = build_globs(&o.paths)?;
+        let paths = path_matcher(&o.paths)?;
         let mut allow = Vec::with_capacity(self.index.segments.len());
         for seg in &self.index.segments {
             let store = seg
@@ -31,7 +31,7 @@ impl Searcher {
             store.for_each_path(|_, lang, path| {
                 per_path.push(
                     (o.languages.is_empty() || o.languages.contains(&lang))
-                        && globs.as_ref().is_none_or(|g| g.is_match(path)),
+                        && paths.as_ref().is_none_or(|m| m.is_match(path)),
                 );
             })?;
             // With the node list by path (format 1.8) only the chosen
@@ -60,7 +60,7 @@ impl Searcher {
                 .filter(|(_, e)| {
                     e.chunk.as_ref().is_some_and(|c| {
                         (o.languages.is_empty() || o.languages.contains(&c.language))
-                            && globs.as_ref().is_none_or(|g| g.is_match(&c.path))
+                            && paths.as_ref().is_none_or(|m| m.is_match(&c.path))
                     })
                 })
                 .map(|(id, _)| *id)
@@ -91,7 +91,7 @@ impl PathMatcher {
     }
 }
 
-pub(super) fn build_globs(paths: &[String]) -> Result<Option<PathMatcher>> {
+pub(super) fn path_matcher(paths: &[String]) -> Result<Option<PathMatcher>> {
     if paths.is_empty() {
         return Ok(None);
     }
@@ -130,11 +130,11 @@ pub(super) fn build_globs(paths: &[String]) -> Result<Option<PathMatcher>> {
 
 #[cfg(test)]
 mod tests {
-    use super::build_globs;
+    use super::path_matcher;
 
     fn keeps(pats: &[&str], path: &str) -> bool {
         let pats: Vec<String> = pats.iter().map(|s| s.to_string()).collect();
-        build_globs(&pats).unwrap().unwrap().is_match(path)
+        path_matcher(&pats).unwrap().unwrap().is_match(path)
     }
 
     /// A literal pattern keeps the file or directory it names and what is
@@ -157,6 +157,6 @@ mod tests {
         assert!(keeps(&["src/{a,b}"], "src/b/x.rs"));
         assert!(!keeps(&["src/{a,b}"], "src/c/x.rs"));
         let bad: Vec<String> = vec!["src/[".to_string()];
-        assert!(build_globs(&bad).is_err());
+        assert!(path_matcher(&bad).is_err());
     }
 }
