@@ -39,6 +39,79 @@ pub struct Config {
     /// Seed for sampling and k-means (builds are reproducible).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Memory a build may use: bytes (a number), a size ("2G", "512MiB") or
+    /// a share of the machine's RAM ("25%"). Default [`DEFAULT_MEMORY_BUDGET`].
+    /// A graph whose in-memory build would not fit is built out of core.
+    /// `--memory-budget` overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_budget: Option<MemorySize>,
+}
+
+/// The default memory budget of a build: a quarter of RAM.
+pub const DEFAULT_MEMORY_BUDGET: &str = "25%";
+/// The least memory budget accepted.
+pub const MIN_MEMORY_BUDGET_BYTES: u64 = 64 << 20;
+
+/// A memory size as the config or a flag gives it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum MemorySize {
+    Bytes(u64),
+    Text(String),
+}
+
+impl MemorySize {
+    /// Bytes, given the machine's RAM (for a percentage); errors name
+    /// `field`.
+    pub fn bytes(&self, field: &str, ram_bytes: u64) -> Result<u64> {
+        let bad = |why: String| Error::config(field.to_string(), why);
+        let b = match self {
+            MemorySize::Bytes(b) => *b,
+            MemorySize::Text(t) => parse_size(t, ram_bytes).map_err(bad)?,
+        };
+        if b < MIN_MEMORY_BUDGET_BYTES {
+            return Err(bad(format!(
+                "{b} bytes is below the least budget, {} MiB",
+                MIN_MEMORY_BUDGET_BYTES >> 20
+            )));
+        }
+        Ok(b)
+    }
+}
+
+/// "2G", "2GiB", "2GB", "512M", "1.5g", "123456", "25%" (of `ram_bytes`).
+/// Units are powers of 1024.
+fn parse_size(text: &str, ram_bytes: u64) -> std::result::Result<u64, String> {
+    let t = text.trim();
+    let bad = || {
+        format!("{text:?} is not a size: give bytes, a number with K, M, G or T (2G, 512MiB), or a share of RAM (25%)")
+    };
+    if let Some(p) = t.strip_suffix('%') {
+        let p: f64 = p.trim().parse().map_err(|_| bad())?;
+        if !(p > 0.0 && p <= 100.0) {
+            return Err(format!("{text:?}: a share of RAM must be in (0, 100]%"));
+        }
+        return Ok((ram_bytes as f64 * p / 100.0) as u64);
+    }
+    let lower = t.to_ascii_lowercase();
+    let num_end = lower
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(lower.len());
+    let (num, unit) = lower.split_at(num_end);
+    let x: f64 = num.parse().map_err(|_| bad())?;
+    let shift = match unit.trim() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(bad()),
+    };
+    let b = x * (1u64 << shift) as f64;
+    if !b.is_finite() || b >= u64::MAX as f64 {
+        return Err(bad());
+    }
+    Ok(b as u64)
 }
 
 /// Incremental updates (write-ahead log and compaction).
@@ -279,6 +352,8 @@ pub struct Resolved {
     pub patience: usize,
     pub rerank: Option<usize>,
     pub seed: u64,
+    /// What a build may hold in memory (`memoryBudget`, resolved).
+    pub memory_budget_bytes: u64,
 }
 
 /// Default node cache budget.
@@ -330,6 +405,7 @@ impl Config {
         if let Some(s) = &c.embedding_server {
             s.check()?;
         }
+        c.memory_budget_bytes()?;
         if let Some(f) = &c.filters {
             f.walk_options()?;
         }
@@ -358,6 +434,18 @@ impl Config {
             *d = abs.display().to_string();
         }
         Ok(())
+    }
+
+    /// The build's memory budget in bytes (`memoryBudget`, or
+    /// [`DEFAULT_MEMORY_BUDGET`] of this machine's RAM).
+    pub fn memory_budget_bytes(&self) -> Result<u64> {
+        let ram = crate::io::total_memory_bytes().unwrap_or(8 << 30);
+        match &self.memory_budget {
+            Some(m) => m.bytes("memoryBudget", ram),
+            None => Ok(MemorySize::Text(DEFAULT_MEMORY_BUDGET.into())
+                .bytes("memoryBudget", ram)?
+                .max(MIN_MEMORY_BUDGET_BYTES)),
+        }
     }
 
     /// Fill in defaults for a data set of `n` vectors of dimension `dim`.
@@ -439,6 +527,7 @@ impl Config {
             patience: s.patience.unwrap_or(0),
             rerank: s.rerank,
             seed: self.seed.unwrap_or(0x0001_eaaa),
+            memory_budget_bytes: self.memory_budget_bytes()?,
         })
     }
 }
@@ -452,5 +541,38 @@ fn json_kind(v: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "a string",
         serde_json::Value::Array(_) => "an array",
         serde_json::Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes_parse_and_bad_ones_name_the_field() {
+        let ram = 16u64 << 30;
+        let b = |t: &str| MemorySize::Text(t.into()).bytes("memoryBudget", ram);
+        assert_eq!(b("2G").unwrap(), 2 << 30);
+        assert_eq!(b("512MiB").unwrap(), 512 << 20);
+        assert_eq!(b("1.5g").unwrap(), 3 << 29);
+        assert_eq!(b("25%").unwrap(), 4 << 30);
+        assert_eq!(b(" 100000000 ").unwrap(), 100_000_000);
+        assert_eq!(
+            MemorySize::Bytes(1 << 30)
+                .bytes("memoryBudget", ram)
+                .unwrap(),
+            1 << 30
+        );
+        for bad in ["", "2X", "-1G", "0%", "150%", "G", "1e999"] {
+            let e = b(bad).unwrap_err().to_string();
+            assert!(e.contains("memoryBudget"), "{bad}: {e}");
+        }
+        // Below the least budget.
+        assert!(b("1M").unwrap_err().to_string().contains("least"));
+        let c = Config::from_json(r#"{"memoryBudget": "3G"}"#, "c.json").unwrap();
+        assert_eq!(c.memory_budget_bytes().unwrap(), 3 << 30);
+        assert!(c.resolve(10, 4).unwrap().memory_budget_bytes == 3 << 30);
+        let e = Config::from_json(r#"{"memoryBudget": "lots"}"#, "c.json").unwrap_err();
+        assert!(e.to_string().contains("memoryBudget"), "{e}");
     }
 }

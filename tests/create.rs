@@ -310,3 +310,114 @@ fn replacing_an_index_fails_or_crashes_at_every_operation_safely() {
 fn r_is_cleanup_failure(n: u64, count: u64) -> bool {
     n + 1 >= count
 }
+
+/// Issue 16 §3: a create whose graph does not fit `--memory-budget` builds
+/// it out of core, in partitions, and the index answers like one built in
+/// memory; a budget that is not a size is refused naming the flag.
+#[test]
+fn a_small_memory_budget_builds_the_graph_out_of_core() {
+    let d = common::tempdir();
+    let t = d.path().join("tree");
+    let words = [
+        "parse", "render", "upload", "encrypt", "compress", "schedule", "resize", "validate",
+        "merge", "index", "fetch", "notify", "archive", "tokenize", "rotate", "hash",
+    ];
+    let things = [
+        "invoice",
+        "thumbnail",
+        "session",
+        "matrix",
+        "playlist",
+        "certificate",
+        "sensor",
+        "ledger",
+        "manifest",
+        "subtitle",
+        "coupon",
+        "telemetry",
+        "glacier",
+        "orbit",
+        "recipe",
+        "voucher",
+        "kernel",
+        "avatar",
+        "tariff",
+        "harvest",
+    ];
+    let mut n = 0;
+    for w in &words {
+        for th in &things {
+            let dir = t.join(format!("pkg_{w}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join(format!("{th}.py")),
+                format!(
+                    "def {w}_{th}(value, options=None):\n    \"\"\"{w} the {th} and return it.\"\"\"\n    result = [{w}_step(x) for x in value.{th}_items]\n    return {th}_result(result, options)\n\n\nclass {th}_{w}_helper:\n    def run(self, item):\n        return {w}_{th}(item)\n"
+                ),
+            )
+            .unwrap();
+            n += 1;
+        }
+    }
+    assert_eq!(n, 320);
+    let whole = d.path().join("whole");
+    let parts = d.path().join("parts");
+    let o = create(&t, &whole, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("out of core"));
+    let o = create(&t, &parts, &["--memory-budget", "64M"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let said = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(said.contains("graph built out of core in"), "{said}");
+    let v = common::leann(&["index", "validate", parts.to_str().unwrap()]);
+    assert!(v.status.success(), "{}", stderr(&v));
+    // Semantic-only queries for eight functions: each is found by both.
+    let top = |idx: &Path, q: &str| -> Vec<String> {
+        let out = common::leann(&[
+            "query",
+            "--index",
+            idx.to_str().unwrap(),
+            "--query",
+            q,
+            "--semantic-ratio",
+            "1",
+            "--top-k",
+            "5",
+            "--format",
+            "json",
+        ]);
+        common::ok_json(&out)["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let mut found = (0, 0);
+    for (w, th) in [
+        ("encrypt", "ledger"),
+        ("resize", "thumbnail"),
+        ("notify", "sensor"),
+        ("archive", "glacier"),
+        ("tokenize", "subtitle"),
+        ("rotate", "certificate"),
+        ("compress", "telemetry"),
+        ("schedule", "harvest"),
+    ] {
+        let want = format!("pkg_{w}/{th}.py");
+        let q = format!("{w} the {th}");
+        found.0 += top(&whole, &q).contains(&want) as usize;
+        found.1 += top(&parts, &q).contains(&want) as usize;
+    }
+    assert!(found.0 >= 6, "in memory found {}/8", found.0);
+    assert!(
+        found.1 >= found.0.saturating_sub(1),
+        "out of core {} vs in memory {}",
+        found.1,
+        found.0
+    );
+    let o = create(&t, &d.path().join("bad"), &["--memory-budget", "lots"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--memory-budget"), "{}", stderr(&o));
+    assert!(!d.path().join("bad").join("MANIFEST").exists());
+}

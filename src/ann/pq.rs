@@ -7,7 +7,7 @@
 use crate::ann::distance::Metric;
 use crate::ann::kmeans::{self, Centroids};
 use crate::ann::rng::Rng;
-use crate::ann::vectors::VectorSource;
+use crate::ann::vectors::{gather, VectorSource};
 use crate::error::{Error, Result};
 use crate::format::codes::CodesFile;
 use crate::format::pq::PqFile;
@@ -58,14 +58,6 @@ pub struct QueryTables {
     pub lut: Vec<f32>,
     /// |q|^2 (used by L2).
     pub qnorm: f32,
-}
-
-fn gather(src: &dyn VectorSource, idx: &[usize]) -> Vec<f32> {
-    let mut out = Vec::with_capacity(idx.len() * src.dim());
-    for &i in idx {
-        out.extend_from_slice(src.vector(i));
-    }
-    out
 }
 
 impl Quantizer {
@@ -119,10 +111,10 @@ impl Quantizer {
         let anchors = Centroids::new(to_f16_grid(anchors.rows), dim);
         // Residuals of a sample, for the codebooks.
         let idx = rng.sample_indices(n, p.training_samples.max(p.ksub));
-        let residuals: Vec<f32> = idx
-            .par_iter()
-            .flat_map_iter(|&i| {
-                let x = src.vector(i);
+        let sample = gather(src, &idx);
+        let residuals: Vec<f32> = sample
+            .par_chunks(dim)
+            .flat_map_iter(|x| {
                 let mut acc = vec![0f32; anchors.k];
                 let (a, _) = anchors.nearest(x, &mut acc);
                 let ar = anchors.row(a);

@@ -32,6 +32,28 @@ pub fn in_blocks(src: &dyn VectorSource, mut f: impl FnMut(std::ops::Range<usize
     }
 }
 
+/// Rows `idx` of `src` copied out in that order (row `idx[k]` at `k`),
+/// read in ascending row order, each [`PASS_BLOCK_ROWS`] span's pages
+/// released after it: a random sample of a mapped source would otherwise
+/// map far more than the rows it reads (the kernel maps up to 16 cached
+/// pages around each fault), up to the whole file.
+pub fn gather(src: &dyn VectorSource, idx: &[usize]) -> Vec<f32> {
+    let dim = src.dim();
+    let mut out = vec![0f32; idx.len() * dim];
+    let mut by_row: Vec<(usize, usize)> = idx.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+    by_row.sort_unstable();
+    let mut span_start = 0;
+    for &(i, k) in &by_row {
+        if i >= span_start + PASS_BLOCK_ROWS {
+            src.release(span_start..i);
+            span_start = i;
+        }
+        out[k * dim..(k + 1) * dim].copy_from_slice(src.vector(i));
+    }
+    src.release(span_start..src.len());
+    out
+}
+
 /// Vectors held in one Vec, row-major.
 pub struct VecVectors {
     pub data: Vec<f32>,

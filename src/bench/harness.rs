@@ -321,12 +321,16 @@ pub fn run(
             },
         )?;
         log(&format!(
-            "built {} vectors in {:.2} s ({:.0} vectors/s; quantizer {:.2} s, graph {:.2} s, write {:.2} s)",
+            "built {} vectors in {:.2} s ({:.0} vectors/s; quantizer {:.2} s, graph {:.2} s{}, write {:.2} s)",
             rep.n,
             rep.seconds,
             rep.n as f64 / rep.seconds,
             rep.quantizer_seconds,
             rep.graph_seconds,
+            match rep.graph_partitions {
+                0 => String::new(),
+                p => format!(" out of core in {p} partitions"),
+            },
             rep.write_seconds
         ));
         build_seconds = Some(rep.seconds);

@@ -49,6 +49,12 @@ pub enum IndexCmd {
         /// else builtin.
         #[arg(long)]
         model: Option<String>,
+        /// Memory the build may use: a size (2G, 512MiB) or a share of RAM
+        /// (25%, the default; the config's memoryBudget). A graph whose
+        /// in-memory build would not fit is built out of core, in
+        /// partitions.
+        #[arg(long, value_name = "SIZE")]
+        memory_budget: Option<String>,
     },
     /// Bring an index up to date with its tree: changed, added and removed
     /// files, through the write-ahead log.
@@ -163,9 +169,17 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             resume,
             checkpoint_secs,
             model,
+            memory_budget,
         } => {
             let st = super::storage("auto")?;
-            let cfg = super::load_config(config.as_deref(), st.as_ref())?;
+            let mut cfg = super::load_config(config.as_deref(), st.as_ref())?;
+            if let Some(m) = memory_budget {
+                let m = leann::config::MemorySize::Text(m);
+                let ram = leann::io::total_memory_bytes().unwrap_or(8 << 30);
+                m.bytes("--memory-budget", ram)
+                    .map_err(|e| leann::Error::argument("--memory-budget", e.to_string()))?;
+                cfg.memory_budget = Some(m);
+            }
             if dry_run {
                 return dry_run_report(st.as_ref(), &input, &cfg, verbose);
             }
@@ -494,7 +508,7 @@ fn create(
     // A resumed run's rate counts the chunks it read itself.
     let this_run = rep.chunks - rep.resumed.map_or(0, |r| r.1);
     println!(
-        "indexed {} files, {} chunks in {:.2} s ({:.0} chunks/s{}): scan {:.2} s, chunk {:.2} s, embed {:.2} s, build {:.2} s",
+        "indexed {} files, {} chunks in {:.2} s ({:.0} chunks/s{}): scan {:.2} s, chunk {:.2} s, embed {:.2} s, build {:.2} s{}",
         rep.files,
         rep.chunks,
         rep.seconds,
@@ -507,7 +521,11 @@ fn create(
         rep.scan_seconds,
         rep.chunk_seconds,
         rep.embed_seconds,
-        rep.build.seconds
+        rep.build.seconds,
+        match rep.build.graph_partitions {
+            0 => String::new(),
+            p => format!(" (graph built out of core in {p} partitions, within the memory budget)"),
+        }
     );
     println!(
         "model {} ({}), dim {}; index {} bytes ({:.1} bytes/chunk) in {}",

@@ -11,6 +11,7 @@ pub mod delta;
 pub mod dir;
 pub mod index;
 pub mod manifest;
+pub mod partition;
 pub mod segment;
 pub mod stamps;
 pub mod verify;

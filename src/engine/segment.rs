@@ -18,24 +18,41 @@ use std::sync::Arc;
 
 pub const FILE_EXTS: [&str; 4] = ["graph", "pq", "codes", "ids"];
 
+/// Sectors written between two releases of a mapped adjacency table's pages.
+const ADJ_RELEASE_SECTORS: usize = 4096;
+
 pub fn file_name(id: u64, ext: &str) -> String {
     format!("seg-{id:08}.{ext}")
 }
 
-/// Everything a segment holds, in build order (before the on-disk reordering).
+/// A segment's graph, in build order (before the on-disk reordering).
+pub struct GraphData<'a> {
+    pub adj: &'a dyn crate::ann::vamana::Adjacency,
+    pub medoid: u32,
+    pub max_degree: u32,
+    /// Full-precision vectors to store in the graph file, if asked for.
+    pub vectors: Option<&'a dyn crate::ann::vectors::VectorSource>,
+}
+
+/// Everything else a segment holds, in build order.
 pub struct SegmentData<'a> {
     pub id: u64,
     pub metric: Metric,
-    pub adj: &'a [Vec<u32>],
-    pub medoid: u32,
-    pub max_degree: u32,
     pub quant: &'a Quantizer,
     pub codes: &'a CodesFile,
     /// Per anchor, nearest node (u32::MAX when none).
     pub entries: &'a [u32],
     pub ids: &'a [u64],
-    /// Full-precision vectors to store in the graph file, if asked for.
-    pub vectors: Option<&'a dyn crate::ann::vectors::VectorSource>,
+}
+
+/// Where the graph file put each node (what the other files follow).
+pub struct Layout {
+    /// Build order of each on-disk position.
+    order: Vec<u32>,
+    /// On-disk position of each build-order node.
+    new_of: Vec<u32>,
+    medoid: u32,
+    graph_bytes: u64,
 }
 
 /// Sizes of the files written, in bytes.
@@ -70,22 +87,42 @@ pub fn write(
     storage: &dyn Storage,
     dir: &Path,
     d: &SegmentData<'_>,
+    g: &GraphData<'_>,
     chunks: Option<&mut crate::engine::chunkstore::ChunkTable>,
 ) -> Result<SegmentFiles> {
-    let n = d.adj.len();
+    let laid = write_graph(storage, dir, d, g)?;
+    write_rest(storage, dir, d, laid, chunks)
+}
+
+/// The first step of [`write`]: lay the nodes out and write the graph
+/// file, after which the caller may free the graph.
+pub fn write_graph(
+    storage: &dyn Storage,
+    dir: &Path,
+    d: &SegmentData<'_>,
+    g: &GraphData<'_>,
+) -> Result<Layout> {
+    let n = g.adj.len();
+    if d.codes.anchors.len() != n {
+        return Err(Error::internal(format!(
+            "segment {}: {n} graph nodes but {} codes",
+            d.id,
+            d.codes.anchors.len()
+        )));
+    }
     let order = layout_order(d.codes);
     let mut new_of = vec![0u32; n];
     for (new, &old) in order.iter().enumerate() {
         new_of[old as usize] = new as u32;
     }
-    let full = d.vectors.is_some();
+    let full = g.vectors.is_some();
     let meta = GraphMeta::new(
         n as u64,
         d.quant.dim as u32,
-        d.max_degree,
+        g.max_degree,
         full,
         d.metric.code(),
-        new_of[d.medoid as usize],
+        new_of[g.medoid as usize],
     )?;
     // Graph file, streamed a sector at a time.
     let gpath = dir.join(file_name(d.id, "graph"));
@@ -93,20 +130,48 @@ pub fn write(
     w.write_all(&graph::encode_header_sector(&meta))?;
     let nps = meta.nodes_per_sector as usize;
     let mut sector = vec![0u8; SECTOR_BYTES];
-    let mut nbrs = Vec::with_capacity(d.max_degree as usize);
+    let mut nbrs = Vec::with_capacity(g.max_degree as usize);
     for first in (0..n).step_by(nps) {
         sector.fill(0);
         for (new, &old) in order.iter().enumerate().skip(first).take(nps) {
             let old = old as usize;
             nbrs.clear();
-            nbrs.extend(d.adj[old].iter().map(|&x| new_of[x as usize]));
-            let v = d.vectors.map(|s| s.vector(old));
+            nbrs.extend(g.adj.neighbours(old).iter().map(|&x| new_of[x as usize]));
+            let v = g.vectors.map(|s| s.vector(old));
             graph::put_node(&meta, &mut sector, new as u32, v, &nbrs);
         }
         graph::seal_sector(&mut sector);
         w.write_all(&sector)?;
+        if (first / nps) % ADJ_RELEASE_SECTORS == ADJ_RELEASE_SECTORS - 1 {
+            // Rows are read in layout order, all over a mapped table.
+            g.adj.release();
+        }
     }
+    g.adj.release();
     w.finish()?;
+    Ok(Layout {
+        order,
+        new_of,
+        medoid: meta.medoid,
+        graph_bytes: meta.file_bytes(),
+    })
+}
+
+/// The second step of [`write`]: the files that follow the graph's layout.
+pub fn write_rest(
+    storage: &dyn Storage,
+    dir: &Path,
+    d: &SegmentData<'_>,
+    laid: Layout,
+    chunks: Option<&mut crate::engine::chunkstore::ChunkTable>,
+) -> Result<SegmentFiles> {
+    let Layout {
+        order,
+        new_of,
+        medoid,
+        graph_bytes,
+    } = laid;
+    let n = order.len();
 
     let m = d.codes.m as usize;
     let reordered = CodesFile {
@@ -132,7 +197,7 @@ pub fn write(
         .iter()
         .map(|&e| {
             if e == u32::MAX {
-                meta.medoid
+                medoid
             } else {
                 new_of[e as usize]
             }
@@ -161,7 +226,7 @@ pub fn write(
         None => (0, 0),
     };
     Ok(SegmentFiles {
-        graph: meta.file_bytes(),
+        graph: graph_bytes,
         pq: pq_bytes.len() as u64,
         codes: codes_bytes.len() as u64,
         ids: ids_bytes.len() as u64,

@@ -462,6 +462,8 @@ pub fn fingerprint(
     // Where the embeddings come from may change (another server), not what
     // they are.
     c.embedding_server = None;
+    // How much memory the build may use changes how, not what, it builds.
+    c.memory_budget = None;
     let mut out = format!(
         "leann {} format {}.{}\nroot {}\nmodel {model_id}\ndim {dim}",
         env!("CARGO_PKG_VERSION"),

@@ -291,6 +291,14 @@ pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir> {
         .map_err(|e| crate::error::Error::io("create temporary directory", std::env::temp_dir(), e))
 }
 
+/// This machine's RAM in bytes (MemTotal), if the OS tells.
+pub fn total_memory_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Peak resident set size of this process in bytes (VmHWM), if the OS tells.
 pub fn peak_rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;

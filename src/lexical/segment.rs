@@ -262,6 +262,8 @@ impl LexBuilder {
                 crc: crc32fast::hash(&m),
                 block_crcs: lex::block_crcs(&m),
             });
+            // Read whole for its checksums; copied below, read again then.
+            m.release_range(0..m.len());
             maps.push(m);
         }
         let mut head = LexHead {
@@ -281,6 +283,7 @@ impl LexBuilder {
         for (f, m) in head.files.iter().zip(&maps) {
             w.write_all(&vec![0u8; (f.offset - at) as usize])?;
             w.write_all(m)?;
+            m.release_range(0..m.len());
             at = f.offset + f.len;
         }
         let end = at.next_multiple_of(lex::FILE_ALIGN_BYTES);

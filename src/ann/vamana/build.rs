@@ -66,7 +66,6 @@ pub fn build(src: &dyn VectorSource, p: &BuildParams) -> Graph {
 }
 
 /// `build`, calling `progress(points_inserted)` after every batch.
-/// `build`, calling `progress(points_inserted)` after every batch.
 pub fn build_with_progress(
     src: &dyn VectorSource,
     p: &BuildParams,
@@ -226,7 +225,9 @@ pub fn merge(
     finish(ctx, medoid)
 }
 
-fn find_medoid(src: &dyn VectorSource, metric: Metric) -> u32 {
+/// The point nearest the mean of `src` (one pass in blocks, two for the
+/// mean): where every build search starts.
+pub fn find_medoid(src: &dyn VectorSource, metric: Metric) -> u32 {
     let n = src.len();
     let dim = src.dim();
     let mut sum = vec![0f64; dim];
@@ -309,8 +310,25 @@ fn greedy(ctx: &Ctx<'_>, q: u32, start: u32, vis: &mut Visited) -> Vec<(f32, u32
 /// RobustPrune: choose at most R of `cands` (sorted by distance to p) such that
 /// no chosen s occludes a later c (alpha * d(s, c) <= d(p, c)).
 fn robust_prune(ctx: &Ctx<'_>, cands: &mut Vec<(f32, u32)>, out: &mut Vec<u32>) {
-    let r = ctx.p.max_degree;
-    let alpha = ctx.p.alpha;
+    robust_prune_by(
+        cands,
+        ctx.p.max_degree,
+        ctx.p.alpha,
+        |a, b| ctx.d(a, b),
+        out,
+    );
+}
+
+/// RobustPrune over any distance `d` between two points: at most `r` of
+/// `cands` ((distance to p, point), in any order; sorted and deduplicated
+/// here), each kept only if no point kept before it occludes it.
+pub fn robust_prune_by(
+    cands: &mut Vec<(f32, u32)>,
+    r: usize,
+    alpha: f32,
+    d: impl Fn(u32, u32) -> f32,
+    out: &mut Vec<u32>,
+) {
     cands.sort_by(|a, b| a.0.total_cmp(&b.0));
     cands.dedup_by_key(|c| c.1);
     out.clear();
@@ -318,7 +336,7 @@ fn robust_prune(ctx: &Ctx<'_>, cands: &mut Vec<(f32, u32)>, out: &mut Vec<u32>) 
         if out.len() >= r {
             break;
         }
-        let occluded = out.iter().any(|&s| alpha * ctx.d(s, c) <= dpc);
+        let occluded = out.iter().any(|&s| alpha * d(s, c) <= dpc);
         if !occluded {
             out.push(c);
         }

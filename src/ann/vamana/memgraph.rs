@@ -27,3 +27,29 @@ impl GraphReader for MemGraph<'_> {
         false
     }
 }
+
+/// Any [`super::Adjacency`] as a GraphReader (tests and benchmarks of the
+/// out-of-core build).
+pub struct AdjGraph<'a>(pub &'a dyn super::Adjacency);
+
+impl GraphReader for AdjGraph<'_> {
+    type Scratch = ();
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+    fn fetch(
+        &self,
+        batch: &[u32],
+        _: &mut (),
+        _: &mut SearchStats,
+        visit: &mut dyn FnMut(u32, &[u32]),
+    ) -> Result<()> {
+        for &n in batch {
+            visit(n, self.0.neighbours(n as usize));
+        }
+        Ok(())
+    }
+    fn resident(&self, _: u32, _: &()) -> bool {
+        false
+    }
+}

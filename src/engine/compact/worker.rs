@@ -414,13 +414,15 @@ fn merge(
         &segment::SegmentData {
             id: new_id,
             metric: r.metric,
-            adj: &g.adj,
-            medoid: g.medoid,
-            max_degree: r.max_degree as u32,
             quant,
             codes: &codes,
             entries: &entries,
             ids: &rows.ids,
+        },
+        &segment::GraphData {
+            adj: &g.adj,
+            medoid: g.medoid,
+            max_degree: r.max_degree as u32,
             vectors: None,
         },
         rows.table.as_mut(),

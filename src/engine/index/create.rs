@@ -7,6 +7,7 @@ use crate::ann::vamana::{self, BuildParams};
 use crate::ann::vectors::VectorSource;
 use crate::config::Config;
 use crate::engine::manifest::{self, IndexInfo};
+use crate::engine::partition::{self, GraphPlan};
 use crate::engine::segment::{self};
 use crate::error::{Error, Result};
 use crate::format::manifest::{Manifest, SegmentEntry};
@@ -108,6 +109,11 @@ impl Index {
             crate::engine::data::write_fbin(storage, &path, n, dim, |i, out| {
                 out.extend_from_slice(src.vector(i));
                 normalize(out);
+                let block = crate::ann::vectors::PASS_BLOCK_ROWS;
+                if (i + 1) % block == 0 || i + 1 == n {
+                    // A mapped source gives the block's pages back.
+                    src.release(i / block * block..i + 1);
+                }
             })?;
             norm_store = crate::engine::data::FbinVectors::open(storage, &path)?;
             _norm_dir = tmp;
@@ -135,7 +141,13 @@ impl Index {
             alpha: r.alpha,
             seed: r.seed,
         };
-        let (quantized, (g, graph_seconds)) = rayon::join(
+        let graph_plan = partition::plan(
+            n,
+            dim,
+            r.max_degree,
+            graph_budget_bytes(r.memory_budget_bytes, n, r.sub_vectors, chunks.is_some()),
+        );
+        let (quantized, g) = rayon::join(
             || -> Result<_> {
                 let tq = Instant::now();
                 progress(&Progress::new("anchors+pq", 0, 1));
@@ -146,22 +158,46 @@ impl Index {
                 progress(&Progress::new("encode", n as u64, n as u64));
                 Ok((quant, codes, entries, tq.elapsed().as_secs_f64()))
             },
-            || {
+            || -> Result<_> {
                 let tg = Instant::now();
-                let step = (n / 10).max(1);
-                let next = std::sync::atomic::AtomicUsize::new(step);
-                progress(&Progress::new("graph", 0, n as u64));
-                let g = vamana::build_with_progress(src, &build_params, &|done| {
+                let next = std::sync::atomic::AtomicU64::new(0);
+                let report = |done: u64, total: u64| {
                     let due = next.load(std::sync::atomic::Ordering::Relaxed);
-                    if done >= due || done == n {
-                        next.store(done + step, std::sync::atomic::Ordering::Relaxed);
-                        progress(&Progress::new("graph", done as u64, n as u64));
+                    if done >= due || done == total {
+                        next.store(
+                            done + (total / 10).max(1),
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                        progress(&Progress::new("graph", done, total));
                     }
-                });
-                (g, tg.elapsed().as_secs_f64())
+                };
+                let g = match graph_plan {
+                    GraphPlan::InMemory => {
+                        progress(&Progress::new("graph", 0, n as u64));
+                        BuiltGraph::Memory(vamana::build_with_progress(src, &build_params, &|d| {
+                            report(d as u64, n as u64)
+                        }))
+                    }
+                    GraphPlan::Partitioned {
+                        partitions,
+                        max_vectors,
+                    } => BuiltGraph::Partitioned(partition::build(
+                        src,
+                        &build_params,
+                        partitions,
+                        max_vectors,
+                        &report,
+                    )?),
+                };
+                Ok((g, tg.elapsed().as_secs_f64()))
             },
         );
         let (quant, codes, entries, quantizer_seconds) = quantized?;
+        let (g, graph_seconds) = g?;
+        let (adj, medoid): (&dyn vamana::Adjacency, u32) = match &g {
+            BuiltGraph::Memory(g) => (&g.adj, g.medoid),
+            BuiltGraph::Partitioned(g) => (&g.adj, g.medoid),
+        };
         let tw = Instant::now();
         progress(&Progress::new("write", 0, 1));
         let default_ids: Vec<u64>;
@@ -172,27 +208,33 @@ impl Index {
                 &default_ids
             }
         };
-        let files = segment::write(
+        let data = segment::SegmentData {
+            id: seg_id,
+            metric: r.metric,
+            quant: &quant,
+            codes: &codes,
+            entries: &entries,
+            ids,
+        };
+        let laid = segment::write_graph(
             storage,
             dir,
-            &segment::SegmentData {
-                id: seg_id,
-                metric: r.metric,
-                adj: &g.adj,
-                medoid: g.medoid,
+            &data,
+            &segment::GraphData {
+                adj,
+                medoid,
                 max_degree: r.max_degree as u32,
-                quant: &quant,
-                codes: &codes,
-                entries: &entries,
-                ids,
                 vectors: if r.store_full_vectors {
                     Some(src)
                 } else {
                     None
                 },
             },
-            chunks,
         )?;
+        // The graph is on disk: its memory goes before the chunk table and
+        // the lexical index are written.
+        drop(g);
+        let files = segment::write_rest(storage, dir, &data, laid, chunks)?;
         let config_json = serde_json::to_string(config)
             .map_err(|e| Error::internal(format!("config does not serialise: {e}")))?;
         manifest::store(
@@ -219,6 +261,34 @@ impl Index {
             graph_seconds,
             write_seconds: tw.elapsed().as_secs_f64(),
             files,
+            graph_partitions: match graph_plan {
+                GraphPlan::InMemory => 0,
+                GraphPlan::Partitioned { partitions, .. } => partitions,
+            },
         })
     }
+}
+
+/// What a build holds besides the graph's build: the program, the model and
+/// the lexical writer's heap.
+const BUILD_BASE_BYTES: u64 = 384 << 20;
+/// Per vector besides the graph: its PQ code (`m` bytes, counted apart),
+/// anchor, id, layout order and position, and the quantizer's encode pass.
+const BUILD_VECTOR_BYTES: u64 = 32;
+/// Per chunk of a tree: its record, symbol and path share in the chunk
+/// table while the index is built.
+const BUILD_CHUNK_BYTES: u64 = 96;
+
+/// The share of a build's memory budget its graph may take: the budget
+/// less what the rest of the build holds for `n` vectors with `m`-byte
+/// codes (and chunk metadata when `chunks`).
+fn graph_budget_bytes(budget: u64, n: usize, m: usize, chunks: bool) -> u64 {
+    let per = BUILD_VECTOR_BYTES + m as u64 + if chunks { BUILD_CHUNK_BYTES } else { 0 };
+    budget.saturating_sub(BUILD_BASE_BYTES + per * n as u64)
+}
+
+/// The graph of a build: made in memory, or out of core.
+enum BuiltGraph {
+    Memory(vamana::Graph),
+    Partitioned(partition::PartitionedGraph),
 }

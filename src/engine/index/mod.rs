@@ -10,6 +10,7 @@ use crate::engine::segment::{SegScratch, Segment, SegmentFiles};
 use crate::error::{Error, Result};
 use crate::format::manifest::Manifest;
 use crate::io::{ReadMode, Storage};
+use rayon::prelude::*;
 use std::path::PathBuf;
 
 mod create;
@@ -228,6 +229,8 @@ pub struct BuildReport {
     pub graph_seconds: f64,
     pub write_seconds: f64,
     pub files: SegmentFiles,
+    /// Partitions the graph was built in out of core (0: in memory).
+    pub graph_partitions: usize,
 }
 
 pub struct Index {
@@ -281,11 +284,21 @@ fn check_input(src: &dyn VectorSource) -> Result<()> {
     if src.dim() == 0 {
         return Err(Error::argument("vectors", "vectors have dimension 0"));
     }
-    for i in 0..src.len() {
-        let v = src.vector(i);
-        check_vector(v, src.dim(), &format!("vector {i}"))?;
-    }
-    Ok(())
+    // In blocks whose pages go back (a mapped spool is not held resident),
+    // each block in parallel; the first bad vector is named.
+    let mut bad = Ok(());
+    crate::ann::vectors::in_blocks(src, |rows| {
+        if bad.is_err() {
+            return;
+        }
+        let first = rows
+            .into_par_iter()
+            .find_first(|&i| check_vector(src.vector(i), src.dim(), "").is_err());
+        if let Some(i) = first {
+            bad = check_vector(src.vector(i), src.dim(), &format!("vector {i}"));
+        }
+    });
+    bad
 }
 
 impl Index {
@@ -419,9 +432,18 @@ impl Index {
     }
 }
 
+/// Whether normalising `src` would change nothing that matters: every
+/// vector is of unit length, or zero (`normalize` leaves a zero vector as
+/// it is; an embedder gives one for a text with no token it knows).
 fn is_normalised(src: &dyn VectorSource) -> bool {
-    (0..src.len()).all(|i| {
-        let v = src.vector(i);
-        (crate::ann::distance::dot(v, v) - 1.0).abs() < 1e-3
-    })
+    let mut all = true;
+    crate::ann::vectors::in_blocks(src, |rows| {
+        all = all
+            && rows.into_par_iter().all(|i| {
+                let v = src.vector(i);
+                let n = crate::ann::distance::dot(v, v);
+                n == 0.0 || (n - 1.0).abs() < 1e-3
+            });
+    });
+    all
 }
