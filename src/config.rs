@@ -352,8 +352,6 @@ pub struct Resolved {
     pub patience: usize,
     pub rerank: Option<usize>,
     pub seed: u64,
-    /// What a build may hold in memory (`memoryBudget`, resolved).
-    pub memory_budget_bytes: u64,
 }
 
 /// Default node cache budget.
@@ -527,7 +525,6 @@ impl Config {
             patience: s.patience.unwrap_or(0),
             rerank: s.rerank,
             seed: self.seed.unwrap_or(0x0001_eaaa),
-            memory_budget_bytes: self.memory_budget_bytes()?,
         })
     }
 }
@@ -571,7 +568,6 @@ mod tests {
         assert!(b("1M").unwrap_err().to_string().contains("least"));
         let c = Config::from_json(r#"{"memoryBudget": "3G"}"#, "c.json").unwrap();
         assert_eq!(c.memory_budget_bytes().unwrap(), 3 << 30);
-        assert!(c.resolve(10, 4).unwrap().memory_budget_bytes == 3 << 30);
         let e = Config::from_json(r#"{"memoryBudget": "lots"}"#, "c.json").unwrap_err();
         assert!(e.to_string().contains("memoryBudget"), "{e}");
     }

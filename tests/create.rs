@@ -57,8 +57,9 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, String)> {
     out
 }
 
-fn query_paths(idx: &Path, q: &str) -> Vec<String> {
-    let out = common::leann(&[
+/// Result paths of `query` with `extra` flags.
+fn query_paths(idx: &Path, q: &str, extra: &[&str]) -> Vec<String> {
+    let mut args = vec![
         "query",
         "--index",
         idx.to_str().unwrap(),
@@ -66,8 +67,9 @@ fn query_paths(idx: &Path, q: &str) -> Vec<String> {
         q,
         "--format",
         "json",
-    ]);
-    let v = common::ok_json(&out);
+    ];
+    args.extend_from_slice(extra);
+    let v = common::ok_json(&common::leann(&args));
     v["results"]
         .as_array()
         .unwrap()
@@ -166,7 +168,7 @@ fn a_failed_force_leaves_the_old_index_whole() {
     let idx = d.path().join("idx");
     common::create_index(&t, &idx, None);
     let before = snapshot(&idx);
-    let found = query_paths(&idx, "add two numbers");
+    let found = query_paths(&idx, "add two numbers", &[]);
     assert!(!found.is_empty());
     let bad_config = d.path().join("bad.json");
     std::fs::write(&bad_config, r#"{"complexity": "extreme"}"#).unwrap();
@@ -186,7 +188,7 @@ fn a_failed_force_leaves_the_old_index_whole() {
         let o = create(input, &idx, &extra);
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
         assert_eq!(snapshot(&idx), before, "{extra:?} changed the old index");
-        assert_eq!(query_paths(&idx, "add two numbers"), found);
+        assert_eq!(query_paths(&idx, "add two numbers", &[]), found);
         assert!(staging_left(d.path()).is_empty(), "{extra:?}");
     }
     // Without --force an existing index is refused.
@@ -201,7 +203,7 @@ fn a_failed_force_leaves_the_old_index_whole() {
     .unwrap();
     let o = create(&t, &idx, &["--force"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(query_paths(&idx, "multiply two numbers").contains(&"src/extra.rs".to_string()));
+    assert!(query_paths(&idx, "multiply two numbers", &[]).contains(&"src/extra.rs".to_string()));
     assert!(staging_left(d.path()).is_empty());
 }
 
@@ -373,25 +375,7 @@ fn a_small_memory_budget_builds_the_graph_out_of_core() {
     assert!(v.status.success(), "{}", stderr(&v));
     // Semantic-only queries for eight functions: each is found by both.
     let top = |idx: &Path, q: &str| -> Vec<String> {
-        let out = common::leann(&[
-            "query",
-            "--index",
-            idx.to_str().unwrap(),
-            "--query",
-            q,
-            "--semantic-ratio",
-            "1",
-            "--top-k",
-            "5",
-            "--format",
-            "json",
-        ]);
-        common::ok_json(&out)["results"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["path"].as_str().unwrap().to_string())
-            .collect()
+        query_paths(idx, q, &["--semantic-ratio", "1", "--top-k", "5"])
     };
     let mut found = (0, 0);
     for (w, th) in [

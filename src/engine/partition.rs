@@ -355,7 +355,7 @@ fn assign(
 mod tests {
     use super::*;
     use crate::ann::distance::Metric;
-    use crate::ann::vamana::{beam_search, AdjGraph, SearchParams, SearchStats, Visited};
+    use crate::ann::vamana::{beam_search, MemGraph, SearchParams, SearchStats, Visited};
     use crate::ann::vectors::VecVectors;
 
     /// `n` points around 20 centres in `dim` dimensions.
@@ -398,7 +398,7 @@ mod tests {
                 free_expand: false,
             };
             let got = beam_search(
-                &AdjGraph(adj),
+                &MemGraph(adj),
                 &[medoid],
                 &d,
                 &p,

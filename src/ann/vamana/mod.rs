@@ -6,7 +6,7 @@ pub mod build;
 mod memgraph;
 pub mod search;
 mod visited;
-pub use memgraph::{AdjGraph, MemGraph};
+pub use memgraph::MemGraph;
 
 pub use adjacency::{Adjacency, FlatAdjacency};
 pub use build::{

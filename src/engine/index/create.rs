@@ -145,7 +145,12 @@ impl Index {
             n,
             dim,
             r.max_degree,
-            graph_budget_bytes(r.memory_budget_bytes, n, r.sub_vectors, chunks.is_some()),
+            graph_budget_bytes(
+                config.memory_budget_bytes()?,
+                n,
+                r.sub_vectors,
+                chunks.is_some(),
+            ),
         );
         let (quantized, g) = rayon::join(
             || -> Result<_> {
