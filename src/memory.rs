@@ -133,3 +133,20 @@ pub fn with_budget<T>(limit_bytes: u64, message: &str, f: impl FnOnce() -> T) ->
     drop(line);
     out
 }
+
+/// Give the heap's free pages back to the OS (glibc's `malloc_trim`).
+///
+/// A build frees millions of small allocations at once (the graph's
+/// neighbour lists, made on rayon's threads, each with its own malloc
+/// arena); glibc keeps freed memory that is not at the top of an arena,
+/// so without this the process keeps their pages resident through the
+/// steps after (measured: 1.4 GB anonymous after a 2.4 M-node graph was
+/// freed). Called between a build's steps; costs a walk of the arenas.
+pub fn release_free_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; it
+    // takes the arena locks itself and is safe to call from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}

@@ -557,14 +557,31 @@ fn compact_keeps_results() {
     let before: Vec<Vec<Value>> = queries.iter().map(|t| q(t)).collect();
     let out = ok(&leann(&["index", "compact", "--index", i, "--if-needed"]));
     assert!(out.contains("nothing to do"), "{out}");
-    let out = ok(&leann(&["index", "compact", "--index", i]));
+    // A killed compaction's scratch directory is removed by the next
+    // writer; compaction keeps its spools in the index directory, never in
+    // the system's temporary directory (SPEC.md R-3).
+    fs::create_dir(idx.join("scratch.compact")).unwrap();
+    fs::write(idx.join("scratch.compact/vectors.fbin"), b"left over").unwrap();
+    let tmp = d.path().join("tmp");
+    fs::create_dir(&tmp).unwrap();
+    let out = ok(&std::process::Command::new(env!("CARGO_BIN_EXE_leann"))
+        .args(["index", "compact", "--index", i])
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap());
     assert!(out.contains("compacted"), "{out}");
+    let left: Vec<_> = fs::read_dir(&tmp).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
     let names: Vec<String> = fs::read_dir(&idx)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert!(
         names.iter().all(|n| !n.starts_with("seg-00000001")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().all(|n| !n.starts_with("scratch.")),
         "{names:?}"
     );
     ok(&leann(&["index", "validate", i]));

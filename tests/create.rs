@@ -367,10 +367,21 @@ fn a_small_memory_budget_builds_the_graph_out_of_core() {
     let o = create(&t, &whole, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!String::from_utf8_lossy(&o.stdout).contains("out of core"));
-    let o = create(&t, &parts, &["--memory-budget", "64M"]);
+    // SPEC.md R-3: the partitions' scratch files go in the index directory
+    // (removed at the end), never in the system's temporary directory.
+    let sys_tmp = d.path().join("sys-tmp");
+    std::fs::create_dir(&sys_tmp).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_leann"))
+        .args(common::create_args(&t, &parts, &["--memory-budget", "64M"]))
+        .env("TMPDIR", &sys_tmp)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let said = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(said.contains("graph built out of core in"), "{said}");
+    let left: Vec<_> = std::fs::read_dir(&sys_tmp).unwrap().collect();
+    assert!(left.is_empty(), "scratch left in TMPDIR: {left:?}");
+    assert!(!parts.join("scratch.build").exists());
     let v = common::leann(&["index", "validate", parts.to_str().unwrap()]);
     assert!(v.status.success(), "{}", stderr(&v));
     // Semantic-only queries for eight functions: each is found by both.
@@ -400,6 +411,15 @@ fn a_small_memory_budget_builds_the_graph_out_of_core() {
         found.1,
         found.0
     );
+    // A killed build's scratch directory is not part of the index: opening
+    // it for writing removes it (SPEC.md ).
+    std::fs::create_dir(parts.join("scratch.build")).unwrap();
+    std::fs::write(parts.join("scratch.build/part-0.adj"), b"left over").unwrap();
+    let v = common::leann(&["index", "validate", parts.to_str().unwrap()]);
+    assert!(v.status.success(), "{}", stderr(&v));
+    let u = common::leann(&["index", "update", "--index", parts.to_str().unwrap()]);
+    assert!(u.status.success(), "{}", stderr(&u));
+    assert!(!parts.join("scratch.build").exists());
     let o = create(&t, &d.path().join("bad"), &["--memory-budget", "lots"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--memory-budget"), "{}", stderr(&o));

@@ -74,6 +74,26 @@ impl ChunkTable {
         Ok(Self::with(text, lexical))
     }
 
+    /// `new`, with the text spool and the lexical index's files in fresh
+    /// directories in `scratch` (a compaction's scratch directory).
+    pub fn new_in(store_text: bool, lexical: bool, scratch: &Path) -> Result<ChunkTable> {
+        let text = if store_text {
+            Some(crate::io::spool::Spool::new_in(
+                scratch,
+                "text",
+                "text.spool",
+            )?)
+        } else {
+            None
+        };
+        let lexical = if lexical {
+            Some(crate::lexical::segment::LexBuilder::new_in(scratch)?)
+        } else {
+            None
+        };
+        Ok(Self::with(text, lexical))
+    }
+
     /// A table whose text spool (`work/text.spool`) and lexical index
     /// (`work/lex/`) live in `work`, a resumable create's work directory.
     pub fn create_in(store_text: bool, work: &Path) -> Result<ChunkTable> {
@@ -292,25 +312,40 @@ impl ChunkTable {
     /// Write `seg-S.chunks` at `path` with records in `order` (new -> old).
     /// Returns the file's size.
     pub fn write(&mut self, storage: &dyn Storage, path: &Path, order: &[u32]) -> Result<u64> {
-        let mut recs: Vec<ChunkRecord> = order.iter().map(|&o| self.records[o as usize]).collect();
         let has_text = self.text.is_some();
+        // Node n's text entry starts at text_at[n] of the text section
+        // (entries are written in node order).
+        let mut text_at = Vec::new();
         let mut text_bytes = 0u64;
         if has_text {
-            for r in &mut recs {
-                r.text_off = text_bytes;
-                text_bytes += 4 + r.text_len as u64;
+            text_at.reserve_exact(order.len());
+            for &o in order {
+                text_at.push(text_bytes);
+                text_bytes += 4 + self.records[o as usize].text_len as u64;
             }
         }
-        let head = chunks::encode_head(
-            &self.paths,
-            &self.symbols,
-            &recs,
-            has_text,
-            text_bytes,
-            true,
-        );
+        let records = &self.records;
+        let record = |n: usize| {
+            let mut r = records[order[n] as usize];
+            if has_text {
+                r.text_off = text_at[n];
+            }
+            r
+        };
         let mut w = storage.create(path)?;
-        w.write_all(&head)?;
+        let head_bytes = chunks::write_head(
+            &mut |b: &[u8]| w.write_all(b),
+            &chunks::HeadSpec {
+                paths: &self.paths,
+                symbols: &self.symbols,
+                n: order.len(),
+                record: &record,
+                has_text,
+                text_bytes,
+                indexed: true,
+            },
+        )?;
+        drop(text_at);
         if let Some(spool) = &mut self.text {
             let map = spool.map()?;
             let mut buf = Vec::with_capacity(1 << 20);
@@ -326,11 +361,21 @@ impl ChunkTable {
             w.write_all(&buf)?;
         }
         w.finish()?;
-        Ok(head.len() as u64 + text_bytes)
+        Ok(head_bytes + text_bytes)
     }
 }
 
 impl ChunkTable {
+    /// Free the records, paths and symbols once [`write`](Self::write) has
+    /// written them (the lexical index, written next, needs none of them):
+    /// the table is empty afterwards.
+    pub fn release_written(&mut self) {
+        self.records = Vec::new();
+        self.paths = Vec::new();
+        self.path_index = HashMap::new();
+        self.symbols = String::new();
+    }
+
     /// Write `seg-S.lex` at `path` (when the table builds one) for a segment
     /// whose node n holds row `order[n]`. Returns its size (0: none).
     pub fn write_lexical(

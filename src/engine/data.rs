@@ -167,8 +167,10 @@ pub struct SpooledVectors {
 }
 
 impl VectorSpool {
-    pub fn new(dim: usize) -> Result<VectorSpool> {
-        let spool = crate::io::spool::Spool::new("leann-vectors", "vectors.fbin")?;
+    /// A new spool in a fresh directory in `parent` (a build's scratch
+    /// directory), removed when it drops.
+    pub fn new_in(parent: &std::path::Path, dim: usize) -> Result<VectorSpool> {
+        let spool = crate::io::spool::Spool::new_in(parent, "vectors", "vectors.fbin")?;
         Self::started(spool, dim)
     }
 

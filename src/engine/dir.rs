@@ -47,10 +47,68 @@ pub fn disk_state(storage: &dyn Storage, dir: &Path) -> Result<DiskState> {
     })
 }
 
+/// A build's scratch directory inside the index directory, removed when
+/// the build ends (or, after a crash, by the next build or orphan sweep).
+pub const SCRATCH_DIR: &str = "scratch.build";
+/// A compaction's scratch directory (its vector spool, chunk text and
+/// lexical index in the making), likewise.
+pub const COMPACT_SCRATCH_DIR: &str = "scratch.compact";
+
+/// Whether `name` in an index directory is a scratch directory.
+pub fn is_scratch(name: &str) -> bool {
+    name == SCRATCH_DIR || name == COMPACT_SCRATCH_DIR
+}
+
+/// A scratch directory `name` (`SCRATCH_DIR` or `COMPACT_SCRATCH_DIR`) in
+/// the index directory `dir`, so that scratch files are on the index's
+/// filesystem and not in the system's temporary directory (often
+/// RAM-backed); removed when the value drops. One that a killed build left
+/// is removed here, or by the next writer to take the lock. An
+/// index on a storage backend with no directory on disk (the in-memory
+/// one) gets a system temporary directory instead.
+pub struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    pub fn new(storage: &dyn Storage, dir: &Path, name: &str) -> Result<Scratch> {
+        debug_assert!(is_scratch(name));
+        if !dir.is_dir() {
+            return Ok(Scratch(crate::io::temp_dir("leann-build")?));
+        }
+        let at = dir.join(name);
+        if storage.exists(&at) {
+            storage.remove_dir_all(&at)?;
+        }
+        tempfile::Builder::new()
+            .prefix(name)
+            .rand_bytes(0)
+            .tempdir_in(dir)
+            .map(Scratch)
+            .map_err(|e| crate::error::Error::io("create", &at, e))
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+/// Remove killed builds' scratch directories. Only under the
+/// writer lock: a build in progress holds the lock while it uses them.
+pub fn remove_scratch(storage: &dyn Storage, dir: &Path) -> Result<bool> {
+    let mut removed = false;
+    for name in [SCRATCH_DIR, COMPACT_SCRATCH_DIR] {
+        let scratch = dir.join(name);
+        if storage.exists(&scratch) {
+            storage.remove_dir_all(&scratch)?;
+            removed = true;
+        }
+    }
+    Ok(removed)
+}
+
 /// Remove files of `dir` that the live state does not use: segment
 /// files of segments other than `live_segments`, logs below `log_start`,
 /// logs holding nothing but their header other than the newest (a killed
-/// compaction's), and temporaries. Only under the writer lock: another
+/// compaction's), temporaries and a killed build's scratch directory. Only under the writer lock: another
 /// writer's half-written files look just like orphans. Returns the names.
 pub fn remove_orphans(
     storage: &dyn Storage,
@@ -65,6 +123,11 @@ pub fn remove_orphans(
         .max();
     let mut removed = Vec::new();
     for name in names {
+        if is_scratch(&name) {
+            storage.remove_dir_all(&dir.join(&name))?;
+            removed.push(name);
+            continue;
+        }
         let orphan = if name.ends_with(".tmp") {
             true
         } else if let Some(seq) = crate::engine::wal::parse_name(&name) {

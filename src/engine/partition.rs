@@ -119,13 +119,15 @@ fn release_map(m: &Mapped) {
 }
 
 /// Build the graph of `src` in `partitions` partitions of at most
-/// `max_vectors` each. `progress(done, total)` counts insertions over all
-/// partitions, then the merge.
+/// `max_vectors` each, its scratch files in a new directory in `scratch_in`.
+/// `progress(done, total)` counts insertions over all partitions, then the
+/// merge.
 pub fn build(
     src: &dyn VectorSource,
     p: &BuildParams,
     partitions: usize,
     max_vectors: usize,
+    scratch_in: &std::path::Path,
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<PartitionedGraph> {
     let n = src.len();
@@ -138,7 +140,7 @@ pub fn build(
     let centres = centres(src, partitions, p.seed);
     let (members, joined) = assign(src, &centres, max_vectors);
     drop(centres);
-    let scratch = crate::io::temp_dir("leann-graph")?;
+    let scratch = crate::io::temp_dir_in(scratch_in, "graph")?;
     let total = (n * OVERLAP + n) as u64;
     let mut done = 0u64;
     let mut spools = Vec::with_capacity(members.len());
@@ -162,6 +164,8 @@ pub fn build(
         spools.push(spool);
     }
     drop(members);
+    // The partitions' graphs are freed; their pages go back before the merge.
+    crate::memory::release_free_heap();
     let maps: Vec<Mapped> = spools.iter_mut().map(|s| s.map()).collect::<Result<_>>()?;
     let mut out = Spool::create_at(&scratch.path().join("graph.adj"))?;
     let mut cursors = vec![0usize; maps.len()];
@@ -474,7 +478,8 @@ mod tests {
             seed: 5,
         };
         let whole = vamana::build(&src, &p);
-        let parts = build(&src, &p, 5, 6_000, &|_, _| {}).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let parts = build(&src, &p, 5, 6_000, tmp.path(), &|_, _| {}).unwrap();
         assert_eq!(parts.adj.len(), n);
         for i in 0..n {
             let l = parts.adj.neighbours(i);

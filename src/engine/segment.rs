@@ -173,25 +173,6 @@ pub fn write_rest(
     } = laid;
     let n = order.len();
 
-    let m = d.codes.m as usize;
-    let reordered = CodesFile {
-        small_blocks: true,
-        m: d.codes.m,
-        anchors: order.iter().map(|&o| d.codes.anchors[o as usize]).collect(),
-        codes: order
-            .iter()
-            .flat_map(|&o| {
-                d.codes.codes[o as usize * m..(o as usize + 1) * m]
-                    .iter()
-                    .copied()
-            })
-            .collect(),
-        norms: d
-            .codes
-            .norms
-            .as_ref()
-            .map(|v| order.iter().map(|&o| v[o as usize]).collect()),
-    };
     let entries: Vec<u32> = d
         .entries
         .iter()
@@ -204,11 +185,20 @@ pub fn write_rest(
         })
         .collect();
     let pq_bytes = pqfmt::encode(&d.quant.to_file(entries));
-    let codes_bytes = codes::encode(&reordered, d.quant.anchors.k);
+    storage.write_atomic(&dir.join(file_name(d.id, "pq")), &pq_bytes)?;
+    // Codes in node order, streamed (no reordered or encoded copy).
+    let mut w = storage.create(&dir.join(file_name(d.id, "codes")))?;
+    let codes_bytes = codes::write(
+        &mut |b: &[u8]| w.write_all(b),
+        d.codes,
+        true,
+        d.quant.anchors.k,
+        &|i| order[i] as usize,
+    )?;
+    w.finish()?;
     let ids: Vec<u64> = order.iter().map(|&o| d.ids[o as usize]).collect();
     let ids_bytes = idmap::encode(&ids);
-    storage.write_atomic(&dir.join(file_name(d.id, "pq")), &pq_bytes)?;
-    storage.write_atomic(&dir.join(file_name(d.id, "codes")), &codes_bytes)?;
+    drop(ids);
     storage.write_atomic(&dir.join(file_name(d.id, "ids")), &ids_bytes)?;
     let (chunk_bytes, lexical_bytes) = match chunks {
         Some(t) => {
@@ -218,8 +208,11 @@ pub fn write_rest(
                     format!("{} chunk records for {n} vectors", t.len()),
                 ));
             }
+            let chunk_bytes = t.write(storage, &dir.join(file_name(d.id, "chunks")), &order)?;
+            t.release_written();
+            crate::memory::release_free_heap();
             (
-                t.write(storage, &dir.join(file_name(d.id, "chunks")), &order)?,
+                chunk_bytes,
                 t.write_lexical(storage, &dir.join(file_name(d.id, "lex")), &order)?,
             )
         }
@@ -228,7 +221,7 @@ pub fn write_rest(
     Ok(SegmentFiles {
         graph: graph_bytes,
         pq: pq_bytes.len() as u64,
-        codes: codes_bytes.len() as u64,
+        codes: codes_bytes,
         ids: ids_bytes.len() as u64,
         chunks: chunk_bytes,
         lexical: lexical_bytes,

@@ -12,7 +12,7 @@
 use super::header::{self, CHUNKS};
 use super::lazy::LazyBlocks;
 use super::{
-    put_blocks_of, put_u16, put_u32, put_u64, Cursor, BLOCK_DATA_BYTES, SMALL_BLOCK_DATA_BYTES,
+    put_u16, put_u32, put_u64, BlockSink, Cursor, BLOCK_DATA_BYTES, SMALL_BLOCK_DATA_BYTES,
 };
 use crate::error::{Error, Result};
 use crate::lang::Language;
@@ -127,30 +127,31 @@ pub fn symbol_key(lower_name: &str) -> u32 {
 }
 
 /// The data of the three index sections of flag bit 1 (path index, node
-/// list, symbol index) and the symbol index's entry count.
+/// list, symbol index).
 struct IndexData {
     paths: Vec<u8>,
-    nodes: Vec<u8>,
-    symbols: Vec<u8>,
-    symbol_entries: u64,
+    nodes: Vec<u32>,
+    /// (key, node), sorted.
+    symbols: Vec<(u32, u32)>,
 }
 
 /// The index sections of flag bit 1, computed from the path table's entry
-/// offsets and the records; `None` when the table is too large for their
-/// u32 fields (it is then written without them).
+/// offsets and the `n` records (`record(i)`); `None` when the table is too
+/// large for their u32 fields (it is then written without them).
 fn index_sections(
     entry_at: &[u64],
     ptab_len: usize,
     symbols: &str,
-    records: &[ChunkRecord],
+    n: usize,
+    record: &dyn Fn(usize) -> ChunkRecord,
 ) -> Option<IndexData> {
-    if ptab_len > u32::MAX as usize || records.len() >= u32::MAX as usize {
+    if ptab_len > u32::MAX as usize || n >= u32::MAX as usize {
         return None;
     }
     let n_paths = entry_at.len();
     let mut count = vec![0u32; n_paths + 1];
-    for r in records {
-        count[(r.path as usize).min(n_paths)] += 1;
+    for i in 0..n {
+        count[(record(i).path as usize).min(n_paths)] += 1;
     }
     let mut first = Vec::with_capacity(n_paths);
     let mut sum = 0u32;
@@ -166,7 +167,8 @@ fn index_sections(
     let mut nodes = vec![0u32; sum as usize];
     let mut next = first;
     let mut entries: Vec<(u32, u32)> = Vec::new();
-    for (i, r) in records.iter().enumerate() {
+    for i in 0..n {
+        let r = record(i);
         if let Some(slot) = next.get_mut(r.path as usize) {
             nodes[*slot as usize] = i as u32;
             *slot += 1;
@@ -179,20 +181,11 @@ fn index_sections(
         }
     }
     entries.sort_unstable();
-    let mut nlist = Vec::with_capacity(nodes.len() * 4);
-    for n in nodes {
-        put_u32(&mut nlist, n);
-    }
-    let mut sidx = Vec::with_capacity(entries.len() * SYMBOL_INDEX_ENTRY_BYTES);
-    for (k, n) in &entries {
-        put_u32(&mut sidx, *k);
-        put_u32(&mut sidx, *n);
-    }
+    entries.shrink_to_fit();
     Some(IndexData {
         paths: pidx,
-        nodes: nlist,
-        symbols: sidx,
-        symbol_entries: entries.len() as u64,
+        nodes,
+        symbols: entries,
     })
 }
 
@@ -209,52 +202,116 @@ pub fn encode_head(
     text_bytes: u64,
     indexed: bool,
 ) -> Vec<u8> {
+    let mut out = Vec::new();
+    let head = HeadSpec {
+        paths,
+        symbols,
+        n: records.len(),
+        record: &|i| records[i],
+        has_text,
+        text_bytes,
+        indexed,
+    };
+    let written = write_head(
+        &mut |b: &[u8]| {
+            out.extend_from_slice(b);
+            Ok(())
+        },
+        &head,
+    );
+    // The sink above never fails.
+    debug_assert!(written.is_ok());
+    out
+}
+
+/// What [`write_head`] writes: records are asked for by node (`record(i)`,
+/// i < n, in order, more than once), so that a caller need not hold them
+/// in node order.
+pub struct HeadSpec<'a> {
+    pub paths: &'a [(Language, String)],
+    pub symbols: &'a str,
+    pub n: usize,
+    pub record: &'a dyn Fn(usize) -> ChunkRecord,
+    pub has_text: bool,
+    pub text_bytes: u64,
+    pub indexed: bool,
+}
+
+/// [`encode_head`]'s bytes, streamed to `out` a block at a time: memory
+/// holds the path table and the index sections (about 12 bytes per
+/// record), not the records' section or a copy of the whole. Returns the
+/// bytes written.
+pub fn write_head(out: &mut super::Sink<'_>, h: &HeadSpec<'_>) -> Result<u64> {
     let mut ptab = Vec::new();
-    let mut entry_at = Vec::with_capacity(paths.len());
-    for (lang, p) in paths {
+    let mut entry_at = Vec::with_capacity(h.paths.len());
+    for (lang, p) in h.paths {
         entry_at.push(ptab.len() as u64);
         ptab.push(lang.code());
         put_u16(&mut ptab, p.len() as u16);
         ptab.extend_from_slice(p.as_bytes());
     }
-    let rb = if has_text {
+    let rb = if h.has_text {
         RECORD_TEXT_BYTES
     } else {
         RECORD_BYTES
     };
-    let mut recs = Vec::with_capacity(records.len() * rb);
-    for r in records {
-        put_record(&mut recs, r, has_text);
-    }
-    let index = if indexed {
-        index_sections(&entry_at, ptab.len(), symbols, records)
+    let index = if h.indexed {
+        index_sections(&entry_at, ptab.len(), h.symbols, h.n, h.record)
     } else {
         None
     };
+    drop(entry_at);
     let mut meta = Vec::new();
-    put_u64(&mut meta, records.len() as u64);
-    put_u32(&mut meta, paths.len() as u32);
+    put_u64(&mut meta, h.n as u64);
+    put_u32(&mut meta, h.paths.len() as u32);
     put_u32(&mut meta, rb as u32);
     put_u64(&mut meta, ptab.len() as u64);
-    put_u64(&mut meta, symbols.len() as u64);
-    put_u64(&mut meta, text_bytes);
-    let mut flags = if has_text { FLAG_TEXT } else { 0 };
+    put_u64(&mut meta, h.symbols.len() as u64);
+    put_u64(&mut meta, h.text_bytes);
+    let mut flags = if h.has_text { FLAG_TEXT } else { 0 };
     let mut block = BLOCK_DATA_BYTES;
     if let Some(ix) = &index {
-        put_u64(&mut meta, ix.symbol_entries);
+        put_u64(&mut meta, ix.symbols.len() as u64);
         flags |= FLAG_INDEX;
         block = SMALL_BLOCK_DATA_BYTES;
     }
-    let mut out = header::encode(CHUNKS, flags, &meta);
-    put_blocks_of(&mut out, &ptab, block);
-    put_blocks_of(&mut out, symbols.as_bytes(), block);
-    put_blocks_of(&mut out, &recs, block);
-    if let Some(ix) = &index {
-        put_blocks_of(&mut out, &ix.paths, block);
-        put_blocks_of(&mut out, &ix.nodes, block);
-        put_blocks_of(&mut out, &ix.symbols, block);
+    let mut written = 0u64;
+    let mut counted = |b: &[u8]| {
+        written += b.len() as u64;
+        out(b)
+    };
+    counted(&header::encode(CHUNKS, flags, &meta))?;
+    let section = |sink: &mut super::Sink<'_>, data: &[u8]| {
+        let mut s = BlockSink::new(sink, block);
+        s.put(data)?;
+        s.finish()
+    };
+    section(&mut counted, &ptab)?;
+    drop(ptab);
+    section(&mut counted, h.symbols.as_bytes())?;
+    let mut s = BlockSink::new(&mut counted, block);
+    let mut one = Vec::with_capacity(rb);
+    for i in 0..h.n {
+        one.clear();
+        put_record(&mut one, &(h.record)(i), h.has_text);
+        s.put(&one)?;
     }
-    out
+    s.finish()?;
+    if let Some(ix) = &index {
+        section(&mut counted, &ix.paths)?;
+        let mut s = BlockSink::new(&mut counted, block);
+        for n in &ix.nodes {
+            s.put(&n.to_le_bytes())?;
+        }
+        s.finish()?;
+        let mut s = BlockSink::new(&mut counted, block);
+        for (k, n) in &ix.symbols {
+            s.put(&k.to_le_bytes())?;
+            s.put(&n.to_le_bytes())?;
+        }
+        s.finish()?;
+    }
+    Ok(written)
 }
 
 /// The bytes that precede a text entry's compressed bytes: their CRC-32.
@@ -520,22 +577,31 @@ pub fn decode_head(path: &Path, buf: &[u8]) -> Result<ChunksHead> {
         records.push(r);
     }
     if let Some(ix) = &lay.index {
-        let want = index_sections(&entry_at, ptab.len(), &symbols, &records)
-            .ok_or_else(|| Error::corrupt(path, 0, "an index flag on a table too large for one"))?;
-        if want.symbol_entries != ix.symbol_entries {
+        let want = index_sections(&entry_at, ptab.len(), &symbols, records.len(), &|i| {
+            records[i]
+        })
+        .ok_or_else(|| Error::corrupt(path, 0, "an index flag on a table too large for one"))?;
+        if want.symbols.len() as u64 != ix.symbol_entries {
             return Err(Error::corrupt(
                 path,
                 header::HEADER_BYTES as u64 + 40,
                 format!(
                     "symbol index of {} entries, the records give {}",
-                    ix.symbol_entries, want.symbol_entries
+                    ix.symbol_entries,
+                    want.symbols.len()
                 ),
             ));
         }
+        let nodes: Vec<u8> = want.nodes.iter().flat_map(|n| n.to_le_bytes()).collect();
+        let syms: Vec<u8> = want
+            .symbols
+            .iter()
+            .flat_map(|(k, n)| k.to_le_bytes().into_iter().chain(n.to_le_bytes()))
+            .collect();
         for (want, sec) in [
             (&want.paths, &ix.paths),
-            (&want.nodes, &ix.nodes),
-            (&want.symbols, &ix.symbols),
+            (&nodes, &ix.nodes),
+            (&syms, &ix.symbols),
         ] {
             let got = sec.read_vec(path, buf, 0, sec.len())?;
             if let Some(d) = got.iter().zip(want.iter()).position(|(a, b)| a != b) {

@@ -3,7 +3,7 @@
 //! norm of its reconstruction.
 
 use super::header::{self, CODES, CODES_FLAG_SMALL_BLOCKS};
-use super::{put_blocks_of, put_u32, put_u64};
+use super::{put_u32, put_u64, BlockSink};
 use super::{BLOCK_DATA_BYTES, SMALL_BLOCK_DATA_BYTES};
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -40,34 +40,70 @@ impl CodesFile {
 }
 
 pub fn encode(c: &CodesFile, n_anchors: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let written = write(
+        &mut |b: &[u8]| {
+            out.extend_from_slice(b);
+            Ok(())
+        },
+        c,
+        c.small_blocks,
+        n_anchors,
+        &|i| i,
+    );
+    // The sink above never fails.
+    debug_assert!(written.is_ok());
+    out
+}
+
+/// [`encode`]'s bytes for the file whose record i is `c`'s record
+/// `order(i)`, in blocks of `SMALL_BLOCK_DATA_BYTES` with `small_blocks`
+/// (whatever `c.small_blocks` says), streamed to `out` a block at a time
+/// (no reordered copy, no encoded copy). Returns the bytes written.
+pub fn write(
+    out: &mut super::Sink<'_>,
+    c: &CodesFile,
+    small_blocks: bool,
+    n_anchors: usize,
+    order: &dyn Fn(usize) -> usize,
+) -> Result<u64> {
     let ab = CodesFile::anchor_bytes(n_anchors);
     let mut meta = Vec::new();
     put_u64(&mut meta, c.len() as u64);
     put_u32(&mut meta, c.m);
     put_u32(&mut meta, ab);
     put_u32(&mut meta, c.norms.is_some() as u32);
-    let (flags, block) = if c.small_blocks {
+    let (flags, block) = if small_blocks {
         (CODES_FLAG_SMALL_BLOCKS, SMALL_BLOCK_DATA_BYTES)
     } else {
         (0, BLOCK_DATA_BYTES)
     };
-    let mut out = header::encode(CODES, flags, &meta);
+    let mut written = 0u64;
+    let mut counted = |b: &[u8]| {
+        written += b.len() as u64;
+        out(b)
+    };
+    counted(&header::encode(CODES, flags, &meta))?;
     let m = c.m as usize;
-    let mut body = Vec::with_capacity(c.len() * (m + 8));
+    let mut s = BlockSink::new(&mut counted, block);
+    let mut rec = Vec::with_capacity(m + 8);
     for i in 0..c.len() {
-        let a = c.anchors[i];
+        let o = order(i);
+        rec.clear();
+        let a = c.anchors[o];
         if ab == 2 {
-            body.extend_from_slice(&(a as u16).to_le_bytes());
+            rec.extend_from_slice(&(a as u16).to_le_bytes());
         } else {
-            put_u32(&mut body, a);
+            put_u32(&mut rec, a);
         }
-        body.extend_from_slice(&c.codes[i * m..(i + 1) * m]);
+        rec.extend_from_slice(&c.codes[o * m..(o + 1) * m]);
         if let Some(n) = &c.norms {
-            body.extend_from_slice(&n[i].to_le_bytes());
+            rec.extend_from_slice(&n[o].to_le_bytes());
         }
+        s.put(&rec)?;
     }
-    put_blocks_of(&mut out, &body, block);
-    out
+    s.finish()?;
+    Ok(written)
 }
 
 /// Decode the whole file, verifying every block (validate, tools, tests);

@@ -148,6 +148,55 @@ pub fn put_blocks_of(out: &mut Vec<u8>, data: &[u8], block: usize) {
     }
 }
 
+/// Where an encoder streams its bytes: a file being written, or a Vec.
+pub type Sink<'a> = dyn FnMut(&[u8]) -> Result<()> + 'a;
+
+/// The bytes of [`put_blocks_of`] for data given piece by piece, handed to
+/// a sink a block at a time: an encoder streams a large section without
+/// holding it whole. [`finish`](Self::finish) writes the last, partial block.
+pub struct BlockSink<'s, 'a> {
+    sink: &'s mut Sink<'a>,
+    block: usize,
+    buf: Vec<u8>,
+}
+
+impl<'s, 'a> BlockSink<'s, 'a> {
+    pub fn new(sink: &'s mut Sink<'a>, block: usize) -> Self {
+        BlockSink {
+            sink,
+            block,
+            buf: Vec::with_capacity(block + 4),
+        }
+    }
+
+    pub fn put(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            let take = (self.block - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.buf.len() == self.block {
+                self.seal()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn seal(&mut self) -> Result<()> {
+        let crc = crc32fast::hash(&self.buf);
+        put_u32(&mut self.buf, crc);
+        (self.sink)(&self.buf)?;
+        self.buf.clear();
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        if !self.buf.is_empty() {
+            self.seal()?;
+        }
+        Ok(())
+    }
+}
+
 /// Read `data_len` bytes stored as checksummed blocks, verifying every block.
 pub fn take_blocks(c: &mut Cursor<'_>, data_len: usize, what: &str) -> Result<Vec<u8>> {
     take_blocks_of(c, data_len, what, BLOCK_DATA_BYTES)
@@ -245,4 +294,34 @@ pub fn expect_end(c: &Cursor<'_>) -> Result<()> {
         return Err(c.err(format!("{} unexpected trailing bytes", c.remaining())));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_sink_writes_what_put_blocks_of_does_whatever_the_pieces() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        for block in [1usize, 7, 4096] {
+            for len in [0usize, 1, block, block + 1, 3 * block, data.len()] {
+                let len = len.min(data.len());
+                let mut want = Vec::new();
+                put_blocks_of(&mut want, &data[..len], block);
+                for piece in [1usize, 3, 5000] {
+                    let mut got = Vec::new();
+                    let mut sink = |b: &[u8]| {
+                        got.extend_from_slice(b);
+                        Ok(())
+                    };
+                    let mut s = BlockSink::new(&mut sink, block);
+                    for p in data[..len].chunks(piece) {
+                        s.put(p).unwrap();
+                    }
+                    s.finish().unwrap();
+                    assert_eq!(got, want, "block {block}, {len} bytes in pieces of {piece}");
+                }
+            }
+        }
+    }
 }

@@ -454,6 +454,9 @@ pub fn create_from_tree_with(
                 embed_ns: (tally.rep.embed_seconds * 1e9) as u64,
             };
             work.checkpoint(storage, &k)?;
+            // The batches' texts were freed on rayon's threads, each with
+            // its own malloc arena: give their pages back now and then.
+            crate::memory::release_free_heap();
             last_checkpoint = Instant::now();
         }
     }
@@ -491,6 +494,9 @@ pub fn create_from_tree_with(
             ),
         ));
     }
+    // The plan's file list (paths of every file) is not needed by the build.
+    let taken_ns = plan.taken_ns;
+    drop(plan);
     let Work {
         dir: work_dir,
         spool,
@@ -532,7 +538,7 @@ pub fn create_from_tree_with(
         storage,
         output,
         &crate::format::stamps::Stamps {
-            taken_ns: plan.taken_ns,
+            taken_ns,
             root: root.display().to_string(),
             entries: stamps,
         },

@@ -291,6 +291,16 @@ pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir> {
         .map_err(|e| crate::error::Error::io("create temporary directory", std::env::temp_dir(), e))
 }
 
+/// A new temporary directory `prefix*` in `parent` (removed when the handle
+/// drops): a build's scratch files next to the index they make, not in the
+/// system's temporary directory (often a RAM-backed tmpfs).
+pub fn temp_dir_in(parent: &std::path::Path, prefix: &str) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(parent)
+        .map_err(|e| crate::error::Error::io("create temporary directory", parent, e))
+}
+
 /// This machine's RAM in bytes (MemTotal), if the OS tells.
 pub fn total_memory_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/meminfo").ok()?;

@@ -28,6 +28,14 @@ impl Spool {
         Ok(s)
     }
 
+    /// A new empty spool `name` in a fresh directory `prefix*` in `parent`.
+    pub fn new_in(parent: &Path, prefix: &str, name: &str) -> Result<Spool> {
+        let dir = super::temp_dir_in(parent, prefix)?;
+        let mut s = Spool::create_at(&dir.path().join(name))?;
+        s.dir = Some(dir);
+        Ok(s)
+    }
+
     /// A new empty spool at `path` (which must not exist), kept when the
     /// spool drops.
     pub fn create_at(path: &Path) -> Result<Spool> {

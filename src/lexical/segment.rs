@@ -122,6 +122,16 @@ impl LexBuilder {
         Self::started(Some(scratch), dir, index, 0)
     }
 
+    /// A builder writing in a fresh directory in `parent` (a build's
+    /// scratch directory), removed when it drops.
+    pub fn new_in(parent: &Path) -> Result<LexBuilder> {
+        let scratch = crate::io::temp_dir_in(parent, "lex")?;
+        let dir = scratch.path().to_path_buf();
+        let index = Index::create_in_dir(&dir, schema().0)
+            .map_err(|e| lexerr("create scratch index", e))?;
+        Self::started(Some(scratch), dir, index, 0)
+    }
+
     /// A builder writing in `dir` (a new, empty directory that outlives it:
     /// a resumable create's work directory).
     pub fn create_in(dir: &Path) -> Result<LexBuilder> {

@@ -110,7 +110,11 @@ struct Rows {
     live: Vec<Vec<u32>>,
 }
 
-fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
+fn live_rows(
+    idx: &Index,
+    text: Option<&ChunkTextSource<'_>>,
+    scratch: &std::path::Path,
+) -> Result<Rows> {
     let store_text = idx.config.store_text;
     let lexical = idx.info.chunks && idx.info.lexical;
     if (store_text || lexical) && text.is_none() {
@@ -119,7 +123,7 @@ fn live_rows(idx: &Index, text: Option<&ChunkTextSource<'_>>) -> Result<Rows> {
         ));
     }
     let mut table = if idx.info.chunks {
-        Some(ChunkTable::new(store_text, lexical)?)
+        Some(ChunkTable::new_in(store_text, lexical, scratch)?)
     } else {
         None
     };
@@ -222,7 +226,14 @@ pub fn prepare(
     text: Option<&ChunkTextSource<'_>>,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<Prepared> {
-    let mut rows = live_rows(idx, text)?;
+    // Spools and the lexical index in the making: in the index directory
+    // declared first so that they outlive the rows using them.
+    let scratch = crate::engine::dir::Scratch::new(
+        storage,
+        &idx.dir,
+        crate::engine::dir::COMPACT_SCRATCH_DIR,
+    )?;
+    let mut rows = live_rows(idx, text, scratch.path())?;
     let old_segments: Vec<u64> = idx.manifest.segments.iter().map(|s| s.id).collect();
     let new_id = old_segments.iter().copied().max().unwrap_or(0) + 1;
     let mut info = idx.info.clone();
@@ -233,15 +244,28 @@ pub fn prepare(
         Method::Rebuild
     };
     let live_vectors = rows.ids.len();
+    let target = Target {
+        id: new_id,
+        info,
+        scratch: scratch.path(),
+    };
     match method {
-        Method::Rebuild => rebuild(idx, storage, &mut rows, new_id, info, vectors, progress)?,
-        Method::Merge => merge(idx, storage, &mut rows, new_id, info, vectors, progress)?,
+        Method::Rebuild => rebuild(idx, storage, &mut rows, target, vectors, progress)?,
+        Method::Merge => merge(idx, storage, &mut rows, target, vectors, progress)?,
     }
     Ok(Prepared {
         fold_below,
         live_vectors,
         method,
     })
+}
+
+/// What a compaction method writes: segment `id`, with `info` in its
+/// manifest, its scratch files in `scratch`.
+struct Target<'a> {
+    id: u64,
+    info: crate::engine::manifest::IndexInfo,
+    scratch: &'a std::path::Path,
 }
 
 /// Exact vectors of the live segment nodes, in row order, in parts of up to
@@ -278,12 +302,16 @@ fn rebuild(
     idx: &Index,
     storage: &dyn Storage,
     rows: &mut Rows,
-    new_id: u64,
-    info: crate::engine::manifest::IndexInfo,
+    target: Target<'_>,
     vectors: &SegmentVectors<'_>,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<()> {
-    let mut spool = VectorSpool::new(idx.dim)?;
+    let Target {
+        id: new_id,
+        info,
+        scratch,
+    } = target;
+    let mut spool = VectorSpool::new_in(scratch, idx.dim)?;
     survivor_vectors(idx, rows, vectors, &mut |_, part| spool.push(part))?;
     for e in idx.delta.upserts.values() {
         spool.push(&e.vector)?;
@@ -311,11 +339,15 @@ fn merge(
     idx: &Index,
     storage: &dyn Storage,
     rows: &mut Rows,
-    new_id: u64,
-    info: crate::engine::manifest::IndexInfo,
+    target: Target<'_>,
     xv: &SegmentVectors<'_>,
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<()> {
+    let Target {
+        id: new_id,
+        info,
+        scratch,
+    } = target;
     let seg = &idx.segments[0];
     let dim = idx.dim;
     let quant = &seg.quant;
@@ -334,7 +366,7 @@ fn merge(
     // indexed them), then the upserts' (the delta normalised them), encoded
     // by the segment's quantizer. Per anchor, the row nearest to it becomes
     // its entry.
-    let mut spool = VectorSpool::new(dim)?;
+    let mut spool = VectorSpool::new_in(scratch, dim)?;
     let mut codes = crate::format::codes::CodesFile {
         small_blocks: true,
         m: m as u32,

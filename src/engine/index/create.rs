@@ -70,6 +70,8 @@ impl Index {
         } = input;
         let (seg_id, generation) = input_replace.unwrap_or((1, 1));
         let t0 = Instant::now();
+        // What ingestion freed (file texts, token lists) goes back first.
+        crate::memory::release_free_heap();
         check_input(src)?;
         let n = src.len();
         let dim = src.dim();
@@ -98,13 +100,15 @@ impl Index {
             ));
         }
         storage.create_dir_all(dir)?;
+        let scratch =
+            crate::engine::dir::Scratch::new(storage, dir, crate::engine::dir::SCRATCH_DIR)?;
         // Cosine: index unit vectors. A normalised copy, when one is needed, is
         // streamed to a temporary file and memory-mapped, so build memory does
         // not grow by another full set of vectors.
         let norm_store;
         let _norm_dir;
         let src: &dyn VectorSource = if r.metric == Metric::Cosine && !is_normalised(src) {
-            let tmp = crate::io::temp_dir("leann-build")?;
+            let tmp = crate::io::temp_dir_in(scratch.path(), "normalised")?;
             let path = tmp.path().join("normalised.fbin");
             crate::engine::data::write_fbin(storage, &path, n, dim, |i, out| {
                 out.extend_from_slice(src.vector(i));
@@ -191,6 +195,7 @@ impl Index {
                         &build_params,
                         partitions,
                         max_vectors,
+                        scratch.path(),
                         &report,
                     )?),
                 };
@@ -239,6 +244,7 @@ impl Index {
         // The graph is on disk: its memory goes before the chunk table and
         // the lexical index are written.
         drop(g);
+        crate::memory::release_free_heap();
         let files = segment::write_rest(storage, dir, &data, laid, chunks)?;
         let config_json = serde_json::to_string(config)
             .map_err(|e| Error::internal(format!("config does not serialise: {e}")))?;

@@ -31,6 +31,11 @@ impl Index {
                 self.reopen(storage).map(|()| true)
             });
         let fresh = fresh.and_then(|reopened| self.check_write_features().map(|()| reopened));
+        // A killed create's scratch files: removed as soon as a writer holds
+        // the lock, whether or not this one writes anything.
+        let fresh = fresh.and_then(|reopened| {
+            crate::engine::dir::remove_scratch(storage, &self.dir).map(|_| reopened)
+        });
         if fresh.is_err() {
             self.writer = None;
         }
