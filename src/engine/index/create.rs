@@ -190,11 +190,13 @@ impl Index {
                     GraphPlan::Partitioned {
                         partitions,
                         max_vectors,
+                        prune,
                     } => BuiltGraph::Partitioned(partition::build(
                         src,
                         &build_params,
                         partitions,
                         max_vectors,
+                        prune,
                         scratch.path(),
                         &report,
                     )?),
