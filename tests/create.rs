@@ -415,11 +415,14 @@ fn a_small_memory_budget_builds_the_graph_out_of_core() {
     // it for writing removes it (SPEC.md ).
     std::fs::create_dir(parts.join("scratch.build")).unwrap();
     std::fs::write(parts.join("scratch.build/part-0.adj"), b"left over").unwrap();
+    // A file where a scratch directory belongs goes too.
+    std::fs::write(parts.join("scratch.compact"), b"not a directory").unwrap();
     let v = common::leann(&["index", "validate", parts.to_str().unwrap()]);
     assert!(v.status.success(), "{}", stderr(&v));
     let u = common::leann(&["index", "update", "--index", parts.to_str().unwrap()]);
     assert!(u.status.success(), "{}", stderr(&u));
     assert!(!parts.join("scratch.build").exists());
+    assert!(!parts.join("scratch.compact").exists());
     let o = create(&t, &d.path().join("bad"), &["--memory-budget", "lots"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--memory-budget"), "{}", stderr(&o));

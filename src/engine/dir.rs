@@ -76,7 +76,7 @@ impl Scratch {
         }
         let at = dir.join(name);
         if storage.exists(&at) {
-            storage.remove_dir_all(&at)?;
+            remove_entry(storage, &at)?;
         }
         tempfile::Builder::new()
             .prefix(name)
@@ -98,11 +98,19 @@ pub fn remove_scratch(storage: &dyn Storage, dir: &Path) -> Result<bool> {
     for name in [SCRATCH_DIR, COMPACT_SCRATCH_DIR] {
         let scratch = dir.join(name);
         if storage.exists(&scratch) {
-            storage.remove_dir_all(&scratch)?;
+            remove_entry(storage, &scratch)?;
             removed = true;
         }
     }
     Ok(removed)
+}
+
+/// Remove a scratch directory, or whatever else holds its name (a file or
+/// a symbolic link, which is removed and not followed).
+fn remove_entry(storage: &dyn Storage, path: &Path) -> Result<()> {
+    storage
+        .remove_dir_all(path)
+        .or_else(|_| storage.remove_file(path))
 }
 
 /// Remove files of `dir` that the live state does not use: segment
@@ -124,7 +132,7 @@ pub fn remove_orphans(
     let mut removed = Vec::new();
     for name in names {
         if is_scratch(&name) {
-            storage.remove_dir_all(&dir.join(&name))?;
+            remove_entry(storage, &dir.join(&name))?;
             removed.push(name);
             continue;
         }
