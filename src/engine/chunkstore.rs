@@ -61,21 +61,12 @@ impl ChunkTable {
     /// A table that stores compressed text with `store_text` and builds a
     /// lexical index with `lexical`.
     pub fn new(store_text: bool, lexical: bool) -> Result<ChunkTable> {
-        let text = if store_text {
-            Some(crate::io::spool::Spool::new("leann-text", "text.spool")?)
-        } else {
-            None
-        };
-        let lexical = if lexical {
-            Some(crate::lexical::segment::LexBuilder::new()?)
-        } else {
-            None
-        };
-        Ok(Self::with(text, lexical))
+        Self::new_in(store_text, lexical, &std::env::temp_dir())
     }
 
     /// `new`, with the text spool and the lexical index's files in fresh
-    /// directories in `scratch` (a compaction's scratch directory).
+    /// directories in `scratch` (a compaction's scratch directory; `new`
+    /// uses the system's temporary directory).
     pub fn new_in(store_text: bool, lexical: bool, scratch: &Path) -> Result<ChunkTable> {
         let text = if store_text {
             Some(crate::io::spool::Spool::new_in(

@@ -54,11 +54,6 @@ pub const SCRATCH_DIR: &str = "scratch.build";
 /// lexical index in the making), likewise.
 pub const COMPACT_SCRATCH_DIR: &str = "scratch.compact";
 
-/// Whether `name` in an index directory is a scratch directory.
-pub fn is_scratch(name: &str) -> bool {
-    name == SCRATCH_DIR || name == COMPACT_SCRATCH_DIR
-}
-
 /// A scratch directory `name` (`SCRATCH_DIR` or `COMPACT_SCRATCH_DIR`) in
 /// the index directory `dir`, so that scratch files are on the index's
 /// filesystem and not in the system's temporary directory (often
@@ -70,7 +65,7 @@ pub struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     pub fn new(storage: &dyn Storage, dir: &Path, name: &str) -> Result<Scratch> {
-        debug_assert!(is_scratch(name));
+        debug_assert!([SCRATCH_DIR, COMPACT_SCRATCH_DIR].contains(&name));
         if !dir.is_dir() {
             return Ok(Scratch(crate::io::temp_dir("leann-build")?));
         }
@@ -116,8 +111,9 @@ fn remove_entry(storage: &dyn Storage, path: &Path) -> Result<()> {
 /// Remove files of `dir` that the live state does not use: segment
 /// files of segments other than `live_segments`, logs below `log_start`,
 /// logs holding nothing but their header other than the newest (a killed
-/// compaction's), temporaries and a killed build's scratch directory. Only under the writer lock: another
-/// writer's half-written files look just like orphans. Returns the names.
+/// compaction's) and temporaries (scratch directories are `remove_scratch`'s).
+/// Only under the writer lock: another writer's half-written files look
+/// just like orphans. Returns the names.
 pub fn remove_orphans(
     storage: &dyn Storage,
     dir: &Path,
@@ -131,11 +127,6 @@ pub fn remove_orphans(
         .max();
     let mut removed = Vec::new();
     for name in names {
-        if is_scratch(&name) {
-            remove_entry(storage, &dir.join(&name))?;
-            removed.push(name);
-            continue;
-        }
         let orphan = if name.ends_with(".tmp") {
             true
         } else if let Some(seq) = crate::engine::wal::parse_name(&name) {

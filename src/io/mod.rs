@@ -282,13 +282,10 @@ pub fn io_uring_available() -> bool {
     uring::available()
 }
 
-/// A new temporary directory (removed when the handle drops), for scratch
-/// files such as a build's normalised vectors or the benchmark's data.
+/// A new temporary directory in the system's temporary directory (removed
+/// when the handle drops), for the benchmark's data and tests.
 pub fn temp_dir(prefix: &str) -> Result<tempfile::TempDir> {
-    tempfile::Builder::new()
-        .prefix(prefix)
-        .tempdir()
-        .map_err(|e| crate::error::Error::io("create temporary directory", std::env::temp_dir(), e))
+    temp_dir_in(&std::env::temp_dir(), prefix)
 }
 
 /// A new temporary directory `prefix*` in `parent` (removed when the handle

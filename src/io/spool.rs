@@ -22,10 +22,7 @@ pub struct Spool {
 impl Spool {
     /// A new empty spool `name` in a fresh temporary directory `prefix*`.
     pub fn new(prefix: &str, name: &str) -> Result<Spool> {
-        let dir = super::temp_dir(prefix)?;
-        let mut s = Spool::create_at(&dir.path().join(name))?;
-        s.dir = Some(dir);
-        Ok(s)
+        Self::new_in(&std::env::temp_dir(), prefix, name)
     }
 
     /// A new empty spool `name` in a fresh directory `prefix*` in `parent`.

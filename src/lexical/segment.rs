@@ -115,17 +115,17 @@ pub struct LexBuilder {
 
 impl LexBuilder {
     pub fn new() -> Result<LexBuilder> {
-        let scratch = crate::io::temp_dir("leann-lex")?;
-        let dir = scratch.path().to_path_buf();
-        let index = Index::create_in_dir(&dir, schema().0)
-            .map_err(|e| lexerr("create scratch index", e))?;
-        Self::started(Some(scratch), dir, index, 0)
+        Self::fresh_in(&std::env::temp_dir(), "leann-lex")
     }
 
     /// A builder writing in a fresh directory in `parent` (a build's
     /// scratch directory), removed when it drops.
     pub fn new_in(parent: &Path) -> Result<LexBuilder> {
-        let scratch = crate::io::temp_dir_in(parent, "lex")?;
+        Self::fresh_in(parent, "lex")
+    }
+
+    fn fresh_in(parent: &Path, prefix: &str) -> Result<LexBuilder> {
+        let scratch = crate::io::temp_dir_in(parent, prefix)?;
         let dir = scratch.path().to_path_buf();
         let index = Index::create_in_dir(&dir, schema().0)
             .map_err(|e| lexerr("create scratch index", e))?;

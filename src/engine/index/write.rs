@@ -31,8 +31,8 @@ impl Index {
                 self.reopen(storage).map(|()| true)
             });
         let fresh = fresh.and_then(|reopened| self.check_write_features().map(|()| reopened));
-        // A killed create's scratch files: removed as soon as a writer holds
-        // the lock, whether or not this one writes anything.
+        // Scratch files of a killed create or compaction: removed as soon as
+        // a writer holds the lock, whether or not this one writes.
         let fresh = fresh.and_then(|reopened| {
             crate::engine::dir::remove_scratch(storage, &self.dir).map(|_| reopened)
         });
