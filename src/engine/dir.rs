@@ -48,7 +48,8 @@ pub fn disk_state(storage: &dyn Storage, dir: &Path) -> Result<DiskState> {
 }
 
 /// A build's scratch directory inside the index directory, removed when
-/// the build ends (or, after a crash, by the next build or orphan sweep).
+/// the build ends (or, after a crash, by the next build or the next writer
+/// to take the lock, `remove_scratch`).
 pub const SCRATCH_DIR: &str = "scratch.build";
 /// A compaction's scratch directory (its vector spool, chunk text and
 /// lexical index in the making), likewise.
