@@ -257,6 +257,45 @@ fn compact_by(
     )
 }
 
+/// Issue 16: a merge holds the whole graph, so the policy picks a rebuild
+/// (which builds out of core when it must) when the merge would not fit
+/// the index's memory budget, says so, and the rebuild keeps the live set.
+#[test]
+fn compaction_over_the_memory_budget_rebuilds() {
+    let dir = tempdir();
+    let st = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let cfg = Config::from_json(
+        r#"{"memoryBudget":"64M","incremental":{"deltaIndexThreshold":30}}"#,
+        "t",
+    )
+    .unwrap();
+    Index::create(st.as_ref(), dir.path(), &small_base(), None, &cfg).unwrap();
+    let mut idx = Index::open(st.as_ref(), dir.path(), ReadMode::Buffered, None).unwrap();
+    idx.enable_writes(st.as_ref()).unwrap();
+    for b in 0..6 {
+        idx.write(&workload_batch(b).0).unwrap();
+    }
+    let stats = leann::engine::compact::stats(&idx);
+    assert_eq!(stats.budget_bytes, 64 << 20);
+    assert!(stats.merge_bytes > stats.budget_bytes, "{stats:?}");
+    let leann::engine::compact::Plan::Compact { method, reason } =
+        leann::engine::compact::plan(&stats)
+    else {
+        panic!("30 upserts reach the threshold: {stats:?}");
+    };
+    // The same delta under the default budget merges (see below).
+    assert_eq!(method, leann::engine::compact::Method::Rebuild, "{reason}");
+    assert!(
+        reason.contains("above the memory budget of 64 MiB"),
+        "{reason}"
+    );
+    let before = idx.live_ids();
+    let rep = compact_by(&mut idx, st.as_ref(), method).unwrap();
+    assert_eq!(rep.method, leann::engine::compact::Method::Rebuild);
+    assert_eq!(idx.live_ids(), before);
+    assert!(idx.delta.is_empty());
+}
+
 /// Issue 4, item 4: the policy asks for compaction past the threshold;
 /// compaction folds the delta into a new segment, removes the old files and
 /// folded logs, keeps exactly the live vectors, and writes continue after it.

@@ -71,9 +71,7 @@ impl Scratch {
             return Ok(Scratch(crate::io::temp_dir("leann-build")?));
         }
         let at = dir.join(name);
-        if storage.exists(&at) {
-            remove_entry(storage, &at)?;
-        }
+        remove_if_there(storage, &at)?;
         tempfile::Builder::new()
             .prefix(name)
             .rand_bytes(0)
@@ -89,21 +87,19 @@ impl Scratch {
 
 /// Remove killed builds' scratch directories. Only under the
 /// writer lock: a build in progress holds the lock while it uses them.
-pub fn remove_scratch(storage: &dyn Storage, dir: &Path) -> Result<bool> {
-    let mut removed = false;
+pub fn remove_scratch(storage: &dyn Storage, dir: &Path) -> Result<()> {
     for name in [SCRATCH_DIR, COMPACT_SCRATCH_DIR] {
-        let scratch = dir.join(name);
-        if storage.exists(&scratch) {
-            remove_entry(storage, &scratch)?;
-            removed = true;
-        }
+        remove_if_there(storage, &dir.join(name))?;
     }
-    Ok(removed)
+    Ok(())
 }
 
-/// Remove a scratch directory, or whatever else holds its name (a file or
-/// a symbolic link, which is removed and not followed).
-fn remove_entry(storage: &dyn Storage, path: &Path) -> Result<()> {
+/// Remove a scratch directory if there is one, or whatever else holds its
+/// name (a file or a symbolic link, which is removed and not followed).
+fn remove_if_there(storage: &dyn Storage, path: &Path) -> Result<()> {
+    if !storage.exists(path) {
+        return Ok(());
+    }
     storage
         .remove_dir_all(path)
         .or_else(|_| storage.remove_file(path))

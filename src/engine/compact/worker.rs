@@ -15,12 +15,28 @@ use crate::io::Storage;
 /// The statistics of an open index.
 pub fn stats(idx: &Index) -> DeltaStats {
     let segment_vectors = idx.len() as u64;
+    let delta_upserts = idx.delta.upserts.len() as u64;
+    // A merge needs one segment; its degree and codes size what it holds.
+    let merge_bytes = idx.segments.first().map_or(0, |seg| {
+        super::policy::merge_bytes(
+            segment_vectors
+                .saturating_sub(idx.hidden_len() as u64)
+                .saturating_add(delta_upserts),
+            idx.dim,
+            seg.meta.max_degree as usize,
+            seg.quant.m,
+        )
+    });
     DeltaStats {
+        merge_bytes,
+        // A config that names no valid budget was refused when the index
+        // was made; an unreadable one here leaves the merge unlimited.
+        budget_bytes: idx.config.memory_budget_bytes().unwrap_or(u64::MAX),
         segments: idx.segments.len() as u64,
         stored_vectors: idx.segments.iter().any(|s| s.meta.full_vectors),
         segment_vectors,
         hidden_segment_vectors: idx.hidden_len() as u64,
-        delta_upserts: idx.delta.upserts.len() as u64,
+        delta_upserts,
         threshold: idx
             .config
             .incremental

@@ -34,7 +34,7 @@ impl Index {
         // Scratch files of a killed create or compaction: removed as soon as
         // a writer holds the lock, whether or not this one writes.
         let fresh = fresh.and_then(|reopened| {
-            crate::engine::dir::remove_scratch(storage, &self.dir).map(|_| reopened)
+            crate::engine::dir::remove_scratch(storage, &self.dir).map(|()| reopened)
         });
         if fresh.is_err() {
             self.writer = None;
