@@ -70,17 +70,17 @@ fn merge_fits(s: &DeltaStats) -> bool {
 /// (dimension `dim`, lists of up to `max_degree`, `m`-byte codes): the
 /// graph being built (as a build holds it,
 /// `partition::build_bytes_per_vector`), the old graph's lists, the row
-/// map, the codes and their anchors, and a build's fixed share.
+/// map, the codes and their anchors, and a build's fixed share
+/// (`BUILD_BASE_BYTES`).
 pub fn merge_bytes(n: u64, dim: usize, max_degree: usize, m: usize) -> u64 {
     const OLD_LIST_OVERHEAD_BYTES: u64 = 24;
-    const BASE_BYTES: u64 = 384 << 20;
     let per = crate::engine::partition::build_bytes_per_vector(dim, max_degree)
         + 4 * max_degree as u64
         + OLD_LIST_OVERHEAD_BYTES
         + 4
         + m as u64
         + 4;
-    BASE_BYTES + per * n
+    crate::engine::index::BUILD_BASE_BYTES + per * n
 }
 
 /// Why compaction is due, if it is.

@@ -284,7 +284,7 @@ impl Index {
 
 /// What a build holds besides the graph's build: the program, the model and
 /// the lexical writer's heap.
-const BUILD_BASE_BYTES: u64 = 384 << 20;
+pub(crate) const BUILD_BASE_BYTES: u64 = 384 << 20;
 /// Per vector besides the graph: its PQ code (`m` bytes, counted apart),
 /// anchor, id, layout order and position, and the quantizer's encode pass.
 const BUILD_VECTOR_BYTES: u64 = 32;

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use std::path::PathBuf;
 
 mod create;
+pub(crate) use create::BUILD_BASE_BYTES;
 mod open;
 mod search;
 mod write;
