@@ -54,6 +54,8 @@ pub const SCRATCH_DIR: &str = "scratch.build";
 /// A compaction's scratch directory (its vector spool, chunk text and
 /// lexical index in the making), likewise.
 pub const COMPACT_SCRATCH_DIR: &str = "scratch.compact";
+/// Every scratch directory's name.
+const SCRATCH_DIRS: [&str; 2] = [SCRATCH_DIR, COMPACT_SCRATCH_DIR];
 
 /// A scratch directory `name` (`SCRATCH_DIR` or `COMPACT_SCRATCH_DIR`) in
 /// the index directory `dir`, so that scratch files are on the index's
@@ -66,7 +68,7 @@ pub struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     pub fn new(storage: &dyn Storage, dir: &Path, name: &str) -> Result<Scratch> {
-        debug_assert!([SCRATCH_DIR, COMPACT_SCRATCH_DIR].contains(&name));
+        debug_assert!(SCRATCH_DIRS.contains(&name));
         if !dir.is_dir() {
             return Ok(Scratch(crate::io::temp_dir("leann-build")?));
         }
@@ -88,7 +90,7 @@ impl Scratch {
 /// Remove killed builds' scratch directories. Only under the
 /// writer lock: a build in progress holds the lock while it uses them.
 pub fn remove_scratch(storage: &dyn Storage, dir: &Path) -> Result<()> {
-    for name in [SCRATCH_DIR, COMPACT_SCRATCH_DIR] {
+    for name in SCRATCH_DIRS {
         remove_if_there(storage, &dir.join(name))?;
     }
     Ok(())

@@ -16,11 +16,12 @@ use crate::io::Storage;
 pub fn stats(idx: &Index) -> DeltaStats {
     let segment_vectors = idx.len() as u64;
     let delta_upserts = idx.delta.upserts.len() as u64;
+    let hidden_segment_vectors = idx.hidden_len() as u64;
     // A merge needs one segment; its degree and codes size what it holds.
     let merge_bytes = idx.segments.first().map_or(0, |seg| {
         super::policy::merge_bytes(
             segment_vectors
-                .saturating_sub(idx.hidden_len() as u64)
+                .saturating_sub(hidden_segment_vectors)
                 .saturating_add(delta_upserts),
             idx.dim,
             seg.meta.max_degree as usize,
@@ -35,7 +36,7 @@ pub fn stats(idx: &Index) -> DeltaStats {
         segments: idx.segments.len() as u64,
         stored_vectors: idx.segments.iter().any(|s| s.meta.full_vectors),
         segment_vectors,
-        hidden_segment_vectors: idx.hidden_len() as u64,
+        hidden_segment_vectors,
         delta_upserts,
         threshold: idx
             .config
