@@ -812,8 +812,19 @@ fn damaged_stamps_are_rejected() {
                 digest: [i as u8; 8],
             })
             .collect(),
+        state: Some(leann::format::stamps::IndexState {
+            manifest: [0x5a; 16],
+            log_seq: 3,
+            log_bytes: 4096,
+        }),
     };
     let p = Path::new("/idx/FILES");
+    // Without the index state (before 1.9) it decodes as none.
+    let old = Stamps {
+        state: None,
+        ..s.clone()
+    };
+    assert_eq!(decode(p, &encode(&old)).unwrap(), old);
     let b = encode(&s);
     assert_eq!(decode(p, &b).unwrap(), s);
     for cut in 0..b.len() {
@@ -829,6 +840,43 @@ fn damaged_stamps_are_rejected() {
             assert_names_file(&e, p, &format!("flip at {at} bit {bit}"));
         }
     }
+}
+
+/// `FILES` entries are read a 64 KiB block at a time: entries that span two
+/// blocks decode whole, and damage in a later block is found there.
+#[test]
+fn stamps_spanning_blocks_read_back() {
+    use leann::format::stamps::{decode, encode, Stamp, Stamps};
+    let s = Stamps {
+        taken_ns: 1_700_000_000_000_000_000,
+        root: "/src/tree".into(),
+        entries: (0..6000u64)
+            .map(|i| Stamp {
+                path: format!(
+                    "pkg/{:0width$}/m{i:05}.rs",
+                    i % 97,
+                    width = (i % 40 + 1) as usize
+                ),
+                size: i,
+                mtime_ns: i as i64 * 3,
+                digest: (i as u64).to_le_bytes(),
+            })
+            .collect::<Vec<_>>(),
+        state: None,
+    };
+    let mut s = s;
+    s.entries.sort_by(|a, b| a.path.cmp(&b.path));
+    s.entries.dedup_by(|a, b| a.path == b.path);
+    let p = Path::new("/idx/FILES");
+    let b = encode(&s);
+    assert!(b.len() > 3 * 65536, "only {} bytes", b.len());
+    assert_eq!(decode(p, &b).unwrap(), s);
+    let mut d = b.clone();
+    let at = b.len() - 70_000;
+    d[at] ^= 0x10;
+    let e = decode(p, &d).expect_err("damage in a later block accepted");
+    assert_names_file(&e, p, "later block");
+    assert!(e.to_string().contains("checksum"), "{e}");
 }
 
 fn fixture15_dir() -> PathBuf {
@@ -1199,6 +1247,41 @@ fn golden_v1_8_fixture_still_reads() {
 #[ignore]
 fn regenerate_v1_8_fixture() {
     regenerate_tree_fixture(&Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.8"));
+}
+
+/// F-5, T-6: the golden v1.9 fixture (format/v1.1/tree indexed by 1.9)
+/// opens, verifies, re-encodes byte for byte and answers the v1.1 queries
+/// as recorded; its `FILES` records the index state it was written in
+/// (the manifest's digest, no log), and that state holds for the fixture.
+#[test]
+fn golden_v1_9_fixture_still_reads() {
+    let (st, dir, _s) = golden_tree_fixture(9);
+    let p = dir.join(leann::engine::stamps::FILE_NAME);
+    let stamps = leann::format::stamps::decode(&p, &st.read_all(&p).unwrap()).unwrap();
+    let state = stamps.state.expect("no index state in a 1.9 FILES");
+    assert_eq!((state.log_seq, state.log_bytes), (0, 0));
+    let m = st.read_all(&dir.join("MANIFEST")).unwrap();
+    assert_eq!(state.manifest, blake3::hash(&m).as_bytes()[..16]);
+    let holds = |dir: &Path| {
+        let (now, logs) = leann::engine::dir::index_state(st.as_ref(), dir).unwrap();
+        leann::engine::stamps::state_holds(&state, &now, &logs)
+    };
+    assert!(holds(&dir));
+    // Another manifest (here: the next generation) voids it.
+    let tmp = tempfile::tempdir().unwrap();
+    copy_dir(&dir, tmp.path());
+    let mpath = tmp.path().join("MANIFEST");
+    let mut next = leann::format::manifest::decode(&mpath, &m).unwrap();
+    next.generation += 1;
+    std::fs::write(&mpath, leann::format::manifest::encode(&next)).unwrap();
+    assert!(!holds(tmp.path()));
+}
+
+/// Regenerates format/v1.9 (from the v1.1 tree).
+#[test]
+#[ignore]
+fn regenerate_v1_9_fixture() {
+    regenerate_tree_fixture(&Path::new(env!("CARGO_MANIFEST_DIR")).join("format/v1.9"));
 }
 
 /// F-8: a damaged block of chunk records, or of a tantivy file in

@@ -692,3 +692,134 @@ fn watch_survives_a_full_disk() {
     );
     assert_eq!(changes(&update(&idx, None)), (0, 0, 0));
 }
+
+/// `n` more aged files under `many/`, so that a few changed paths are
+/// under a quarter of the tree (the update then collects the index's
+/// chunks for those paths only).
+fn add_many(tree: &Path, n: usize) {
+    for i in 0..n {
+        let rel = format!("many/m{i:02}.py");
+        write(
+            tree,
+            &rel,
+            &format!("def many_{i}(x):\n    return x + {i}\n"),
+        );
+        set_mtime(
+            &tree.join(&rel),
+            SystemTime::now() - Duration::from_secs(3600),
+        );
+    }
+}
+
+/// Edit `rel` and age it, so that only its new size tells the change.
+fn edit_aged(tree: &Path, rel: &str, text: &str) {
+    write(tree, rel, text);
+    set_mtime(
+        &tree.join(rel),
+        SystemTime::now() - Duration::from_secs(3600),
+    );
+}
+
+/// Issue 16 §4, T-6: while the index is in the state its stamps recorded
+/// (same manifest, log only appended to), a whole-tree update collects the
+/// index's chunks only for the paths it must check: the files the stamps
+/// do not vouch for, the paths the log changed and the paths that are
+/// gone; everything else is trusted on its stamp alone. Changes are found
+/// as before.
+#[test]
+fn index_state_limits_the_chunks_an_update_collects() {
+    let (_d, tree, idx) = setup(Duration::from_secs(3600));
+    add_many(&tree, 36);
+    let r = update(&idx, None);
+    assert_eq!(changes(&r), (0, 36, 0));
+    // That update wrote stamps with the index's state after its log write.
+    let r = update(&idx, None);
+    assert_eq!((r.files_trusted, changes(&r)), (40, (0, 0, 0)));
+    // The 36 added files are named by the log, so their digests are
+    // compared with the index's chunks; that is more than a quarter of the
+    // tree, so every path's chunks are collected in one pass.
+    assert_eq!(r.paths_viewed, 40);
+
+    // Compaction folds the log: a new manifest, so every path is collected
+    // once (and trusted by digest); the stamps then record the new state.
+    let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
+    s.compact(leann::engine::compact::Method::Merge, &|_| {})
+        .unwrap();
+    drop(s);
+    let r = update(&idx, None);
+    assert_eq!((r.files_trusted, changes(&r)), (40, (0, 0, 0)));
+    assert_eq!(r.paths_viewed, 40, "a new manifest must void the state");
+    let r = update(&idx, None);
+    assert_eq!((r.files_trusted, r.paths_viewed), (40, 0));
+
+    // One edit: only that path is collected.
+    edit_aged(
+        &tree,
+        "src/a.rs",
+        "pub fn area(w: f64, h: f64) -> f64 {\n    w * h * 3.0\n}\n",
+    );
+    let r = update(&idx, None);
+    assert_eq!(
+        (changes(&r), r.paths_viewed, r.files_trusted),
+        ((1, 0, 0), 1, 39)
+    );
+    // A removed file and an added one.
+    fs::remove_file(tree.join("many/m07.py")).unwrap();
+    write(&tree, "many/new.py", "def brand_new():\n    return 0\n");
+    let r = update(&idx, None);
+    assert_eq!(changes(&r), (0, 1, 1));
+    // Collected: src/a.rs (named by the log) and the removed path; the
+    // added path was looked up too, but the index holds nothing for it.
+    assert_eq!(r.paths_viewed, 2);
+    let hits = scores(&idx, "many_7");
+    assert!(hits.iter().all(|h| h.0 != "many/m07.py"), "{hits:?}");
+}
+
+/// T-6: a change to the index that the stamps' state does not cover voids
+/// it, and T-4 then compares every digest: here the log that held an edit
+/// is lost (removed by hand), so the index holds the file's old chunks while
+/// its stamp describes the new ones. The edit is found again.
+#[test]
+fn a_lost_log_voids_the_index_state() {
+    let (_d, tree, idx) = setup(Duration::from_secs(3600));
+    add_many(&tree, 36);
+    let r = update(&idx, None);
+    assert_eq!(changes(&r), (0, 36, 0));
+    let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+    let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
+    s.compact(leann::engine::compact::Method::Merge, &|_| {})
+        .unwrap();
+    drop(s);
+    update(&idx, None);
+    edit_aged(
+        &tree,
+        "lib/d.py",
+        "def double(x):\n    return x + x  # edited\n",
+    );
+    let r = update(&idx, None);
+    assert_eq!(changes(&r), (1, 0, 0));
+    let logs: Vec<_> = fs::read_dir(&idx)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("wal-")
+                .then_some(p)
+        })
+        .collect();
+    assert!(!logs.is_empty());
+    for p in logs {
+        fs::remove_file(p).unwrap();
+    }
+    let r = update(&idx, None);
+    assert_eq!(
+        changes(&r),
+        (1, 0, 0),
+        "the stamp of an edit the index no longer holds was trusted"
+    );
+    assert_eq!(r.paths_viewed, 40);
+}

@@ -112,6 +112,11 @@ impl Scope {
         }
     }
 
+    /// Whether it names no path at all.
+    pub fn is_empty(&self) -> bool {
+        self.only.is_empty()
+    }
+
     /// Whether `rel` is a named path or lies under one.
     pub fn contains(&self, rel: &str) -> bool {
         in_paths(&self.only, rel)

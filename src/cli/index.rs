@@ -285,8 +285,8 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                 r.chunks_reused_from_segments
             );
             println!(
-                "  open {open_seconds:.3} s, walk {:.3} s, index chunks {:.3} s, check files {:.3} s, embed {:.3} s, write {:.3} s",
-                r.walk_seconds, r.known_seconds, r.check_seconds, r.embed_seconds, r.write_seconds
+                "  open {open_seconds:.3} s, walk {:.3} s, index chunks {:.3} s ({} paths), check files {:.3} s, embed {:.3} s, write {:.3} s",
+                r.walk_seconds, r.known_seconds, r.paths_viewed, r.check_seconds, r.embed_seconds, r.write_seconds
             );
             let plan = leann::engine::compact::plan(&leann::engine::compact::stats(&s.index));
             if let (false, leann::engine::compact::Plan::Compact { reason, .. }) = (compact, &plan)

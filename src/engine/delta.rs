@@ -125,6 +125,12 @@ impl Delta {
         );
     }
 
+    /// Every path an upsert of the delta named (some of those upserts since
+    /// deleted or upserted again).
+    pub fn upserted_paths(&self) -> impl Iterator<Item = &String> {
+        self.ids_by_path.keys()
+    }
+
     /// Drop the graph (searches scan every live upsert exactly).
     pub fn drop_graph(&mut self) {
         self.graph = None;

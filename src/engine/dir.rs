@@ -47,6 +47,17 @@ pub fn disk_state(storage: &dyn Storage, dir: &Path) -> Result<DiskState> {
     })
 }
 
+/// The index state of the stamps' rule T-6 for the index in `dir` as it is
+/// on disk now, and its logs (sequence number, bytes).
+pub fn index_state(
+    storage: &dyn Storage,
+    dir: &Path,
+) -> Result<(crate::format::stamps::IndexState, Vec<(u64, u64)>)> {
+    let m = storage.read_all(&dir.join(crate::engine::manifest::FILE_NAME))?;
+    let logs = disk_state(storage, dir)?.logs;
+    Ok((crate::engine::stamps::state_of(&m, &logs), logs))
+}
+
 /// A build's scratch directory inside the index directory, removed when
 /// the build ends (or, after a crash, by the next build or the next writer
 /// to take the lock, `remove_scratch`).

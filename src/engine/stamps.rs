@@ -8,11 +8,13 @@
 //! `RACY_MARGIN_NS` before the stamps were taken (a write in the same clock
 //! tick as the stat could otherwise go unseen), and (T-4) the index's chunks
 //! for the path still have the stamp's digest (so a change made to the index
-//! by other means is never hidden). A missing or damaged file only costs
+//! by other means is never hidden). Since 1.9 the stamps also record the
+//! index state they describe (T-6): while it holds, T-4 looks at the index
+//! only for the paths the delta changed. A missing or damaged file only costs
 //! reads: every file is then checked by content.
 
 use crate::error::Result;
-use crate::format::stamps::{self, Stamp, Stamps};
+use crate::format::stamps::{self, IndexState, Stamp, Stamps};
 use crate::io::Storage;
 use std::path::Path;
 
@@ -49,16 +51,29 @@ pub fn chunks_digest(chunks: &[crate::chunk::Chunk]) -> [u8; 8] {
     }))
 }
 
-/// The stamps of the index in `dir` taken from `root`: `Ok(None)` when there
-/// are none or they are from another root; an error when the file is damaged
-/// (callers fall back to checking every file).
-pub fn load(storage: &dyn Storage, dir: &Path, root: &Path) -> Result<Option<Stamps>> {
-    let p = dir.join(FILE_NAME);
-    if !storage.exists(&p) {
+/// `FILES` of the index in `dir`, mapped: its header decoded, its entries
+/// read in path order by `head.for_each(&path, &map, ...)`.
+pub struct MappedStamps {
+    pub path: std::path::PathBuf,
+    pub map: crate::io::Mapped,
+    pub head: stamps::Head,
+}
+
+/// The stamps of the index in `dir` taken from `root`, mapped: `Ok(None)`
+/// when there are none or they are from another root; an error when the
+/// header is damaged (a damaged entry block is found by `for_each`; callers
+/// then fall back to checking every file).
+pub fn open_mapped(storage: &dyn Storage, dir: &Path, root: &Path) -> Result<Option<MappedStamps>> {
+    let path = dir.join(FILE_NAME);
+    if !storage.exists(&path) {
         return Ok(None);
     }
-    let s = stamps::decode(&p, &storage.read_all(&p)?)?;
-    Ok((s.root == root.display().to_string()).then_some(s))
+    let map = storage.map(&path)?;
+    let head = stamps::open(&path, &map)?;
+    if head.root != root.display().to_string() {
+        return Ok(None);
+    }
+    Ok(Some(MappedStamps { path, map, head }))
 }
 
 /// Write the stamps durably (D-1).
@@ -66,9 +81,36 @@ pub fn store(storage: &dyn Storage, dir: &Path, s: &Stamps) -> Result<()> {
     storage.write_atomic(&dir.join(FILE_NAME), &stamps::encode(s))
 }
 
-/// T-2 and T-3 for one walked file (T-1 is `load`'s, T-4 the caller's).
+/// T-2 and T-3 for one walked file of `size` bytes modified at `mtime_ns`,
+/// against its stamp (T-1 is `open_mapped`'s, T-4 the caller's).
 pub fn matches(s: &Stamp, taken_ns: i64, size: u64, mtime_ns: i64) -> bool {
     s.size == size && s.mtime_ns == mtime_ns && mtime_ns < taken_ns.saturating_sub(RACY_MARGIN_NS)
+}
+
+/// The index state of T-6 for a `MANIFEST` file's bytes and the logs at or
+/// past its `logStart` (sequence number, bytes), as `dir::index_state`
+/// reads them.
+pub fn state_of(manifest_bytes: &[u8], logs: &[(u64, u64)]) -> IndexState {
+    let mut manifest = [0u8; 16];
+    manifest.copy_from_slice(&blake3::hash(manifest_bytes).as_bytes()[..16]);
+    let (log_seq, log_bytes) = logs.last().copied().unwrap_or((0, 0));
+    IndexState {
+        manifest,
+        log_seq,
+        log_bytes,
+    }
+}
+
+/// T-6: whether an index now in state `now` with logs `logs` is still in
+/// `recorded`'s state or has only appended to its logs since (same
+/// manifest bytes; the recorded log still there and at least as long).
+/// Then the index's chunks have changed only for the paths its delta names.
+pub fn state_holds(recorded: &IndexState, now: &IndexState, logs: &[(u64, u64)]) -> bool {
+    now.manifest == recorded.manifest
+        && (recorded.log_seq == 0
+            || logs
+                .iter()
+                .any(|&(seq, bytes)| seq == recorded.log_seq && bytes >= recorded.log_bytes))
 }
 
 /// Now, in ns since the Unix epoch.

@@ -44,7 +44,7 @@ pub const FORMAT_MAJOR: u16 = 1;
 /// Minor version this build writes. It records which build wrote a file;
 /// compatibility is decided by the manifest's feature bits (SPEC.md F-3) and
 /// each file's header flags (F-4), not by the minor version.
-pub const FORMAT_MINOR: u16 = 8;
+pub const FORMAT_MINOR: u16 = 9;
 /// Upper bound on metadata size, so a corrupt length cannot ask for gigabytes.
 pub const MAX_META_BYTES: u32 = 16 * 1024 * 1024;
 

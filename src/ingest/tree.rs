@@ -534,6 +534,7 @@ pub fn create_from_tree_with(
     // to update the first time.
     let mut stamps = stamps;
     stamps.sort_by(|a, b| a.path.cmp(&b.path));
+    let (state, _) = crate::engine::dir::index_state(storage, output)?;
     crate::engine::stamps::store(
         storage,
         output,
@@ -541,6 +542,7 @@ pub fn create_from_tree_with(
             taken_ns,
             root: root.display().to_string(),
             entries: stamps,
+            state: Some(state),
         },
     )?;
     rep.seconds = t0.elapsed().as_secs_f64();

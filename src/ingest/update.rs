@@ -39,6 +39,10 @@ pub struct UpdateReport {
     /// them) a segment node's PQ reconstruction.
     pub chunks_reused: usize,
     pub chunks_reused_from_segments: usize,
+    /// Paths whose chunks in the index were collected (to check files
+    /// against, or to delete): every path the index holds, unless the
+    /// update is scoped or the stamps' index state holds (SPEC.md T-6).
+    pub paths_viewed: usize,
     pub seconds: f64,
     /// Phases: walking the tree, collecting the index's chunks by path,
     /// checking files against them, embedding, writing the log.
@@ -75,6 +79,10 @@ fn known_chunks(s: &Searcher, scope: Option<&crate::chunk::walk::Scope>) -> Resu
         let Some(store) = seg.chunks.as_ref() else {
             continue;
         };
+        if scope.is_some_and(|sc| sc.is_empty()) {
+            max_id = max_id.max(seg.ids.iter().max().unwrap_or(0));
+            continue;
+        }
         // Scope by path-table entry, once per segment.
         let wanted: Option<Vec<bool>> = match scope {
             Some(sc) => {
@@ -378,30 +386,112 @@ pub fn update_paths(
         None => walk(&root, &opts)?,
     };
     let walk_seconds = t0.elapsed().as_secs_f64();
-    let KnownState {
-        by_path: known,
-        max_id,
-    } = known_chunks(s, scope.as_ref())?;
-    let known_seconds = t0.elapsed().as_secs_f64() - walk_seconds;
     let dir = s.index.dir.clone();
     // A scoped update (`--git-diff`, `--watch`) reads every file it names
     // and leaves FILES alone (SPEC.md "File stamps", T-5): the entries of
     // the files it changed then fail T-2 or T-4, so the next whole-tree
     // update reads those files again, and only those. Its cost is the
     // change's, not the stamps table's (issue 16 §4).
-    let (old_stamps, stamps_note) = if scope.is_some() {
-        (None, None)
-    } else {
-        match crate::engine::stamps::load(storage, &dir, &root) {
-            Ok(st) => (st, None),
-            Err(e) => (None, Some(format!("file stamps ignored: {e}"))),
+    // FILES is read through its mapping and joined with the sorted walk, so
+    // no table of all its entries is built (issue 16 §2): per walked file
+    // its stamp, if any; the stamped paths that were not walked and whose
+    // index chunks were not nothing (to delete them); the entry count.
+    let mut stamp_of: Vec<Option<Stamp>> = Vec::new();
+    let mut unwalked: Vec<String> = Vec::new();
+    let mut n_stamps = 0usize;
+    let mut stamps_note = None;
+    let mut head = None;
+    if scope.is_none() {
+        let read = crate::engine::stamps::open_mapped(storage, &dir, &root).and_then(|m| {
+            let Some(m) = m else {
+                return Ok(None);
+            };
+            stamp_of = vec![None; files.len()];
+            let none = crate::engine::stamps::digest([]);
+            let mut i = 0;
+            m.head.for_each(&m.path, &m.map, |e| {
+                n_stamps += 1;
+                while i < files.len() && files[i].rel.as_str() < e.path {
+                    i += 1;
+                }
+                if files.get(i).is_some_and(|f| f.rel == e.path) {
+                    stamp_of[i] = Some(Stamp {
+                        path: String::new(),
+                        size: e.size,
+                        mtime_ns: e.mtime_ns,
+                        digest: e.digest,
+                    });
+                    i += 1;
+                } else if e.digest != none {
+                    unwalked.push(e.path.to_string());
+                }
+                Ok(())
+            })?;
+            Ok(Some(m.head))
+        });
+        match read {
+            Ok(h) => head = h,
+            Err(e) => stamps_note = Some(format!("file stamps ignored: {e}")),
         }
+        if head.is_none() {
+            stamp_of.clear();
+            unwalked.clear();
+            n_stamps = 0;
+        }
+    }
+    let stamp_at = |i: usize| stamp_of.get(i).and_then(|s| s.as_ref());
+    let stamps_taken = head.as_ref().map_or(0, |h| h.taken_ns);
+    // T-6: while the index is in the stamps' state (same manifest, log only
+    // appended to), a path the delta does not name still holds the chunks
+    // its digest describes, so T-4 needs no look at the index for it.
+    let recorded = head.as_ref().and_then(|h| h.state);
+    let state_holds = match &recorded {
+        Some(r) => {
+            let (now, logs) = crate::engine::dir::index_state(storage, &dir)?;
+            crate::engine::stamps::state_holds(r, &now, &logs)
+        }
+        None => false,
     };
-    let stamp_of: HashMap<&str, &Stamp> = old_stamps
-        .as_ref()
-        .map(|st| st.entries.iter().map(|e| (e.path.as_str(), e)).collect())
-        .unwrap_or_default();
-    let stamps_taken = old_stamps.as_ref().map_or(0, |st| st.taken_ns);
+    let touched = if state_holds {
+        s.index.delta_paths()?
+    } else {
+        HashSet::new()
+    };
+    let vouched = |i: usize, f: &walk::FileEntry| {
+        stamp_at(i).is_some_and(|st| {
+            crate::engine::stamps::matches(st, stamps_taken, f.bytes, f.mtime_ns)
+                && state_holds
+                && !touched.contains(&f.rel)
+        })
+    };
+    // With T-6 the index's chunks are collected only for the paths that
+    // need them: files the stamps do not vouch for, and paths the index may
+    // hold that were not walked (to delete them). Past a quarter of the
+    // tree one pass over every chunk is cheaper.
+    let view = match &scope {
+        Some(sc) => Some(sc.clone()),
+        None if state_holds => {
+            let mut need: std::collections::BTreeSet<String> = files
+                .iter()
+                .enumerate()
+                .filter(|(i, f)| !vouched(*i, f))
+                .map(|(_, f)| f.rel.clone())
+                .collect();
+            need.extend(unwalked.iter().cloned());
+            for p in &touched {
+                if files.binary_search_by(|f| f.rel.as_str().cmp(p)).is_err() {
+                    need.insert(p.clone());
+                }
+            }
+            (need.len() <= files.len() / 4).then(|| crate::chunk::walk::Scope::new(&need))
+        }
+        None => None,
+    };
+    let KnownState {
+        by_path: known,
+        max_id,
+    } = known_chunks(s, view.as_ref())?;
+    let known_seconds = t0.elapsed().as_secs_f64() - walk_seconds;
     let known_digest = |path: &str| {
         crate::engine::stamps::digest(
             known
@@ -413,11 +503,15 @@ pub fn update_paths(
     };
     let results: Vec<Outcome> = files
         .par_iter()
-        .map(|f| {
+        .enumerate()
+        .map(|(i, f)| {
             if scope.as_ref().is_some_and(|sc| !sc.contains(&f.rel)) {
                 return Outcome::Skipped;
             }
-            if let Some(st) = stamp_of.get(f.rel.as_str()) {
+            if vouched(i, f) {
+                return Outcome::Trusted;
+            }
+            if let Some(st) = stamp_at(i) {
                 if crate::engine::stamps::matches(st, stamps_taken, f.bytes, f.mtime_ns)
                     && known_digest(&f.rel) == st.digest
                 {
@@ -446,6 +540,7 @@ pub fn update_paths(
             .filter(|r| matches!(r, Outcome::Trusted))
             .count(),
         stamps_note,
+        paths_viewed: known.len(),
         walk_seconds,
         known_seconds,
         check_seconds: t0.elapsed().as_secs_f64() - walk_seconds - known_seconds,
@@ -458,16 +553,21 @@ pub fn update_paths(
     let mut restamp = false;
     if scope.is_none() {
         new_stamps.reserve(files.len());
-        restamp = old_stamps.is_none();
-        for (f, r) in files.iter().zip(&results) {
+        // Stamps without a state that holds are written again with the
+        // index's state now (T-6), so that the next update can use it.
+        restamp = head.is_none() || !state_holds;
+        for (i, (f, r)) in files.iter().zip(&results).enumerate() {
             let digest = match r {
                 // Only a scoped update skips files.
                 Outcome::Skipped => continue,
                 Outcome::Unreadable => {
-                    restamp |= stamp_of.contains_key(f.rel.as_str());
+                    restamp |= stamp_at(i).is_some();
                     continue;
                 }
-                Outcome::Trusted => stamp_of[f.rel.as_str()].digest,
+                Outcome::Trusted => match stamp_at(i) {
+                    Some(st) => st.digest,
+                    None => return Err(Error::internal("a file trusted without a stamp")),
+                },
                 Outcome::Unchanged => {
                     restamp = true;
                     known_digest(&f.rel)
@@ -484,7 +584,7 @@ pub fn update_paths(
                 digest,
             });
         }
-        restamp |= new_stamps.len() != stamp_of.len();
+        restamp |= new_stamps.len() != n_stamps;
     }
     let mut records = Vec::new();
     let mut to_embed: Vec<(usize, String)> = Vec::new();
@@ -548,7 +648,7 @@ pub fn update_paths(
     // upsert that searches score by recomputing it.
     if !to_embed.is_empty() {
         let want: HashSet<[u8; 16]> = to_embed.iter().map(|(i, _)| pending[*i].0.hash).collect();
-        let found = segment_vectors_by_hash(&s.index, &want, scope.as_ref().map(|_| &known))?;
+        let found = segment_vectors_by_hash(&s.index, &want, view.as_ref().map(|_| &known))?;
         if !found.is_empty() {
             to_embed.retain(|(i, _)| match found.get(&pending[*i].0.hash) {
                 Some(v) => {
@@ -613,6 +713,7 @@ pub fn update_paths(
     }
     // After the log: stamps never describe content the index does not hold.
     if restamp {
+        let (state, _) = crate::engine::dir::index_state(storage, &dir)?;
         crate::engine::stamps::store(
             storage,
             &dir,
@@ -620,6 +721,7 @@ pub fn update_paths(
                 taken_ns,
                 root: root.display().to_string(),
                 entries: new_stamps,
+                state: Some(state),
             },
         )?;
     }

@@ -372,6 +372,29 @@ impl Index {
         self.visible.as_ref().is_none_or(|v| v.allow[seg][node])
     }
 
+    /// Every path whose chunks the delta changed: named by an upsert or a
+    /// delete by path, or holding a segment node that an upsert or a delete
+    /// by id hid (SPEC.md T-6). Other paths hold their segments' chunks.
+    pub fn delta_paths(&self) -> Result<std::collections::HashSet<String>> {
+        let d = &self.delta;
+        let mut out: std::collections::HashSet<String> = d.deleted_paths.clone();
+        out.extend(d.upserted_paths().cloned());
+        let Some(v) = self.visible.as_ref().filter(|_| !d.shadowed_ids.is_empty()) else {
+            return Ok(out);
+        };
+        for (si, seg) in self.segments.iter().enumerate() {
+            let Some(store) = seg.chunks.as_ref() else {
+                continue;
+            };
+            for (n, _) in v.allow[si].iter().enumerate().filter(|(_, &a)| !a) {
+                if d.shadowed_ids.contains(&seg.ids.get(n)) {
+                    out.insert(store.info(n as u32)?.path.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Segment nodes the delta hides (deleted or replaced).
     pub fn hidden_len(&self) -> usize {
         match &self.visible {
