@@ -823,3 +823,61 @@ fn a_lost_log_voids_the_index_state() {
     );
     assert_eq!(r.paths_viewed, 40);
 }
+
+/// Issue 16 §4: reading the tree does not wake the watch. Opening and
+/// reading files and directories (the watch's own catch-up walk does it for
+/// every directory) changes nothing: no batch follows it. An edit then
+/// updates that one file, without walking the tree.
+#[test]
+fn watch_is_not_woken_by_reads() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    let (_d, tree, idx) = setup(Duration::from_secs(3600));
+    add_many(&tree, 36);
+    update(&idx, None);
+    let stop = Arc::new(AtomicBool::new(false));
+    // (changes, files walked) per batch; None when ready.
+    type Batch = Option<((usize, usize, usize), usize)>;
+    let (tx, rx) = mpsc::channel::<Batch>();
+    let worker = {
+        let (idx, stop) = (idx.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+            let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
+            let o = leann::ingest::watch::WatchOptions {
+                debounce: Duration::from_millis(200),
+                ..Default::default()
+            };
+            leann::ingest::watch::watch(&mut s, st.as_ref(), None, &o, &stop, &mut |e| match e {
+                leann::ingest::watch::WatchEvent::Ready { polling } => {
+                    assert!(!polling);
+                    tx.send(None).unwrap();
+                }
+                leann::ingest::watch::WatchEvent::Updated(r) => {
+                    tx.send(Some((changes(r), r.files_scanned))).unwrap()
+                }
+                leann::ingest::watch::WatchEvent::Warning(w) => panic!("{w}"),
+                leann::ingest::watch::WatchEvent::Compacted(_) => {}
+            })
+            .unwrap();
+        })
+    };
+    let t = Duration::from_secs(10);
+    assert_eq!(rx.recv_timeout(t).unwrap(), Some(((0, 0, 0), 40)));
+    assert_eq!(rx.recv_timeout(t).unwrap(), None);
+    // Read everything, as a search tool or an editor would.
+    let mut read = 0;
+    for dir in ["src", "lib", "many"] {
+        for e in fs::read_dir(tree.join(dir)).unwrap() {
+            read += fs::read(e.unwrap().path()).unwrap().len();
+        }
+    }
+    assert!(read > 0);
+    if let Ok(b) = rx.recv_timeout(Duration::from_millis(1500)) {
+        panic!("reads woke the watch: {b:?}");
+    }
+    edit_aged(&tree, "many/m03.py", "def many_3(x):\n    return x - 3\n");
+    assert_eq!(rx.recv_timeout(t).unwrap(), Some(((1, 0, 0), 1)));
+    stop.store(true, Ordering::SeqCst);
+    worker.join().unwrap();
+}

@@ -713,13 +713,19 @@ fn watch_tree(
         leann::ingest::watch::WatchEvent::Updated(r) => {
             if r.files_changed + r.files_added + r.files_removed > 0 {
                 println!(
-                    "{} changed, {} added, {} removed; {} chunks upserted ({} embedded) in {:.3} s",
+                    "{} changed, {} added, {} removed; {} chunks upserted ({} embedded) in {:.3} s ({} files walked: walk {:.3}, index chunks {:.3}, check {:.3}, embed {:.3}, write {:.3})",
                     r.files_changed,
                     r.files_added,
                     r.files_removed,
                     r.chunks_upserted,
                     r.chunks_embedded,
-                    r.seconds
+                    r.seconds,
+                    r.files_scanned,
+                    r.walk_seconds,
+                    r.known_seconds,
+                    r.check_seconds,
+                    r.embed_seconds,
+                    r.write_seconds
                 );
             }
         }

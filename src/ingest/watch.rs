@@ -119,6 +119,10 @@ pub fn watch(
     while !stop.load(Ordering::SeqCst) {
         if !std::mem::take(&mut first) {
             match rx.recv_timeout(tick) {
+                // Opens and reads change nothing, and the watch's own walks
+                // and reads make them by the thousand: they would wake it
+                // again and again (and hold off its debounce).
+                Ok(Ok(ev)) if is_read_only(&ev) => {}
                 Ok(Ok(ev)) => {
                     if ev.need_rescan() {
                         full = true;
@@ -200,6 +204,17 @@ pub fn watch(
     drop(watcher);
     s.unlock_writes();
     Ok(())
+}
+
+/// Whether an event only reports that something was opened or read (a
+/// close after writing does count: the file may have changed).
+fn is_read_only(ev: &notify::Event) -> bool {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    match ev.kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => false,
+        EventKind::Access(_) => !ev.need_rescan(),
+        _ => false,
+    }
 }
 
 /// One batch of the watch: update the paths (all of them when `only` is
