@@ -859,7 +859,7 @@ fn stamps_spanning_blocks_read_back() {
                 ),
                 size: i,
                 mtime_ns: i as i64 * 3,
-                digest: (i as u64).to_le_bytes(),
+                digest: i.to_le_bytes(),
             })
             .collect::<Vec<_>>(),
         state: None,
