@@ -408,24 +408,31 @@ fn moved_code_is_not_embedded_again() {
     assert_eq!(changes(&r), (0, 0, 0));
 }
 
-/// Issue 4, item 3: `--watch` follows editors' save patterns (write a
-/// temporary file and rename it over the original; delete and create), new
-/// and removed files, and a renamed directory; afterwards a full check finds
-/// nothing the watch missed.
-#[test]
-fn watch_follows_edits() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::mpsc;
-    let (_d, tree, idx) = setup(Duration::from_secs(3600));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel::<Option<(usize, usize, usize)>>();
+/// What a test's watch thread reports: `None` when ready, else the mapped
+/// report of a batch.
+type WatchRx<T> = std::sync::mpsc::Receiver<Option<T>>;
+
+/// A watch of the index at `idx` on its own thread (events, never polling;
+/// a warning fails the test), each batch's report mapped by `batch`. Set
+/// the flag and join the thread to stop it.
+fn spawn_watch<T: Send + 'static>(
+    idx: &Path,
+    debounce: Duration,
+    batch: fn(&UpdateReport) -> T,
+) -> (
+    Arc<std::sync::atomic::AtomicBool>,
+    WatchRx<T>,
+    std::thread::JoinHandle<()>,
+) {
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel::<Option<T>>();
     let worker = {
-        let (idx, stop) = (idx.clone(), stop.clone());
+        let (idx, stop) = (idx.to_path_buf(), stop.clone());
         std::thread::spawn(move || {
             let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
             let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
             let o = leann::ingest::watch::WatchOptions {
-                debounce: Duration::from_millis(500),
+                debounce,
                 ..Default::default()
             };
             leann::ingest::watch::watch(&mut s, st.as_ref(), None, &o, &stop, &mut |e| match e {
@@ -433,13 +440,25 @@ fn watch_follows_edits() {
                     assert!(!polling);
                     tx.send(None).unwrap();
                 }
-                leann::ingest::watch::WatchEvent::Updated(r) => tx.send(Some(changes(r))).unwrap(),
+                leann::ingest::watch::WatchEvent::Updated(r) => tx.send(Some(batch(r))).unwrap(),
                 leann::ingest::watch::WatchEvent::Warning(w) => panic!("{w}"),
                 leann::ingest::watch::WatchEvent::Compacted(_) => {}
             })
             .unwrap();
         })
     };
+    (stop, rx, worker)
+}
+
+/// Issue 4, item 3: `--watch` follows editors' save patterns (write a
+/// temporary file and rename it over the original; delete and create), new
+/// and removed files, and a renamed directory; afterwards a full check finds
+/// nothing the watch missed.
+#[test]
+fn watch_follows_edits() {
+    use std::sync::atomic::Ordering;
+    let (_d, tree, idx) = setup(Duration::from_secs(3600));
+    let (stop, rx, worker) = spawn_watch(&idx, Duration::from_millis(500), changes);
     // The catch-up update comes first, then ready.
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(10)).unwrap(),
@@ -830,38 +849,14 @@ fn a_lost_log_voids_the_index_state() {
 /// updates that one file, without walking the tree.
 #[test]
 fn watch_is_not_woken_by_reads() {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::mpsc;
+    use std::sync::atomic::Ordering;
     let (_d, tree, idx) = setup(Duration::from_secs(3600));
     add_many(&tree, 36);
     update(&idx, None);
-    let stop = Arc::new(AtomicBool::new(false));
-    // (changes, files walked) per batch; None when ready.
-    type Batch = Option<((usize, usize, usize), usize)>;
-    let (tx, rx) = mpsc::channel::<Batch>();
-    let worker = {
-        let (idx, stop) = (idx.clone(), stop.clone());
-        std::thread::spawn(move || {
-            let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
-            let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
-            let o = leann::ingest::watch::WatchOptions {
-                debounce: Duration::from_millis(200),
-                ..Default::default()
-            };
-            leann::ingest::watch::watch(&mut s, st.as_ref(), None, &o, &stop, &mut |e| match e {
-                leann::ingest::watch::WatchEvent::Ready { polling } => {
-                    assert!(!polling);
-                    tx.send(None).unwrap();
-                }
-                leann::ingest::watch::WatchEvent::Updated(r) => {
-                    tx.send(Some((changes(r), r.files_scanned))).unwrap()
-                }
-                leann::ingest::watch::WatchEvent::Warning(w) => panic!("{w}"),
-                leann::ingest::watch::WatchEvent::Compacted(_) => {}
-            })
-            .unwrap();
-        })
-    };
+    // (changes, files walked) per batch.
+    let (stop, rx, worker) = spawn_watch(&idx, Duration::from_millis(200), |r| {
+        (changes(r), r.files_scanned)
+    });
     let t = Duration::from_secs(10);
     assert_eq!(rx.recv_timeout(t).unwrap(), Some(((0, 0, 0), 40)));
     assert_eq!(rx.recv_timeout(t).unwrap(), None);
