@@ -413,11 +413,14 @@ fn moved_code_is_not_embedded_again() {
 type WatchRx<T> = std::sync::mpsc::Receiver<Option<T>>;
 
 /// A watch of the index at `idx` on its own thread (events, never polling;
-/// a warning fails the test), each batch's report mapped by `batch`. Set
-/// the flag and join the thread to stop it.
+/// a warning fails the test), each batch's report mapped by `batch`; its
+/// events from `notify` when `portable`, else from the platform's own
+/// source (inotify watches on Linux). Set the flag and join the thread to
+/// stop it.
 fn spawn_watch<T: Send + 'static>(
     idx: &Path,
     debounce: Duration,
+    portable: bool,
     batch: fn(&UpdateReport) -> T,
 ) -> (
     Arc<std::sync::atomic::AtomicBool>,
@@ -433,6 +436,7 @@ fn spawn_watch<T: Send + 'static>(
             let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
             let o = leann::ingest::watch::WatchOptions {
                 debounce,
+                portable_events: portable,
                 ..Default::default()
             };
             leann::ingest::watch::watch(&mut s, st.as_ref(), None, &o, &stop, &mut |e| match e {
@@ -456,9 +460,20 @@ fn spawn_watch<T: Send + 'static>(
 /// nothing the watch missed.
 #[test]
 fn watch_follows_edits() {
+    follows_edits(false);
+}
+
+/// `watch_follows_edits` with the events from `notify` (the source used
+/// where leann has none of its own).
+#[test]
+fn watch_follows_edits_with_portable_events() {
+    follows_edits(true);
+}
+
+fn follows_edits(portable: bool) {
     use std::sync::atomic::Ordering;
     let (_d, tree, idx) = setup(Duration::from_secs(3600));
-    let (stop, rx, worker) = spawn_watch(&idx, Duration::from_millis(500), changes);
+    let (stop, rx, worker) = spawn_watch(&idx, Duration::from_millis(500), portable, changes);
     // The catch-up update comes first, then ready.
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(10)).unwrap(),
@@ -849,14 +864,27 @@ fn a_lost_log_voids_the_index_state() {
 /// updates that one file, without walking the tree.
 #[test]
 fn watch_is_not_woken_by_reads() {
+    not_woken_by_reads(false);
+}
+
+/// `watch_is_not_woken_by_reads` with the events from `notify`.
+#[test]
+fn watch_is_not_woken_by_reads_with_portable_events() {
+    not_woken_by_reads(true);
+}
+
+/// (changes, files walked) of a batch.
+fn changes_walked(r: &UpdateReport) -> ((usize, usize, usize), usize) {
+    (changes(r), r.files_scanned)
+}
+
+fn not_woken_by_reads(portable: bool) {
     use std::sync::atomic::Ordering;
     let (_d, tree, idx) = setup(Duration::from_secs(3600));
     add_many(&tree, 36);
     update(&idx, None);
-    // (changes, files walked) per batch.
-    let (stop, rx, worker) = spawn_watch(&idx, Duration::from_millis(200), |r| {
-        (changes(r), r.files_scanned)
-    });
+    let (stop, rx, worker) =
+        spawn_watch(&idx, Duration::from_millis(200), portable, changes_walked);
     let t = Duration::from_secs(10);
     assert_eq!(rx.recv_timeout(t).unwrap(), Some(((0, 0, 0), 40)));
     assert_eq!(rx.recv_timeout(t).unwrap(), None);
@@ -873,6 +901,132 @@ fn watch_is_not_woken_by_reads() {
     }
     edit_aged(&tree, "many/m03.py", "def many_3(x):\n    return x - 3\n");
     assert_eq!(rx.recv_timeout(t).unwrap(), Some(((1, 0, 0), 1)));
+    stop.store(true, Ordering::SeqCst);
+    worker.join().unwrap();
+}
+
+/// Issue 16 §4: on Linux the watch watches only the directories a walk
+/// enters. Writes under an ignored directory do not wake it (with `notify`,
+/// which watches every directory, each write cost a batch); a new
+/// directory is watched as it appears; a changed ignore file re-examines
+/// its directory and starts watching what it no longer ignores; a moved
+/// directory is watched under its new name. A whole-tree check afterwards
+/// finds nothing the watch missed.
+#[cfg(target_os = "linux")]
+#[test]
+fn watch_watches_what_the_walk_enters() {
+    use std::sync::atomic::Ordering;
+    let (_d, tree, idx) = setup(Duration::from_secs(3600));
+    write(&tree, "lib/.gitignore", "gen/\n");
+    edit_aged(&tree, "lib/gen/g.py", "def generated():\n    return 1\n");
+    assert_eq!(changes(&update(&idx, None)), (0, 0, 0));
+    let (stop, rx, worker) = spawn_watch(&idx, Duration::from_millis(200), false, changes_walked);
+    let t = Duration::from_secs(10);
+    assert_eq!(rx.recv_timeout(t).unwrap(), Some(((0, 0, 0), 4)));
+    assert_eq!(rx.recv_timeout(t).unwrap(), None);
+    // Ignored: no batch at all.
+    for i in 0..5 {
+        write(
+            &tree,
+            "lib/gen/g.py",
+            &format!("def generated():\n    return {i}\n"),
+        );
+    }
+    if let Ok(b) = rx.recv_timeout(Duration::from_millis(1500)) {
+        panic!("a write in an ignored directory woke the watch: {b:?}");
+    }
+    // A new directory two levels deep, then an edit inside it.
+    write(&tree, "pkg/sub/x.py", "def ex():\n    return 'x'\n");
+    assert_eq!(rx.recv_timeout(t).unwrap().unwrap().0, (0, 1, 0));
+    edit_aged(&tree, "pkg/sub/x.py", "def ex():\n    return 'xx'\n");
+    assert_eq!(rx.recv_timeout(t).unwrap(), Some(((1, 0, 0), 1)));
+    // No longer ignored: lib is examined again (its three files), gen's
+    // file is added, and gen is watched from now on.
+    write(&tree, "lib/.gitignore", "# nothing ignored\n");
+    assert_eq!(rx.recv_timeout(t).unwrap(), Some(((0, 1, 0), 3)));
+    edit_aged(
+        &tree,
+        "lib/gen/g.py",
+        "def generated():\n    return 'again'\n",
+    );
+    assert_eq!(rx.recv_timeout(t).unwrap(), Some(((1, 0, 0), 1)));
+    // Moved: its file leaves the old path and arrives at the new one, and
+    // an edit under the new name is seen.
+    fs::rename(tree.join("pkg"), tree.join("moved")).unwrap();
+    assert_eq!(rx.recv_timeout(t).unwrap().unwrap().0, (0, 1, 1));
+    edit_aged(&tree, "moved/sub/x.py", "def ex():\n    return 'moved'\n");
+    assert_eq!(rx.recv_timeout(t).unwrap(), Some(((1, 0, 0), 1)));
+    stop.store(true, Ordering::SeqCst);
+    worker.join().unwrap();
+    let r = update(&idx, None);
+    assert_eq!(changes(&r), (0, 0, 0), "the watch missed something");
+}
+
+/// Issue 16 §4: a tree with more directories than the watch may watch (the
+/// OS limit, here `max_watches`) gets a warning naming how many it has and
+/// the setting to raise, then is checked by polling: an edit is still
+/// found.
+#[cfg(target_os = "linux")]
+#[test]
+fn watch_polls_past_the_watch_limit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (_d, tree, idx) = setup(Duration::from_secs(3600));
+    let stop = Arc::new(AtomicBool::new(false));
+    #[derive(Debug, PartialEq)]
+    enum Ev {
+        Ready(bool),
+        Updated((usize, usize, usize)),
+        Warning(String),
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<Ev>();
+    let worker = {
+        let (idx, stop) = (idx.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let st: Arc<dyn Storage> = leann::io::open_storage(leann::io::Backend::Pread).unwrap();
+            let mut s = Searcher::open(st.clone(), &idx, None, None).unwrap();
+            let o = leann::ingest::watch::WatchOptions {
+                debounce: Duration::from_millis(100),
+                poll_interval: Duration::from_millis(500),
+                max_watches: Some(2),
+                ..Default::default()
+            };
+            leann::ingest::watch::watch(&mut s, st.as_ref(), None, &o, &stop, &mut |e| {
+                let _ = tx.send(match e {
+                    leann::ingest::watch::WatchEvent::Ready { polling } => Ev::Ready(polling),
+                    leann::ingest::watch::WatchEvent::Updated(r) => Ev::Updated(changes(r)),
+                    leann::ingest::watch::WatchEvent::Warning(w) => Ev::Warning(w),
+                    leann::ingest::watch::WatchEvent::Compacted(_) => return,
+                });
+            })
+            .unwrap();
+        })
+    };
+    let t = Duration::from_secs(10);
+    // The root, src and lib: three directories, two watches allowed.
+    match rx.recv_timeout(t).unwrap() {
+        Ev::Warning(w) => {
+            assert!(w.contains("3 directories to watch"), "{w}");
+            assert!(w.contains("fs.inotify.max_user_watches="), "{w}");
+        }
+        other => panic!("want the limit's warning first, got {other:?}"),
+    }
+    assert_eq!(rx.recv_timeout(t).unwrap(), Ev::Updated((0, 0, 0)));
+    assert_eq!(rx.recv_timeout(t).unwrap(), Ev::Ready(true));
+    edit_aged(&tree, "lib/d.py", "def double(x):\n    return x + x\n");
+    // Polls that find nothing report nothing changed; the edit shows up in
+    // one of them.
+    let deadline = std::time::Instant::now() + t;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(Ev::Updated((0, 0, 0))) => continue,
+            Ok(ev) => {
+                assert_eq!(ev, Ev::Updated((1, 0, 0)));
+                break;
+            }
+            Err(_) => panic!("polling did not find the edit"),
+        }
+    }
     stop.store(true, Ordering::SeqCst);
     worker.join().unwrap();
 }

@@ -211,6 +211,63 @@ fn walk_in(root: &Path, o: &WalkOptions, scope: Option<&Scope>) -> Result<(Vec<F
     Ok((files, skips))
 }
 
+/// Call `on_dir` with every directory a walk of `root` (or of `scope`'s
+/// paths) enters, the root first among them, before the directory's entries
+/// are read, so that whatever `on_dir` sets up there (a watch) sees every
+/// change made after the walk listed it. Files are not looked at (no stat,
+/// no read). `on_dir` returns false to end the walk early. The directories
+/// are the ones `walk` would enter: ignore files, the hidden rule and the
+/// exclude patterns leave out the same ones.
+pub fn walk_dirs(
+    root: &Path,
+    o: &WalkOptions,
+    scope: Option<&Scope>,
+    on_dir: &(dyn Fn(&Path) -> bool + Sync),
+) -> Result<()> {
+    let meta = std::fs::metadata(root).map_err(|e| Error::io("open input directory", root, e))?;
+    if !meta.is_dir() {
+        return Err(Error::input(
+            root,
+            format!("{} is not a directory", root.display()),
+        ));
+    }
+    let excl = exclude_set(&o.exclude)?;
+    let canon_root =
+        std::fs::canonicalize(root).map_err(|e| Error::io("open input directory", root, e))?;
+    let ctx = Ctx {
+        root,
+        canon_root: &canon_root,
+        o,
+        excl: &excl,
+    };
+    let mut b = builder(root, o);
+    if let Some(scope) = scope {
+        let scope = std::sync::Arc::new(scope.clone());
+        let base = root.to_path_buf();
+        b.filter_entry(move |e| scope.reaches(&rel_of(&base, e.path())));
+    }
+    b.build_parallel().run(|| {
+        let ctx = &ctx;
+        Box::new(move |item| {
+            let dir = match &item {
+                Ok(e) if e.file_type().is_some_and(|t| t.is_dir()) => e.path().to_path_buf(),
+                // Files, and entries the walk could not read (counted by
+                // `walk`, not here).
+                _ => return ignore::WalkState::Continue,
+            };
+            let (_, prune) = visit(ctx, item);
+            if prune {
+                ignore::WalkState::Skip
+            } else if on_dir(&dir) {
+                ignore::WalkState::Continue
+            } else {
+                ignore::WalkState::Quit
+            }
+        })
+    });
+    Ok(())
+}
+
 /// Whether a walk of `root` with options `o` would enter the existing
 /// directory `target` (both canonical, `target` under `root`): false when an
 /// ignore file, the hidden rule or an exclude pattern leaves it (or one of

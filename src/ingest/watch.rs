@@ -1,18 +1,22 @@
 //! `leann index update --watch`: keep an index current while its tree is
-//! edited. File system events (notify: inotify on Linux) are collected until
-//! the tree has been quiet for the debounce interval, then the paths they
-//! name are updated in one batch (`update::update_paths`). Paths are matched
-//! with their ancestors, so a renamed or removed directory updates everything
-//! under it; the file a path names is read as it is after the quiet interval,
-//! so editors' save patterns (write a temporary file and rename it over the
-//! original; delete and create) settle into one change. Events under the
-//! index directory itself are ignored. When the OS limit on watches is
-//! reached, or events were dropped, the whole tree is checked instead (file
-//! stamps keep that cheap), and at the limit the watch falls back to checking
-//! the whole tree every poll interval.
+//! edited. File system events (on Linux leann's own inotify watches,
+//! `super::dirwatch`; elsewhere `notify`) are collected until the tree has
+//! been quiet for the debounce interval, then the paths they name are
+//! updated in one batch (`update::update_paths`). Paths are matched with
+//! their ancestors, so a renamed or removed directory updates everything
+//! under it; the file a path names is read as it is after the quiet
+//! interval, so editors' save patterns (write a temporary file and rename it
+//! over the original; delete and create) settle into one change. Events
+//! under the index directory itself are ignored. When the OS limit on
+//! watches is reached, or events were dropped, the whole tree is checked
+//! instead (file stamps keep that cheap), and at the limit the watch falls
+//! back to checking the whole tree every poll interval.
 
 use crate::error::{Error, Result};
+#[cfg(target_os = "linux")]
+use crate::ingest::dirwatch::{DirWatch, StartError};
 use crate::ingest::update::{update_paths, UpdateReport};
+pub use crate::ingest::Change;
 use crate::io::Storage;
 use crate::search::searcher::Searcher;
 use notify::Watcher;
@@ -30,6 +34,13 @@ pub struct WatchOptions {
     pub poll_interval: Duration,
     /// Compact after an update when the compaction policy asks for it.
     pub compact: bool,
+    /// Take events from `notify` (the portable source) even where leann has
+    /// its own (inotify on Linux, `super::dirwatch`).
+    pub portable_events: bool,
+    /// At most this many directories watched (leann's own source); a tree
+    /// with more is handled as at the OS limit: a warning, then polling.
+    /// None: as many as the OS allows.
+    pub max_watches: Option<usize>,
 }
 
 impl Default for WatchOptions {
@@ -38,6 +49,8 @@ impl Default for WatchOptions {
             debounce: Duration::from_millis(300),
             poll_interval: Duration::from_secs(5),
             compact: false,
+            portable_events: false,
+            max_watches: None,
         }
     }
 }
@@ -54,15 +67,29 @@ pub enum WatchEvent<'a> {
     Warning(String),
 }
 
-/// The warning for a full watch table, naming the setting to raise.
-pub fn watch_limit_warning(root: &Path) -> String {
+/// The warning for a full watch table, naming the setting to raise and a
+/// value for it: enough for `dirs`, the directories the tree has to watch,
+/// when known.
+pub fn watch_limit_warning(root: &Path, dirs: Option<usize>) -> String {
     let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_watches")
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|_| "?".into());
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok());
+    let shown = limit.map_or("?".to_string(), |l| l.to_string());
+    let need = match dirs {
+        Some(d) => format!(" it has {d} directories to watch, and"),
+        None => String::new(),
+    };
+    // Room for the tree to grow and for other programs' watches (the limit
+    // is per user).
+    let suggest = dirs
+        .map(|d| (d + d / 4).next_power_of_two())
+        .or(limit.map(|l| l.saturating_mul(2)))
+        .unwrap_or(0)
+        .max(524_288);
     format!(
-        "the OS limit on file watches was reached while watching {} (fs.inotify.max_user_watches = {limit}); \
-         falling back to checking the whole tree periodically. Raise the limit with \
-         `sudo sysctl fs.inotify.max_user_watches=524288` to get events again",
+        "the OS limit on file watches was reached while watching {}:{need} fs.inotify.max_user_watches = {shown} \
+         (for all of this user's programs); falling back to checking the whole tree periodically. \
+         Raise the limit with `sudo sysctl fs.inotify.max_user_watches={suggest}` to get events again",
         root.display()
     )
 }
@@ -70,6 +97,90 @@ pub fn watch_limit_warning(root: &Path) -> String {
 fn is_limit(e: &notify::Error) -> bool {
     matches!(e.kind, notify::ErrorKind::MaxFilesWatch)
         || matches!(&e.kind, notify::ErrorKind::Io(io) if io.raw_os_error() == Some(28))
+}
+
+/// Where the watch's events come from. Held, not read: dropping it stops
+/// the events.
+#[allow(dead_code)]
+enum Source {
+    /// leann's own inotify watches (Linux).
+    #[cfg(target_os = "linux")]
+    Dirs(DirWatch),
+    /// `notify`'s recursive watch (other systems, or when asked).
+    Notify(notify::RecommendedWatcher),
+    /// None: polling only.
+    None,
+}
+
+impl Source {
+    /// Start watching `root`; with a warning when the OS limit on watches
+    /// was reached, so the watch must poll.
+    fn start(
+        s: &Searcher,
+        root: &Path,
+        index_dir: &Path,
+        o: &WatchOptions,
+        tx: mpsc::Sender<Vec<Change>>,
+    ) -> Result<(Source, Option<String>)> {
+        #[cfg(target_os = "linux")]
+        if !o.portable_events {
+            let opts = s
+                .index
+                .config
+                .filters
+                .clone()
+                .unwrap_or_default()
+                .walk_options()?;
+            return match DirWatch::start(root, &opts, index_dir, o.max_watches, tx) {
+                Ok(w) => Ok((Source::Dirs(w), None)),
+                Err(StartError::Limit { dirs }) => {
+                    Ok((Source::None, Some(watch_limit_warning(root, dirs))))
+                }
+                Err(StartError::Failed(e)) => Err(e),
+            };
+        }
+        let _ = (s, index_dir, o);
+        let mut watcher = notify::recommended_watcher(move |r: notify::Result<notify::Event>| {
+            let changes = changes_of(r);
+            if !changes.is_empty() {
+                let _ = tx.send(changes);
+            }
+        })
+        .map_err(|e| Error::watch(root, format!("cannot watch {}: {e}", root.display())))?;
+        match watcher.watch(root, notify::RecursiveMode::Recursive) {
+            Ok(()) => Ok((Source::Notify(watcher), None)),
+            // The watches added before the limit still report.
+            Err(e) if is_limit(&e) => Ok((
+                Source::Notify(watcher),
+                Some(watch_limit_warning(root, None)),
+            )),
+            Err(e) => Err(Error::watch(
+                root,
+                format!("cannot watch {}: {e}", root.display()),
+            )),
+        }
+    }
+}
+
+/// What one `notify` event tells the watch.
+fn changes_of(r: notify::Result<notify::Event>) -> Vec<Change> {
+    match r {
+        // Opens and reads change nothing, and the watch's own walks and
+        // reads make them by the thousand: they would wake it again and
+        // again (and hold off its debounce).
+        Ok(ev) if is_read_only(&ev) => Vec::new(),
+        Ok(ev) => {
+            let mut out: Vec<Change> = ev.paths.iter().cloned().map(Change::Path).collect();
+            if ev.need_rescan() {
+                out.push(Change::Rescan);
+            }
+            out
+        }
+        Err(e) => vec![Change::Failed {
+            limit: is_limit(&e),
+            message: e.to_string(),
+        }],
+    }
 }
 
 /// Watch `s`'s tree until `stop` is set, updating the index after each quiet
@@ -84,22 +195,12 @@ pub fn watch(
 ) -> Result<()> {
     let root = crate::ingest::update::tree_root(s, root)?;
     let index_dir = std::fs::canonicalize(&s.index.dir).unwrap_or_else(|_| s.index.dir.clone());
-    let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
-    let mut watcher = notify::recommended_watcher(tx)
-        .map_err(|e| Error::watch(&root, format!("cannot watch {}: {e}", root.display())))?;
-    let polling = match watcher.watch(&root, notify::RecursiveMode::Recursive) {
-        Ok(()) => false,
-        Err(e) if is_limit(&e) => {
-            report(WatchEvent::Warning(watch_limit_warning(&root)));
-            true
-        }
-        Err(e) => {
-            return Err(Error::watch(
-                &root,
-                format!("cannot watch {}: {e}", root.display()),
-            ))
-        }
-    };
+    let (tx, rx) = mpsc::channel::<Vec<Change>>();
+    let (source, limit_warning) = Source::start(s, &root, &index_dir, o, tx)?;
+    let mut polling = limit_warning.is_some();
+    if let Some(w) = limit_warning {
+        report(WatchEvent::Warning(w));
+    }
     // Catch up with changes made while no watch was running (events from
     // now on are queued), then report ready. Every batch takes the writer
     // lock and lets go of it afterwards, so that other writers (one-shot
@@ -119,43 +220,46 @@ pub fn watch(
     while !stop.load(Ordering::SeqCst) {
         if !std::mem::take(&mut first) {
             match rx.recv_timeout(tick) {
-                // Opens and reads change nothing, and the watch's own walks
-                // and reads make them by the thousand: they would wake it
-                // again and again (and hold off its debounce).
-                Ok(Ok(ev)) if is_read_only(&ev) => {}
-                Ok(Ok(ev)) => {
-                    if ev.need_rescan() {
-                        full = true;
-                    }
-                    for p in &ev.paths {
-                        if p.starts_with(&index_dir) {
-                            continue;
-                        }
-                        if let Ok(rel) = p.strip_prefix(&root) {
-                            let rel = rel
-                                .components()
-                                .map(|c| c.as_os_str().to_string_lossy())
-                                .collect::<Vec<_>>()
-                                .join("/");
-                            if !rel.is_empty() {
-                                pending.insert(rel);
-                            } else {
+                Ok(changes) => {
+                    for c in changes {
+                        match c {
+                            Change::Path(p) => {
+                                if p.starts_with(&index_dir) {
+                                    continue;
+                                }
+                                if let Ok(rel) = p.strip_prefix(&root) {
+                                    let rel = rel
+                                        .components()
+                                        .map(|c| c.as_os_str().to_string_lossy())
+                                        .collect::<Vec<_>>()
+                                        .join("/");
+                                    if !rel.is_empty() {
+                                        pending.insert(rel);
+                                    } else {
+                                        full = true;
+                                    }
+                                }
+                            }
+                            Change::Rescan => full = true,
+                            Change::Failed { message, limit } => {
+                                if limit {
+                                    // Directories from now on may go
+                                    // unwatched: check the whole tree
+                                    // periodically.
+                                    report(WatchEvent::Warning(watch_limit_warning(&root, None)));
+                                    polling = true;
+                                } else {
+                                    report(WatchEvent::Warning(format!("watch error: {message}")));
+                                }
                                 full = true;
                             }
                         }
                     }
                     last_event = Instant::now();
                 }
-                Ok(Err(e)) => {
-                    if is_limit(&e) {
-                        report(WatchEvent::Warning(watch_limit_warning(&root)));
-                    } else {
-                        report(WatchEvent::Warning(format!("watch error: {e}")));
-                    }
-                    full = true;
-                    last_event = Instant::now();
-                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
+                // No source left (the limit was reached): poll.
+                Err(mpsc::RecvTimeoutError::Disconnected) if polling => std::thread::sleep(tick),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     return Err(Error::watch(
                         &root,
@@ -201,7 +305,7 @@ pub fn watch(
         }
         last_poll = Instant::now();
     }
-    drop(watcher);
+    drop(source);
     s.unlock_writes();
     Ok(())
 }
@@ -281,9 +385,13 @@ mod tests {
         assert!(is_limit(&notify::Error::io(enospc)));
         let other = std::io::Error::from_raw_os_error(2);
         assert!(!is_limit(&notify::Error::io(other)));
-        let w = watch_limit_warning(Path::new("/src"));
+        let w = watch_limit_warning(Path::new("/src"), None);
         assert!(w.contains("fs.inotify.max_user_watches"), "{w}");
         assert!(w.contains("/src"), "{w}");
+        // Knowing the tree's directories, it names a limit that holds them.
+        let w = watch_limit_warning(Path::new("/src"), Some(543_597));
+        assert!(w.contains("543597 directories"), "{w}");
+        assert!(w.contains("max_user_watches=1048576`"), "{w}");
     }
 
     #[test]
