@@ -113,6 +113,82 @@ pub fn state_holds(recorded: &IndexState, now: &IndexState, logs: &[(u64, u64)])
                 .any(|&(seq, bytes)| seq == recorded.log_seq && bytes >= recorded.log_bytes))
 }
 
+/// The index state `FILES` in `dir` records: None when there is no such
+/// file, it is from before 1.9, or its header is damaged.
+pub fn recorded_state(storage: &dyn Storage, dir: &Path) -> Option<IndexState> {
+    let path = dir.join(FILE_NAME);
+    if !storage.exists(&path) {
+        return None;
+    }
+    let map = storage.map(&path).ok()?;
+    stamps::open(&path, &map).ok()?.state
+}
+
+/// The digest given to an entry whose path's chunks are not known: not the
+/// digest of any chunk list (short of a 64-bit collision), and not that of
+/// no chunks, so an update that does not walk the path still collects the
+/// index's chunks for it (and deletes them).
+pub const UNKNOWN_DIGEST: [u8; 8] = [0xFF; 8];
+
+/// The modification time given to an entry that must fail T-2.
+pub const UNKNOWN_MTIME_NS: i64 = i64::MIN;
+
+/// T-7: after a compaction that folded a delta changing the paths
+/// `changed`, carry `FILES` (whose state held before it) over to the new
+/// index state `state`: the same entries and `taken_ns`, those of
+/// `changed` made to fail T-2 and T-4 (their chunks may have changed since
+/// they were stamped), and an entry of the same kind for each path of
+/// `changed` that had none (so that, gone from the tree, its chunks are
+/// still found and deleted). Everything else the compaction left as it
+/// was: its chunks are the ones its digest describes.
+pub fn carry_over(
+    storage: &dyn Storage,
+    dir: &Path,
+    changed: &std::collections::HashSet<String>,
+    state: IndexState,
+) -> Result<()> {
+    let path = dir.join(FILE_NAME);
+    let map = storage.map(&path)?;
+    let head = stamps::open(&path, &map)?;
+    let mut absent: Vec<&str> = changed.iter().map(|p| p.as_str()).collect();
+    absent.sort_unstable();
+    let unknown = |p: &str| Stamp {
+        path: p.to_string(),
+        size: 0,
+        mtime_ns: UNKNOWN_MTIME_NS,
+        digest: UNKNOWN_DIGEST,
+    };
+    let mut entries = Vec::with_capacity(head.n as usize + absent.len());
+    let mut ai = 0;
+    head.for_each(&path, &map, |e| {
+        while ai < absent.len() && absent[ai] < e.path {
+            entries.push(unknown(absent[ai]));
+            ai += 1;
+        }
+        if ai < absent.len() && absent[ai] == e.path {
+            entries.push(unknown(e.path));
+            ai += 1;
+        } else {
+            entries.push(Stamp {
+                path: e.path.to_string(),
+                size: e.size,
+                mtime_ns: e.mtime_ns,
+                digest: e.digest,
+            });
+        }
+        Ok(())
+    })?;
+    entries.extend(absent[ai..].iter().map(|p| unknown(p)));
+    let carried = Stamps {
+        taken_ns: head.taken_ns,
+        root: head.root.clone(),
+        entries,
+        state: Some(state),
+    };
+    drop(map);
+    store(storage, dir, &carried)
+}
+
 /// Now, in ns since the Unix epoch.
 pub fn now_ns() -> i64 {
     std::time::SystemTime::now()

@@ -85,11 +85,37 @@ pub fn compact(
     progress: &(dyn Fn(&Progress) + Sync),
 ) -> Result<CompactReport> {
     let t0 = std::time::Instant::now();
+    let carry = stamps_to_carry(idx, storage)?;
     let fold_below = begin(idx, storage)?;
     let prepared = prepare(idx, storage, method, fold_below, vectors, text, progress)?;
     let mut rep = install(idx, storage, prepared)?;
+    if let Some(changed) = carry {
+        // T-7. `FILES` is a cache: when this fails, the old one stays, and
+        // the new manifest voids its state (T-6), so nothing is trusted
+        // that should not be; the next update checks every path instead.
+        let _ = crate::engine::dir::index_state(storage, &idx.dir).and_then(|(state, _)| {
+            crate::engine::stamps::carry_over(storage, &idx.dir, &changed, state)
+        });
+    }
     rep.seconds = t0.elapsed().as_secs_f64();
     Ok(rep)
+}
+
+/// T-7: when the index's `FILES` describes its state as it is now (T-6),
+/// the paths the delta about to be folded changed, for `carry_over` after
+/// the compaction; None when there is nothing to carry.
+fn stamps_to_carry(
+    idx: &Index,
+    storage: &dyn Storage,
+) -> Result<Option<std::collections::HashSet<String>>> {
+    let Some(recorded) = crate::engine::stamps::recorded_state(storage, &idx.dir) else {
+        return Ok(None);
+    };
+    let (now, logs) = crate::engine::dir::index_state(storage, &idx.dir)?;
+    if !crate::engine::stamps::state_holds(&recorded, &now, &logs) {
+        return Ok(None);
+    }
+    Ok(Some(idx.delta_paths()?))
 }
 
 /// Step 1 (needs `&mut`, quick): new writes go to a new log; every log below
