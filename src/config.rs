@@ -369,6 +369,11 @@ impl Complexity {
 }
 
 impl Config {
+    /// The walk options of `filters` (defaults when there is none).
+    pub fn walk_options(&self) -> Result<crate::chunk::WalkOptions> {
+        self.filters.clone().unwrap_or_default().walk_options()
+    }
+
     pub fn from_json(text: &str, origin: &str) -> Result<Config> {
         // serde_path_to_error names the field that failed (`complexity`,
         // `embeddingServer.batchSize`), not just the line and column.

@@ -157,16 +157,7 @@ pub fn walk_scoped(root: &Path, o: &WalkOptions, scope: &Scope) -> Result<(Vec<F
 }
 
 fn walk_in(root: &Path, o: &WalkOptions, scope: Option<&Scope>) -> Result<(Vec<FileEntry>, Skips)> {
-    let meta = std::fs::metadata(root).map_err(|e| Error::io("open input directory", root, e))?;
-    if !meta.is_dir() {
-        return Err(Error::input(
-            root,
-            format!("{} is not a directory", root.display()),
-        ));
-    }
-    let excl = exclude_set(&o.exclude)?;
-    let canon_root =
-        std::fs::canonicalize(root).map_err(|e| Error::io("open input directory", root, e))?;
+    let (excl, canon_root) = prepare(root, o)?;
     let ctx = Ctx {
         root,
         canon_root: &canon_root,
@@ -177,13 +168,7 @@ fn walk_in(root: &Path, o: &WalkOptions, scope: Option<&Scope>) -> Result<(Vec<F
     // can be counted; directories among them are pruned, never entered. The
     // walk runs on several threads; results are sorted afterwards.
     let found: std::sync::Mutex<(Vec<FileEntry>, Skips)> = Default::default();
-    let mut b = builder(root, o);
-    if let Some(scope) = scope {
-        let scope = std::sync::Arc::new(scope.clone());
-        let base = root.to_path_buf();
-        b.filter_entry(move |e| scope.reaches(&rel_of(&base, e.path())));
-    }
-    b.build_parallel().run(|| {
+    scoped_builder(root, o, scope).build_parallel().run(|| {
         let (found, ctx) = (&found, &ctx);
         Box::new(move |item| {
             let (what, prune) = visit(ctx, item);
@@ -224,29 +209,14 @@ pub fn walk_dirs(
     scope: Option<&Scope>,
     on_dir: &(dyn Fn(&Path) -> bool + Sync),
 ) -> Result<()> {
-    let meta = std::fs::metadata(root).map_err(|e| Error::io("open input directory", root, e))?;
-    if !meta.is_dir() {
-        return Err(Error::input(
-            root,
-            format!("{} is not a directory", root.display()),
-        ));
-    }
-    let excl = exclude_set(&o.exclude)?;
-    let canon_root =
-        std::fs::canonicalize(root).map_err(|e| Error::io("open input directory", root, e))?;
+    let (excl, canon_root) = prepare(root, o)?;
     let ctx = Ctx {
         root,
         canon_root: &canon_root,
         o,
         excl: &excl,
     };
-    let mut b = builder(root, o);
-    if let Some(scope) = scope {
-        let scope = std::sync::Arc::new(scope.clone());
-        let base = root.to_path_buf();
-        b.filter_entry(move |e| scope.reaches(&rel_of(&base, e.path())));
-    }
-    b.build_parallel().run(|| {
+    scoped_builder(root, o, scope).build_parallel().run(|| {
         let ctx = &ctx;
         Box::new(move |item| {
             let dir = match &item {
@@ -309,6 +279,33 @@ fn builder(root: &Path, o: &WalkOptions) -> ignore::WalkBuilder {
         .require_git(false)
         .add_custom_ignore_filename(".leannignore")
         .follow_links(o.follow_links);
+    b
+}
+
+/// What every walk checks and compiles first: `root` is a directory; the
+/// exclude patterns; the root with all links resolved.
+fn prepare(root: &Path, o: &WalkOptions) -> Result<(GlobSet, PathBuf)> {
+    let meta = std::fs::metadata(root).map_err(|e| Error::io("open input directory", root, e))?;
+    if !meta.is_dir() {
+        return Err(Error::input(
+            root,
+            format!("{} is not a directory", root.display()),
+        ));
+    }
+    let excl = exclude_set(&o.exclude)?;
+    let canon_root =
+        std::fs::canonicalize(root).map_err(|e| Error::io("open input directory", root, e))?;
+    Ok((excl, canon_root))
+}
+
+/// `builder`, entering only what `scope` reaches when there is one.
+fn scoped_builder(root: &Path, o: &WalkOptions, scope: Option<&Scope>) -> ignore::WalkBuilder {
+    let mut b = builder(root, o);
+    if let Some(scope) = scope {
+        let scope = std::sync::Arc::new(scope.clone());
+        let base = root.to_path_buf();
+        b.filter_entry(move |e| scope.reaches(&rel_of(&base, e.path())));
+    }
     b
 }
 

@@ -559,7 +559,7 @@ fn dry_run_report(
     use leann::chunk::{chunk_text, read_source, walk};
     use std::collections::BTreeMap;
     let t0 = std::time::Instant::now();
-    let opts = cfg.filters.clone().unwrap_or_default().walk_options()?;
+    let opts = cfg.walk_options()?;
     let (files, mut skips) = walk(input, &opts)?;
     let mut per: BTreeMap<&'static str, (usize, usize, u64)> = BTreeMap::new();
     let mut total_chunks = 0usize;

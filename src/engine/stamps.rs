@@ -169,12 +169,7 @@ pub fn carry_over(
             entries.push(unknown(e.path));
             ai += 1;
         } else {
-            entries.push(Stamp {
-                path: e.path.to_string(),
-                size: e.size,
-                mtime_ns: e.mtime_ns,
-                digest: e.digest,
-            });
+            entries.push(e.into());
         }
         Ok(())
     })?;

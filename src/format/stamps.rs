@@ -89,6 +89,17 @@ pub struct StampRef<'a> {
     pub digest: [u8; 8],
 }
 
+impl From<StampRef<'_>> for Stamp {
+    fn from(e: StampRef<'_>) -> Stamp {
+        Stamp {
+            path: e.path.to_string(),
+            size: e.size,
+            mtime_ns: e.mtime_ns,
+            digest: e.digest,
+        }
+    }
+}
+
 /// A `FILES` file's header and metadata; its entries are read in path order
 /// by `for_each` from the file's bytes (a mapping), a block at a time, so
 /// that no table of all entries is built.
@@ -273,12 +284,7 @@ pub fn decode(path: &Path, buf: &[u8]) -> Result<Stamps> {
     let head = open(path, buf)?;
     let mut entries: Vec<Stamp> = Vec::with_capacity(head.n.min(1 << 20) as usize);
     head.for_each(path, buf, |e| {
-        entries.push(Stamp {
-            path: e.path.to_string(),
-            size: e.size,
-            mtime_ns: e.mtime_ns,
-            digest: e.digest,
-        });
+        entries.push(e.into());
         Ok(())
     })?;
     Ok(Stamps {

@@ -52,7 +52,7 @@ pub fn check_output_placement(input: &Path, output: &Path, config: &Config) -> R
     if !out.starts_with(&root) {
         return Ok(());
     }
-    let opts = config.filters.clone().unwrap_or_default().walk_options()?;
+    let opts = config.walk_options()?;
     if out == root || crate::chunk::walk::reaches(&root, &opts, &out)? {
         return Err(Error::argument("--output", format!(
             "--output {} is inside the input tree {} and not ignored by it: the index would index itself, and replacing it could reach the tree. Choose an output outside the tree, or ignore it there (.gitignore, .leannignore or filters.excludePaths)",
@@ -254,7 +254,7 @@ fn start_or_resume(
             ),
         ));
     }
-    let opts = config.filters.clone().unwrap_or_default().walk_options()?;
+    let opts = config.walk_options()?;
     progress(&Progress::new("scan", 0, 0));
     let taken_ns = crate::engine::stamps::now_ns();
     let (files, skips) = walk(root, &opts)?;

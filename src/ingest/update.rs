@@ -370,13 +370,7 @@ pub fn update_paths(
     // the index's as of now, and no other writer changes them meanwhile.
     s.lock_writes()?;
     let root = tree_root(s, input)?;
-    let opts = s
-        .index
-        .config
-        .filters
-        .clone()
-        .unwrap_or_default()
-        .walk_options()?;
+    let opts = s.index.config.walk_options()?;
     let taken_ns = crate::engine::stamps::now_ns();
     // With paths to re-examine, only they are walked (issue 16 §4: the cost
     // follows the change, not the tree).

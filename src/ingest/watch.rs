@@ -124,13 +124,7 @@ impl Source {
     ) -> Result<(Source, Option<String>)> {
         #[cfg(target_os = "linux")]
         if !o.portable_events {
-            let opts = s
-                .index
-                .config
-                .filters
-                .clone()
-                .unwrap_or_default()
-                .walk_options()?;
+            let opts = s.index.config.walk_options()?;
             return match DirWatch::start(root, &opts, index_dir, o.max_watches, tx) {
                 Ok(w) => Ok((Source::Dirs(w), None)),
                 Err(StartError::Limit { dirs }) => {
