@@ -77,7 +77,16 @@ pub fn exclude_set(patterns: &[String]) -> Result<GlobSet> {
 }
 
 fn rel_of(root: &Path, p: &Path) -> String {
-    let r = p.strip_prefix(root).unwrap_or(p);
+    rel_str(p.strip_prefix(root).unwrap_or(p))
+}
+
+/// `p` relative to `root`, '/'-separated (the form of `FileEntry::rel`);
+/// None when `p` is not under `root`.
+pub fn rel_under(root: &Path, p: &Path) -> Option<String> {
+    p.strip_prefix(root).ok().map(rel_str)
+}
+
+fn rel_str(r: &Path) -> String {
     r.components()
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()

@@ -8,7 +8,7 @@
 //! walk). New directories get watches as they appear; a changed ignore file
 //! re-examines its directory. A reader thread turns events into `Change`s.
 
-use crate::chunk::walk::{walk_dirs, Scope, WalkOptions};
+use crate::chunk::walk::{rel_under, walk_dirs, Scope, WalkOptions};
 use crate::error::Error;
 use crate::ingest::Change;
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask, Watches};
@@ -100,7 +100,7 @@ impl Setup {
         watches: &Watches,
         table: &mut Table,
         scope: Option<&Scope>,
-    ) -> std::result::Result<usize, (std::io::Error, usize)> {
+    ) -> std::result::Result<(), (std::io::Error, usize)> {
         type Added = (
             Vec<(PathBuf, WatchDescriptor)>,
             Option<std::io::Error>,
@@ -136,25 +136,13 @@ impl Setup {
             true
         });
         let (list, err, total) = added.into_inner().unwrap_or_else(|e| e.into_inner());
-        let n = list.len();
         for (p, wd) in list {
             table.insert(p, wd);
         }
         if let Some(e) = err {
             return Err((e, total));
         }
-        walked.map_err(|e| (std::io::Error::other(e.to_string()), total))?;
-        Ok(n)
-    }
-
-    fn rel(&self, p: &Path) -> Option<String> {
-        let rel = p.strip_prefix(&self.root).ok()?;
-        Some(
-            rel.components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/"),
-        )
+        walked.map_err(|e| (std::io::Error::other(e.to_string()), total))
     }
 }
 
@@ -163,8 +151,6 @@ impl Setup {
 pub struct DirWatch {
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
-    /// Directories watched when it started.
-    pub dirs: usize,
 }
 
 impl DirWatch {
@@ -198,7 +184,7 @@ impl DirWatch {
         };
         let mut table = Table::default();
         // Dropping `inotify` on failure closes it, which removes its watches.
-        let dirs = setup
+        setup
             .watch_dirs(&inotify.watches(), &mut table, None)
             .map_err(|(e, dirs)| fail(e, Some(dirs)))?;
         let stop = Arc::new(AtomicBool::new(false));
@@ -210,7 +196,6 @@ impl DirWatch {
         Ok(DirWatch {
             stop,
             reader: Some(reader),
-            dirs,
         })
     }
 }
@@ -354,7 +339,7 @@ fn handle(
         // A new directory, or one whose ignore rules changed: watch what a
         // walk now enters there, then have all of it examined.
         let target = if new_dir { path.clone() } else { dir.clone() };
-        if let Some(rel) = setup.rel(&target) {
+        if let Some(rel) = rel_under(&setup.root, &target) {
             let only: std::collections::BTreeSet<String> = [rel].into();
             let scope = Scope::new(&only);
             if let Err((e, _)) =

@@ -221,12 +221,7 @@ pub fn watch(
                                 if p.starts_with(&index_dir) {
                                     continue;
                                 }
-                                if let Ok(rel) = p.strip_prefix(&root) {
-                                    let rel = rel
-                                        .components()
-                                        .map(|c| c.as_os_str().to_string_lossy())
-                                        .collect::<Vec<_>>()
-                                        .join("/");
+                                if let Some(rel) = crate::chunk::walk::rel_under(&root, &p) {
                                     if !rel.is_empty() {
                                         pending.insert(rel);
                                     } else {
