@@ -22,5 +22,6 @@ pub mod lang;
 pub mod lexical;
 pub mod memory;
 pub mod search;
+pub mod serve;
 
 pub use error::{Error, Result};

@@ -125,7 +125,7 @@ fn troubled_tree(r: &Path) {
 
 fn results(stdout: &str) -> Vec<Value> {
     let v: Value = serde_json::from_str(stdout.trim()).unwrap();
-    v["results"].as_array().unwrap().clone()
+    common::items(&v)
 }
 
 #[test]
@@ -304,12 +304,9 @@ fn index_create_and_query_on_a_troubled_tree() {
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["id"], 1);
     assert_eq!(lines[1]["id"], "b");
-    assert_eq!(
-        lines[0]["results"].as_array().unwrap().len(),
-        10.min(count_chunks(&idx))
-    );
-    assert_eq!(lines[1]["results"].as_array().unwrap().len(), 1);
-    assert_eq!(lines[1]["results"][0]["path"], "auth/jwt.go");
+    assert_eq!(common::items(&lines[0]).len(), 10.min(count_chunks(&idx)));
+    assert_eq!(common::items(&lines[1]).len(), 1);
+    assert_eq!(lines[1]["items"][0]["item"]["path"], "auth/jwt.go");
     fs::write(
         &batch,
         "{\"id\": 1, \"query\": \"pool\"}\nnot json\n{\"id\": 3, \"qurey\": \"x\"}\n",
@@ -323,7 +320,7 @@ fn index_create_and_query_on_a_troubled_tree() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[0]["results"].is_array());
+    assert!(lines[0]["items"].is_array());
     assert_eq!(lines[1]["line"], 2);
     assert!(
         lines[2]["error"].as_str().unwrap().contains("qurey"),
@@ -700,4 +697,94 @@ fn update_follows_the_tree() {
     ok(&leann(&["index", "compact", "--index", i]));
     assert_eq!(key(&q("anything")), key(&all));
     ok(&leann(&["index", "validate", i]));
+}
+
+/// The brief's Pattern 3 wrapper (`search` over `leann query --format json |
+/// jq`), run by bash as written, with `leann` on PATH and the index where
+/// the wrapper looks for it (`~/.cache/leann/project.index`).
+#[test]
+fn brief_jq_wrapper_runs_as_written() {
+    if Command::new("jq").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("LEANN_REQUIRE_JQ").is_none(),
+            "jq is required (LEANN_REQUIRE_JQ) but not installed"
+        );
+        eprintln!("jq not installed: skipped");
+        return;
+    }
+    let d = common::tempdir();
+    let home = d.path().join("home");
+    let tree = d.path().join("tree");
+    write(&tree, "src/pool.rs", POOL_RS.as_bytes());
+    write(&tree, "scripts/retry.py", RETRY_PY.as_bytes());
+    write(&tree, "auth/jwt.go", JWT_GO.as_bytes());
+    let idx = home.join(".cache/leann/project.index");
+    fs::create_dir_all(idx.parent().unwrap()).unwrap();
+    ok(&leann(&[
+        "index",
+        "create",
+        "--input",
+        tree.to_str().unwrap(),
+        "--output",
+        idx.to_str().unwrap(),
+    ]));
+    // The brief's text, verbatim (Pattern 3: CLI Tool).
+    let wrapper = r#"#!/bin/bash
+# Wrapper script for common queries
+function search() {
+leann query \
+--index ~/.cache/leann/project.index \
+--query "$1" \
+--top-k "${2:-10}" \
+--format json | jq -r '.items[] | "\(.item.path):\(.item.startLine)"'
+}
+"#;
+    let script = d.path().join("wrapper.sh");
+    fs::write(&script, wrapper).unwrap();
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_leann")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = |args: &str| {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -o pipefail; source {} && search {args}",
+                script.display()
+            ))
+            .env("HOME", &home)
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        ok(&out)
+    };
+    let out = run("'pull the bearer token out of the authorization header' 2");
+    let direct = results(&ok(&leann(&[
+        "query",
+        "--index",
+        idx.to_str().unwrap(),
+        "--query",
+        "pull the bearer token out of the authorization header",
+        "--top-k",
+        "2",
+        "--format",
+        "json",
+    ])));
+    let want: Vec<String> = direct
+        .iter()
+        .map(|r| format!("{}:{}", r["path"].as_str().unwrap(), r["start_line"]))
+        .collect();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, want, "{out}");
+    assert!(lines[0].starts_with("auth/jwt.go:"), "{out}");
+    // The default top-k (10) is every chunk of this small tree.
+    let all = run("'database connection pool'");
+    assert!(all.lines().count() > 2, "{all}");
+    assert!(
+        all.lines()
+            .all(|l| l.rsplit_once(':').unwrap().1.parse::<u32>().is_ok()),
+        "{all}"
+    );
 }

@@ -70,9 +70,7 @@ fn query_paths(idx: &Path, q: &str, extra: &[&str]) -> Vec<String> {
     ];
     args.extend_from_slice(extra);
     let v = common::ok_json(&common::leann(&args));
-    v["results"]
-        .as_array()
-        .unwrap()
+    common::items(&v)
         .iter()
         .map(|r| r["path"].as_str().unwrap().to_string())
         .collect()

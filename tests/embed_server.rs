@@ -273,7 +273,7 @@ fn cli_indexes_and_queries_through_the_server() {
         String::from_utf8_lossy(&with_flag.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&with_flag.stdout).unwrap();
-    assert_eq!(v["results"][0]["path"], "src/lib.rs");
+    assert_eq!(common::items(&v)[0]["path"], "src/lib.rs");
     let with_env = std::process::Command::new(env!("CARGO_BIN_EXE_leann"))
         .args([
             "query",

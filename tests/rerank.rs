@@ -181,9 +181,7 @@ fn rerank_models_come_from_the_config() {
         common::leann(&a)
     };
     let span = |r: &serde_json::Value| (r["path"].to_string(), r["start_line"].as_u64().unwrap());
-    let first: Vec<_> = common::ok_json(&query(&["--top-k", "8"]))["results"]
-        .as_array()
-        .unwrap()
+    let first: Vec<_> = common::items(&common::ok_json(&query(&["--top-k", "8"])))
         .iter()
         .map(span)
         .collect();
@@ -195,7 +193,7 @@ fn rerank_models_come_from_the_config() {
         "--top-k",
         "5",
     ]));
-    let res = v["results"].as_array().unwrap();
+    let res = &common::items(&v);
     assert_eq!(res.len(), 5);
     let scores: Vec<f64> = res.iter().map(|r| r["score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");

@@ -127,10 +127,7 @@ fn rerank_mode_rescores_with_the_transformer() {
             "json",
         ];
         args.extend_from_slice(extra);
-        common::ok_json(&common::leann(&args))["results"]
-            .as_array()
-            .unwrap()
-            .clone()
+        common::items(&common::ok_json(&common::leann(&args)))
     };
     let first = query(&["--top-k", "10"]);
     let res = query(&[

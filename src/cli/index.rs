@@ -419,16 +419,8 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
             let files = idx.file_bytes();
             let total: u64 = files.iter().map(|f| f.1).sum();
             if json {
-                let v = serde_json::json!({
-                    "vectors": idx.len(),
-                    "dim": idx.dim,
-                    "metric": idx.metric,
-                    "segments": idx.segments.len(),
-                    "bytes": total,
-                    "bytesPerVector": total as f64 / n,
-                    "files": files.iter().map(|(k, b)| (k.clone(), *b)).collect::<std::collections::BTreeMap<_, _>>(),
-                    "config": idx.config,
-                });
+                let v = serde_json::to_string(&leann::engine::stats::stats(&idx))
+                    .map_err(|e| leann::Error::internal(format!("stats as JSON: {e}")))?;
                 println!("{v}");
             } else {
                 println!(
@@ -448,6 +440,15 @@ pub fn run(c: IndexCmd) -> leann::Result<i32> {
                     "  {:<12} {total:>12} bytes  {:>8.1} bytes/vector",
                     "total",
                     total as f64 / n
+                );
+                let d = leann::engine::stats::stats(&idx);
+                println!(
+                    "delta: {} upserts, {} segment vectors hidden ({:.1}% of the main index's {}; compaction at {} upserts)",
+                    d.delta_upserts,
+                    d.hidden_segment_vectors,
+                    100.0 * d.delta_index_size as f64 / d.main_index_size.max(1) as f64,
+                    d.main_index_size,
+                    d.compaction_threshold
                 );
             }
             Ok(0)

@@ -3,6 +3,7 @@
 
 mod bench;
 mod debug;
+mod embed_server;
 mod eval;
 mod index;
 mod model;
@@ -42,8 +43,11 @@ enum Cmd {
     Query(Box<query::QueryCmd>),
     /// Score an index on a relevance file (recall@1/5/10, MRR@10, latency).
     Eval(Box<eval::EvalCmd>),
+    /// Keep an index open behind an HTTP API (/search, /batch, /health,
+    /// /stats), optionally following the tree (--watch).
+    Serve(Box<serve::ServeCmd>),
     /// Serve an embedding model over ZeroMQ (protocol in SPEC.md).
-    EmbedServer(serve::EmbedServerCmd),
+    EmbedServer(embed_server::EmbedServerCmd),
     /// A write workload for the process-crash test.
     #[command(hide = true)]
     DebugWorkload(debug::WorkloadCmd),
@@ -62,7 +66,8 @@ pub fn main() -> i32 {
         Cmd::Model(c) => model::run(c),
         Cmd::Query(c) => query::run(*c),
         Cmd::Eval(c) => eval::run(*c),
-        Cmd::EmbedServer(c) => serve::run(c),
+        Cmd::Serve(c) => serve::run(*c),
+        Cmd::EmbedServer(c) => embed_server::run(c),
         Cmd::DebugWorkload(c) => debug::run(c),
     };
     match r {

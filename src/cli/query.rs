@@ -2,6 +2,7 @@
 //! with results, 1 with none, 2 on error.
 
 use leann::engine::index::QueryContext;
+use leann::search::response;
 use leann::search::searcher::{Mode, QueryOptions, QueryResult, Searcher};
 use serde::Deserialize;
 use std::io::{BufRead, IsTerminal, Write};
@@ -17,7 +18,7 @@ pub struct QueryCmd {
     query: Option<String>,
     /// A file of JSON lines {"id": ..., "query": ..., "top_k"?: n,
     /// "filters"?: {"languages": [...], "paths": [...]}}; `-` reads stdin.
-    /// Writes one JSON line per query: {"id": ..., "results": [...]}.
+    /// Writes one JSON line per query: {"id": ..., "items": [...], "latency": ms}.
     #[arg(long)]
     batch: Option<PathBuf>,
     #[arg(long, default_value_t = 10)]
@@ -181,10 +182,12 @@ pub fn run(c: QueryCmd) -> leann::Result<i32> {
     let q = c.query.clone().unwrap_or_default();
     let mut results = Vec::new();
     let mut times = Vec::with_capacity(c.repeat.max(1));
+    let mut latency = std::time::Duration::ZERO;
     for _ in 0..c.repeat.max(1) {
         let t = std::time::Instant::now();
         results = searcher.query(&q, &opts, &mut ctx)?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+        latency = t.elapsed();
+        times.push(latency.as_secs_f64() * 1e3);
     }
     if c.repeat > 1 {
         times.sort_by(f64::total_cmp);
@@ -203,7 +206,11 @@ pub fn run(c: QueryCmd) -> leann::Result<i32> {
     let w = |e: std::io::Error| leann::Error::io("write results", "<stdout>", e);
     match c.format {
         Format::Json => {
-            let v = serde_json::json!({"query": q, "results": results});
+            let v = serde_json::json!({
+                "query": q,
+                "items": response::items(&results),
+                "latency": response::millis(latency),
+            });
             writeln!(out, "{v}").map_err(w)?;
         }
         Format::Text => {
@@ -333,6 +340,7 @@ fn run_batch(
         if line.trim().is_empty() {
             continue;
         }
+        let t = std::time::Instant::now();
         let answer = (|| -> leann::Result<(serde_json::Value, Vec<QueryResult>)> {
             let b: BatchLine = serde_json::from_str(&line).map_err(|e| {
                 leann::Error::input(file, format!("{}:{lineno}: {e}", file.display()))
@@ -352,7 +360,11 @@ fn run_batch(
         let v = match answer {
             Ok((id, results)) => {
                 any |= !results.is_empty();
-                serde_json::json!({"id": id, "results": results})
+                serde_json::json!({
+                    "id": id,
+                    "items": response::items(&results),
+                    "latency": response::millis(t.elapsed()),
+                })
             }
             Err(e) => {
                 errors += 1;

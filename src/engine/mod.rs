@@ -14,5 +14,6 @@ pub mod manifest;
 pub mod partition;
 pub mod segment;
 pub mod stamps;
+pub mod stats;
 pub mod verify;
 pub mod wal;

@@ -5,5 +5,6 @@
 pub mod eval;
 pub mod fusion;
 pub mod rerank;
+pub mod response;
 pub mod searcher;
 pub mod symbols;

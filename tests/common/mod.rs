@@ -193,6 +193,40 @@ pub fn ok_json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The results of a `query --format json` object, a `--batch` line or a
+/// `/search` answer, in the shared shape (README.md "Results as JSON":
+/// `{"items": [{"item": {"path", "startLine", "endLine", "language",
+/// "symbol"}, "score", "preview", "stale"}], "latency": ms}`), each checked
+/// and flattened to `{path, start_line, end_line, language, symbol, score,
+/// preview, stale}` for the assertions.
+#[allow(dead_code)]
+pub fn items(v: &serde_json::Value) -> Vec<serde_json::Value> {
+    assert!(v["latency"].as_f64().is_some(), "no latency in {v}");
+    v["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no items in {v}"))
+        .iter()
+        .map(|r| {
+            let it = &r["item"];
+            for k in ["path", "language"] {
+                assert!(it[k].is_string(), "item.{k} in {r}");
+            }
+            assert!(it["symbol"].is_string() || it["symbol"].is_null(), "{r}");
+            assert!(r["preview"].is_string() && r["stale"].is_boolean(), "{r}");
+            serde_json::json!({
+                "path": it["path"],
+                "start_line": it["startLine"].as_u64().expect("item.startLine"),
+                "end_line": it["endLine"].as_u64().expect("item.endLine"),
+                "language": it["language"],
+                "symbol": it["symbol"],
+                "score": r["score"].as_f64().expect("score"),
+                "preview": r["preview"],
+                "stale": r["stale"],
+            })
+        })
+        .collect()
+}
+
 /// The arguments of `leann index create --input input --output output
 /// EXTRA...`.
 pub fn create_args<'a>(

@@ -68,8 +68,9 @@ type CachedFilter = (Vec<Language>, Vec<String>, Arc<NodeFilter>);
 /// An open tree index with its embedder.
 pub struct Searcher {
     pub index: Index,
-    embedder: Box<dyn Embedder>,
-    reranker: Option<crate::search::rerank::Reranker>,
+    /// Shared with the snapshots `reopen` makes.
+    embedder: Arc<dyn Embedder>,
+    reranker: Option<Arc<crate::search::rerank::Reranker>>,
     root: Option<PathBuf>,
     storage: Arc<dyn Storage>,
     filter_cache: Mutex<Option<CachedFilter>>,
@@ -171,7 +172,7 @@ impl Searcher {
         };
         Ok(Searcher {
             index,
-            embedder,
+            embedder: Arc::from(embedder),
             reranker: None,
             root,
             storage,
@@ -182,7 +183,43 @@ impl Searcher {
 
     /// The models used by `Mode::Rerank`.
     pub fn set_reranker(&mut self, r: crate::search::rerank::Reranker) {
-        self.reranker = Some(r);
+        self.reranker = Some(Arc::new(r));
+    }
+
+    /// The index as it is on disk now (its manifest and logs read again),
+    /// with this searcher's models, root and storage: a new snapshot for
+    /// readers while this one keeps answering (`leann serve`). The writer
+    /// lock is not taken or carried over.
+    pub fn reopen(&self) -> Result<Searcher> {
+        let index = Index::open(
+            self.storage.as_ref(),
+            &self.index.dir,
+            ReadMode::Buffered,
+            None,
+        )?;
+        let model = index.info.model.clone().unwrap_or_default();
+        if !index.info.chunks
+            || model != self.embedder.model_id()
+            || index.dim != self.embedder.dim()
+        {
+            return Err(Error::Replaced {
+                dir: self.index.dir.clone(),
+                why: format!(
+                    "the index was replaced by one built with model `{model}` (dimension {}), and this process embeds with `{}`; start it again",
+                    index.dim,
+                    self.embedder.model_id()
+                ),
+            });
+        }
+        Ok(Searcher {
+            index,
+            embedder: self.embedder.clone(),
+            reranker: self.reranker.clone(),
+            root: self.root.clone(),
+            storage: self.storage.clone(),
+            filter_cache: Mutex::new(None),
+            lexical: std::sync::OnceLock::new(),
+        })
     }
 
     /// Where the indexed tree is read from.
