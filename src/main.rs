@@ -12,7 +12,7 @@ fn main() {
     // quietly, as other command-line tools do, instead of a panic on the
     // next print. The servers keep SIGPIPE ignored: a peer that goes away
     // must give a write error, not end the server.
-    let server = std::env::args().any(|a| a == "serve" || a == "embed-server");
+    let server = std::env::args().any(|a| a == "serve" || a == "embed-server" || a == "mcp");
     if !server {
         // SAFETY: called first thing in main, before any thread exists;
         // SIG_DFL is a valid disposition for SIGPIPE.

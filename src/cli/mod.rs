@@ -6,6 +6,7 @@ mod debug;
 mod embed_server;
 mod eval;
 mod index;
+mod mcp;
 mod model;
 mod progress;
 mod query;
@@ -46,6 +47,9 @@ enum Cmd {
     /// Keep an index open behind an HTTP API (/search, /batch, /health,
     /// /stats), optionally following the tree (--watch).
     Serve(Box<serve::ServeCmd>),
+    /// Serve the index to coding agents over the Model Context Protocol
+    /// (stdio): tools search, status, update.
+    Mcp(Box<mcp::McpCmd>),
     /// Serve an embedding model over ZeroMQ (protocol in SPEC.md).
     EmbedServer(embed_server::EmbedServerCmd),
     /// A write workload for the process-crash test.
@@ -67,6 +71,7 @@ pub fn main() -> i32 {
         Cmd::Query(c) => query::run(*c),
         Cmd::Eval(c) => eval::run(*c),
         Cmd::Serve(c) => serve::run(*c),
+        Cmd::Mcp(c) => mcp::run(*c),
         Cmd::EmbedServer(c) => embed_server::run(c),
         Cmd::DebugWorkload(c) => debug::run(c),
     };

@@ -67,6 +67,7 @@ mod tests {
             score: 0.5,
             preview: "pub fn verify_token()".into(),
             stale: false,
+            text: None,
         };
         let v = serde_json::to_value(items(std::slice::from_ref(&r))).unwrap();
         assert_eq!(v[0]["item"]["path"], "src/auth/jwt.rs");

@@ -187,11 +187,11 @@ struct SearchRequest {
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct Filters {
+pub(crate) struct Filters {
     #[serde(default)]
-    languages: Vec<String>,
+    pub(crate) languages: Vec<String>,
     #[serde(default)]
-    paths: Vec<String>,
+    pub(crate) paths: Vec<String>,
 }
 
 /// A batch: queries as strings or as search requests; `top_k` and the
@@ -246,7 +246,7 @@ fn parse<T: serde::de::DeserializeOwned>(
 }
 
 /// The query options a request asks for, within the service's limits.
-fn options(
+pub(crate) fn options(
     limits: &Limits,
     rerank: bool,
     query: &str,
@@ -305,6 +305,7 @@ fn options(
         mode,
         rerank_candidates: None,
         semantic_ratio,
+        with_text: false,
     })
 }
 

@@ -4,7 +4,9 @@
 //! watch, the service is also the index's writer: a thread runs
 //! `ingest::watch`, and each update it makes is a new snapshot (H-3).
 
+pub mod client;
 pub mod http;
+pub mod mcp;
 pub mod state;
 
 use crate::error::{Error, Result};
@@ -184,44 +186,19 @@ pub fn run(
     });
     // Open beside the listener; a failure stops the service (after the
     // requests meanwhile got 503).
-    let opener = {
-        let (storage, service, stop, log) =
-            (storage.clone(), service.clone(), stop.clone(), log.clone());
-        let (index, root, rerank) = (o.index.clone(), o.root.clone(), o.rerank.clone());
-        let watch = o.watch.clone();
-        let refresh = o.refresh_interval;
-        std::thread::Builder::new()
-            .name("leann-open".into())
-            .spawn(move || -> Result<()> {
-                let opened = (|| -> Result<Searcher> {
-                    let mut s = Searcher::open(storage.clone(), &index, root.as_deref(), None)?;
-                    if let Some((dir, cross)) = &rerank {
-                        s.set_reranker(crate::search::rerank::Reranker::load(
-                            storage.as_ref(),
-                            dir,
-                            cross.as_deref(),
-                        )?);
-                    }
-                    Ok(s)
-                })();
-                let s = match opened {
-                    Ok(s) => s,
-                    Err(e) => {
-                        service.fail(e.to_string());
-                        stop.store(true, Ordering::SeqCst);
-                        return Err(e);
-                    }
-                };
-                let writer = match &watch {
-                    Some(_) => Some(s.reopen()?),
-                    None => None,
-                };
-                service.install(s);
-                log(&format!("ready: {}", index.display()));
-                background(storage, service, writer, watch, root, refresh, stop, log)
-            })
-            .map_err(|e| Error::io("start a thread", "leann-open", e))?
-    };
+    let opener = start_backing(
+        storage,
+        Backing {
+            index: &o.index,
+            root: o.root.as_deref(),
+            rerank: o.rerank.as_ref(),
+            watch: o.watch.as_ref(),
+            refresh_interval: o.refresh_interval,
+        },
+        service.clone(),
+        stop.clone(),
+        log.clone(),
+    )?;
     let shutdown = {
         let stop = stop.clone();
         async move {
@@ -277,6 +254,64 @@ pub fn run(
         }
     }
     Ok(())
+}
+
+/// What `open_in_background` opens and keeps up to date.
+pub struct Backing<'a> {
+    pub index: &'a std::path::Path,
+    pub root: Option<&'a std::path::Path>,
+    pub rerank: Option<&'a (PathBuf, Option<PathBuf>)>,
+    pub watch: Option<&'a WatchOptions>,
+    pub refresh_interval: Duration,
+}
+
+/// On a thread: open the index into `service` (its first snapshot, with
+/// the rerank models when asked), then run the watch (when asked) or wait,
+/// refreshing snapshots (H-3), until `stop`. An index that cannot be opened
+/// fails the service and sets `stop`. Shared by the HTTP and MCP front ends.
+pub fn start_backing(
+    storage: Arc<dyn Storage>,
+    b: Backing<'_>,
+    service: Arc<Service>,
+    stop: Arc<AtomicBool>,
+    log: Arc<dyn Fn(&str) + Send + Sync>,
+) -> Result<std::thread::JoinHandle<Result<()>>> {
+    let index = b.index.to_path_buf();
+    let root = b.root.map(|r| r.to_path_buf());
+    let rerank = b.rerank.cloned();
+    let watch = b.watch.cloned();
+    let refresh = b.refresh_interval;
+    std::thread::Builder::new()
+        .name("leann-open".into())
+        .spawn(move || -> Result<()> {
+            let opened = (|| -> Result<Searcher> {
+                let mut s = Searcher::open(storage.clone(), &index, root.as_deref(), None)?;
+                if let Some((dir, cross)) = &rerank {
+                    s.set_reranker(crate::search::rerank::Reranker::load(
+                        storage.as_ref(),
+                        dir,
+                        cross.as_deref(),
+                    )?);
+                }
+                Ok(s)
+            })();
+            let s = match opened {
+                Ok(s) => s,
+                Err(e) => {
+                    service.fail(e.to_string());
+                    stop.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            };
+            let writer = match &watch {
+                Some(_) => Some(s.reopen()?),
+                None => None,
+            };
+            service.install(s);
+            log(&format!("ready: {}", index.display()));
+            background(storage, service, writer, watch, root, refresh, stop, log)
+        })
+        .map_err(|e| Error::io("start a thread", "leann-open", e))
 }
 
 /// The background work once open: the watch (when asked), else the check

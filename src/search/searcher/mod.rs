@@ -46,6 +46,8 @@ pub struct QueryOptions {
     /// Share of the semantic side in the fusion: 0 lexical only, 1 semantic
     /// only (default DEFAULT_SEMANTIC_RATIO).
     pub semantic_ratio: Option<f32>,
+    /// Hand back each result's whole chunk text (`QueryResult::text`).
+    pub with_text: bool,
 }
 
 /// One result (the JSON schema of `leann query --format json`, README.md).
@@ -60,6 +62,9 @@ pub struct QueryResult {
     pub preview: String,
     /// The source no longer holds this chunk's text (changed or removed file).
     pub stale: bool,
+    /// The chunk's whole text, when `QueryOptions::with_text` asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// The last filter built: its languages, its path globs, the node filter.
@@ -416,6 +421,13 @@ impl Searcher {
             .into_inner()
             .map_err(|_| Error::internal("text cache poisoned"))?;
         let (mut results, bodies) = self.materialize(&out.hits, &mut texts)?;
+        if o.with_text {
+            // Before rerank reorders the results (the bodies stay in the
+            // first stage's order).
+            for (r, b) in results.iter_mut().zip(&bodies) {
+                r.text = Some(b.clone());
+            }
+        }
         if o.mode == Mode::Rerank {
             let r = self.reranker.as_ref().ok_or_else(|| {
                 Error::argument("--rerank-model", 
@@ -483,6 +495,7 @@ impl Searcher {
                 score: h.score,
                 preview: preview(&ct.text),
                 stale: ct.stale,
+                text: None,
             });
             bodies.push(ct.text);
         }
