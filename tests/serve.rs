@@ -571,3 +571,148 @@ fn serve_sees_other_writers() {
     assert!(h["deltaIndexSize"].as_u64().unwrap() > 0, "{h}");
     assert!(h["snapshot"].as_u64().unwrap() >= 2, "{h}");
 }
+
+/// Hostile peers (H-2): one that never finishes its request head is cut off
+/// after the header timeout; garbage gets 400 or a closed connection; past
+/// the connection cap new connections are closed at once; the service
+/// answers others throughout.
+#[test]
+fn serve_survives_slow_and_garbage_peers() {
+    use std::io::{Read, Write};
+    let (_d, _t, idx) = indexed_tree();
+    let s = Server::start(&idx, &["--header-timeout-ms", "300"]);
+    // Garbage.
+    for junk in [
+        &b"\x00\xff\xfe GARBAGE \x01\r\n\r\n"[..],
+        b"POST /search HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+    ] {
+        let mut c = std::net::TcpStream::connect(s.addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(junk).unwrap();
+        let mut got = Vec::new();
+        let _ = c.read_to_end(&mut got);
+        let text = String::from_utf8_lossy(&got);
+        assert!(
+            got.is_empty() || text.starts_with("HTTP/1.1 4"),
+            "{junk:?} -> {text}"
+        );
+    }
+    assert_eq!(s.search("database pool", 1).len(), 1);
+    // A slow peer: half a request head, then nothing.
+    let mut slow = std::net::TcpStream::connect(s.addr).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let t = Instant::now();
+    let mut got = Vec::new();
+    let _ = slow.read_to_end(&mut got);
+    let waited = t.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "the slow peer was held {waited:?}"
+    );
+    assert!(!String::from_utf8_lossy(&got).contains("200 OK"));
+    // The connection cap: three idle connections fill it, a fourth is
+    // closed at once (long before the header timeout), and once they are
+    // gone requests are answered again.
+    drop(s);
+    let s = Server::start(&idx, &["--max-connections", "3"]);
+    let idle: Vec<_> = (0..3)
+        .map(|_| std::net::TcpStream::connect(s.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut fourth = std::net::TcpStream::connect(s.addr).unwrap();
+    fourth
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = fourth.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    let t = Instant::now();
+    let mut got = Vec::new();
+    let _ = fourth.read_to_end(&mut got);
+    assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+    assert!(
+        t.elapsed() < Duration::from_millis(250),
+        "{:?}",
+        t.elapsed()
+    );
+    drop(idle);
+    let t = Instant::now();
+    loop {
+        let (c, _) = s.get("/health");
+        if c == 200 {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A service over a missing or damaged index exits 2 naming it, after
+/// answering 503 meanwhile; a watching service and a one-shot `index
+/// update` share the index (L-1: one writer at a time), and neither loses
+/// the other's change.
+#[test]
+fn serve_shares_the_index_with_other_writers_and_names_a_bad_one() {
+    let d = common::tempdir();
+    let missing = d.path().join("no-such-index");
+    let o = common::leann(&["serve", "--index", missing.to_str().unwrap(), "--port", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no-such-index"),
+        "{o:?}"
+    );
+    let (_d, t, idx) = indexed_tree();
+    let s = Server::start(&idx, &["--watch", "--debounce-ms", "50"]);
+    let t0 = Instant::now();
+    while !s.log().contains("watching") {
+        assert!(t0.elapsed() < Duration::from_secs(60), "{}", s.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for i in 0..5 {
+        write(
+            &t,
+            &format!("src/gen/a{i}.rs"),
+            &format!("/// Watched helper {i}.\npub fn watched_{i}() {{}}\n"),
+        );
+        write(
+            &t,
+            &format!("lib/b{i}.py"),
+            &format!("def one_shot_{i}():\n    \"\"\"One-shot helper {i}.\"\"\"\n"),
+        );
+        let o = common::leann(&[
+            "index",
+            "update",
+            "--index",
+            idx.to_str().unwrap(),
+            "--wait-lock",
+            "30",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{o:?}");
+    }
+    // Every file is findable through the service, whichever writer took it.
+    for i in 0..5 {
+        for (q, want) in [
+            (format!("watched_{i}"), format!("src/gen/a{i}.rs")),
+            (format!("one_shot_{i}"), format!("lib/b{i}.py")),
+        ] {
+            let t0 = Instant::now();
+            loop {
+                let hits = s.search(&q, 3);
+                if hits.iter().any(|h| h["path"] == want.as_str()) {
+                    break;
+                }
+                assert!(
+                    t0.elapsed() < Duration::from_secs(20),
+                    "{q}: {hits:?}\n{}",
+                    s.log()
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    let (_, h) = s.get("/health");
+    assert_eq!(h["errors"], 0, "{h}");
+    assert!(h["watch"]["error"].is_null(), "{h}");
+}

@@ -54,6 +54,13 @@ pub struct ServeCmd {
     /// Milliseconds a request may take before it is answered 503/504.
     #[arg(long, default_value_t = 30_000)]
     timeout_ms: u64,
+    /// Milliseconds a connection may take to send a request's head before
+    /// it is closed.
+    #[arg(long, default_value_t = 10_000)]
+    header_timeout_ms: u64,
+    /// Connections open at once; new ones beyond are closed.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
 }
 
 pub fn run(c: ServeCmd) -> leann::Result<i32> {
@@ -67,6 +74,8 @@ pub fn run(c: ServeCmd) -> leann::Result<i32> {
         max_queued: c.max_queued,
         max_body_bytes: c.max_body_bytes,
         request_timeout: std::time::Duration::from_millis(c.timeout_ms.max(1)),
+        header_timeout: std::time::Duration::from_millis(c.header_timeout_ms.max(1)),
+        max_connections: c.max_connections.max(1),
         ..Default::default()
     };
     if let Some(n) = c.max_concurrent {

@@ -34,6 +34,13 @@ pub struct Limits {
     /// A request that has not been answered in this time gets 503 (while
     /// waiting for a place) or 504 (while searching).
     pub request_timeout: Duration,
+    /// A connection that has not sent a whole request head in this time is
+    /// closed (a slow or silent peer cannot hold it).
+    pub header_timeout: Duration,
+    /// Open connections; past it, new ones are closed at once.
+    pub max_connections: usize,
+    /// After SIGTERM, requests in flight get this long to finish.
+    pub drain_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -47,6 +54,9 @@ impl Default for Limits {
             max_concurrent: cores.max(2),
             max_queued: 256,
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            drain_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -235,17 +245,20 @@ pub fn run(
             }
         }
     };
-    let served = rt.block_on(async {
-        axum::serve(listener, http::router(app))
-            .with_graceful_shutdown(shutdown)
-            .await
-    });
+    let limits = o.limits.clone();
+    let served: Result<()> = rt.block_on(accept_loop(
+        listener,
+        http::router(app),
+        &limits,
+        shutdown,
+        log.clone(),
+    ));
     stop.store(true, Ordering::SeqCst);
     log("stopping: requests finished; waiting for the watch's batch");
     let background = opener
         .join()
         .map_err(|_| Error::internal("the service's background thread panicked"))?;
-    served.map_err(|e| Error::io("serve", local.to_string(), e))?;
+    served?;
     // An index that could not be opened is the service's error; a watch
     // that stopped was reported and served around.
     if let Err(e) = background {
@@ -263,6 +276,68 @@ pub struct Backing<'a> {
     pub rerank: Option<&'a (PathBuf, Option<PathBuf>)>,
     pub watch: Option<&'a WatchOptions>,
     pub refresh_interval: Duration,
+}
+
+/// Accept connections until `shutdown`: each served by hyper's HTTP/1.1
+/// with a header read timeout, at most `max_connections` at once (past it
+/// a new connection is closed at once); then stop accepting and give the
+/// requests in flight `drain_timeout` to finish (H-5).
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: &Limits,
+    shutdown: impl std::future::Future<Output = ()>,
+    log: Arc<dyn Fn(&str) + Send + Sync>,
+) -> Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let mut refused_logged = false;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((s, _)) => s,
+                    Err(e) => {
+                        // Out of descriptors and the like: wait, then go on.
+                        log(&format!("accept: {e}"));
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let Ok(place) = open.clone().try_acquire_owned() else {
+                    if !std::mem::replace(&mut refused_logged, true) {
+                        log(&format!("{} connections open: closing new ones until some end", limits.max_connections));
+                    }
+                    drop(stream);
+                    continue;
+                };
+                refused_logged = false;
+                let _ = stream.set_nodelay(true);
+                let service = hyper_util::service::TowerToHyperService::new(router.clone());
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(limits.header_timeout)
+                    .serve_connection(TokioIo::new(stream), service);
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    // A peer that goes away or times out is its own business.
+                    let _ = conn.await;
+                    drop(place);
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(limits.drain_timeout) => {
+            log("requests still running after the drain timeout: stopping anyway");
+        }
+    }
+    Ok(())
 }
 
 /// On a thread: open the index into `service` (its first snapshot, with
