@@ -716,3 +716,69 @@ fn serve_shares_the_index_with_other_writers_and_names_a_bad_one() {
     assert_eq!(h["errors"], 0, "{h}");
     assert!(h["watch"]["error"].is_null(), "{h}");
 }
+
+/// H-3: under --watch the service compacts when the policy asks (here
+/// after 3 upserts); searches running meanwhile get answers, and the
+/// compacted index, the next snapshot, holds every change.
+#[test]
+fn serve_compacts_in_the_background_while_searching() {
+    let d = common::tempdir();
+    let t = d.path().join("tree");
+    tree(&t);
+    let cfg = d.path().join("cfg.json");
+    fs::write(&cfg, r#"{"incremental": {"deltaIndexThreshold": 3}}"#).unwrap();
+    let idx = d.path().join("idx");
+    common::create_index(&t, &idx, Some(&cfg));
+    let s = Server::start(&idx, &["--watch", "--debounce-ms", "50"]);
+    let t0 = Instant::now();
+    while !s.log().contains("watching") {
+        assert!(t0.elapsed() < Duration::from_secs(60), "{}", s.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let answered = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|sc| {
+        let searcher = sc.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                assert!(!s.search("database connection pool", 3).is_empty());
+                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        for i in 0..6 {
+            write(
+                &t,
+                &format!("src/zoo/animal{i}.rs"),
+                &format!("/// Feed animal number {i} of the zoo.\npub fn feed_animal_{i}() {{}}\n"),
+            );
+        }
+        let t0 = Instant::now();
+        while !s.log().contains("compacted") {
+            assert!(t0.elapsed() < Duration::from_secs(60), "{}", s.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        searcher.join().unwrap();
+    });
+    assert!(answered.into_inner() > 0);
+    // The next snapshot is the compacted index: no upserts left, every new
+    // function there.
+    let t0 = Instant::now();
+    loop {
+        let (_, st) = s.get("/stats");
+        if st["deltaUpserts"] == 0 && st["segments"] == 1 {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{st}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for i in 0..6 {
+        let hits = s.search(&format!("feed_animal_{i}"), 3);
+        assert!(
+            hits.iter()
+                .any(|h| h["path"] == format!("src/zoo/animal{i}.rs").as_str()),
+            "{i}: {hits:?}"
+        );
+    }
+    let (_, h) = s.get("/health");
+    assert_eq!(h["errors"], 0, "{h}");
+}

@@ -18,10 +18,11 @@ pub struct ServeCmd {
     /// With --watch: quiet time after the last change before updating.
     #[arg(long, default_value_t = 300)]
     debounce_ms: u64,
-    /// With --watch: compact in the background when the compaction policy
-    /// asks for it.
+    /// With --watch: never compact (by default the service folds the log
+    /// into a segment when the compaction policy asks, while searches go on
+    /// from their snapshot).
     #[arg(long)]
-    compact: bool,
+    no_compact: bool,
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// Address to listen on; anything but loopback needs --token-file.
@@ -112,7 +113,7 @@ pub fn run(c: ServeCmd) -> leann::Result<i32> {
         token,
         watch: c.watch.then(|| leann::ingest::watch::WatchOptions {
             debounce: std::time::Duration::from_millis(c.debounce_ms),
-            compact: c.compact,
+            compact: !c.no_compact,
             ..Default::default()
         }),
         refresh_interval: std::time::Duration::from_millis(500),
