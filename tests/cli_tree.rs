@@ -720,14 +720,7 @@ fn brief_jq_wrapper_runs_as_written() {
     write(&tree, "auth/jwt.go", JWT_GO.as_bytes());
     let idx = home.join(".cache/leann/project.index");
     fs::create_dir_all(idx.parent().unwrap()).unwrap();
-    ok(&leann(&[
-        "index",
-        "create",
-        "--input",
-        tree.to_str().unwrap(),
-        "--output",
-        idx.to_str().unwrap(),
-    ]));
+    common::create_index(&tree, &idx, None);
     // The brief's text, verbatim (Pattern 3: CLI Tool).
     let wrapper = r#"#!/bin/bash
 # Wrapper script for common queries

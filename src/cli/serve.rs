@@ -6,23 +6,68 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
+/// The index a long-lived server keeps open, shared by `serve` and `mcp`.
 #[derive(clap::Args)]
-pub struct ServeCmd {
+pub(super) struct Served {
     /// Index directory (from `leann index create`).
     #[arg(long)]
-    index: PathBuf,
-    /// Follow the tree: index file changes as they are saved (the service
+    pub(super) index: PathBuf,
+    /// Follow the tree: index file changes as they are saved (the server
     /// is then the index's writer, one batch at a time).
     #[arg(long)]
-    watch: bool,
+    pub(super) watch: bool,
     /// With --watch: quiet time after the last change before updating.
     #[arg(long, default_value_t = 300)]
-    debounce_ms: u64,
-    /// With --watch: never compact (by default the service folds the log
+    pub(super) debounce_ms: u64,
+    /// With --watch: never compact (by default the server folds the log
     /// into a segment when the compaction policy asks, while searches go on
     /// from their snapshot).
     #[arg(long)]
-    no_compact: bool,
+    pub(super) no_compact: bool,
+    /// Where the indexed tree is now, if it moved.
+    #[arg(long)]
+    pub(super) root: Option<PathBuf>,
+    /// Sentence-transformers model directory, so that searches may ask for
+    /// mode "rerank" (default: the index config's search.rerankModel).
+    #[arg(long)]
+    pub(super) rerank_model: Option<PathBuf>,
+    /// Cross-encoder directory for rerank mode (default: the index
+    /// config's search.crossEncoder).
+    #[arg(long)]
+    pub(super) cross_encoder: Option<PathBuf>,
+}
+
+impl Served {
+    /// The watch's options, with --watch.
+    pub(super) fn watch_options(&self) -> Option<leann::ingest::watch::WatchOptions> {
+        self.watch.then(|| leann::ingest::watch::WatchOptions {
+            debounce: std::time::Duration::from_millis(self.debounce_ms),
+            compact: !self.no_compact,
+            ..Default::default()
+        })
+    }
+
+    /// The rerank models: the flags, else the index's config.
+    pub(super) fn rerank(&self, st: &dyn leann::io::Storage) -> Option<(PathBuf, Option<PathBuf>)> {
+        if let Some(d) = &self.rerank_model {
+            return Some((d.clone(), self.cross_encoder.clone()));
+        }
+        let cfg = leann::engine::manifest::load(st, &self.index)
+            .ok()
+            .and_then(|m| leann::config::Config::from_json(&m.config_json, "MANIFEST").ok())?;
+        let dir = cfg.search.rerank_model.as_ref().map(PathBuf::from)?;
+        let cross = self
+            .cross_encoder
+            .clone()
+            .or_else(|| cfg.search.cross_encoder.as_ref().map(PathBuf::from));
+        Some((dir, cross))
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ServeCmd {
+    #[command(flatten)]
+    served: Served,
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// Address to listen on; anything but loopback needs --token-file.
@@ -32,17 +77,6 @@ pub struct ServeCmd {
     /// (`Authorization: Bearer TOKEN`); mode 600, at least 16 characters.
     #[arg(long)]
     token_file: Option<PathBuf>,
-    /// Where the indexed tree is now, if it moved.
-    #[arg(long)]
-    root: Option<PathBuf>,
-    /// Sentence-transformers model directory, so that requests may ask for
-    /// `mode: "rerank"` (default: the index config's search.rerankModel).
-    #[arg(long)]
-    rerank_model: Option<PathBuf>,
-    /// Cross-encoder directory for rerank mode (default: the index
-    /// config's search.crossEncoder).
-    #[arg(long)]
-    cross_encoder: Option<PathBuf>,
     /// Searches running at once [default: the number of cores, at least 2].
     #[arg(long)]
     max_concurrent: Option<usize>,
@@ -88,34 +122,14 @@ pub fn run(c: ServeCmd) -> leann::Result<i32> {
         }
         limits.max_concurrent = n;
     }
-    // Rerank models: the flags, else the index's config.
-    let rerank = match &c.rerank_model {
-        Some(d) => Some((d.clone(), c.cross_encoder.clone())),
-        None => {
-            let cfg = leann::engine::manifest::load(st.as_ref(), &c.index)
-                .ok()
-                .and_then(|m| leann::config::Config::from_json(&m.config_json, "MANIFEST").ok());
-            cfg.and_then(|cfg| {
-                let dir = cfg.search.rerank_model.as_ref().map(PathBuf::from)?;
-                let cross = c
-                    .cross_encoder
-                    .clone()
-                    .or_else(|| cfg.search.cross_encoder.as_ref().map(PathBuf::from));
-                Some((dir, cross))
-            })
-        }
-    };
+    let rerank = c.served.rerank(st.as_ref());
     let o = leann::serve::ServeOptions {
-        index: c.index.clone(),
-        root: c.root.clone(),
+        index: c.served.index.clone(),
+        root: c.served.root.clone(),
         host: c.host.clone(),
         port: c.port,
         token,
-        watch: c.watch.then(|| leann::ingest::watch::WatchOptions {
-            debounce: std::time::Duration::from_millis(c.debounce_ms),
-            compact: !c.no_compact,
-            ..Default::default()
-        }),
+        watch: c.served.watch_options(),
         refresh_interval: std::time::Duration::from_millis(500),
         limits,
         rerank,
