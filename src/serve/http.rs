@@ -536,7 +536,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
     let errors = app.service.errors.load(Ordering::Relaxed);
     let inputs = HealthInputs {
         delta_ratio: st.delta_index_size as f64 / st.main_index_size.max(1) as f64,
-        error_rate: errors as f64 / queries.max(1) as f64,
+        error_rate: app.service.recent_error_rate(),
         watch_failed: watch.failed.is_some(),
         watch_polling: watch.polling,
     };
@@ -554,8 +554,12 @@ async fn health(State(app): State<Arc<App>>) -> Response {
     if watch.polling {
         problems.push("the watch polls the whole tree (the OS limit on watches)".to_string());
     }
-    if errors > 0 {
-        problems.push(format!("{errors} of {queries} searches failed"));
+    if inputs.error_rate > 0.0 {
+        problems.push(format!(
+            "{:.1}% of the last {} searches failed ({errors} of {queries} since start)",
+            inputs.error_rate * 100.0,
+            super::state::LATENCY_WINDOW
+        ));
     }
     axum::Json(json!({
         "status": status_of(score),

@@ -254,7 +254,11 @@ pub fn run(
         log.clone(),
     ));
     stop.store(true, Ordering::SeqCst);
-    log("stopping: requests finished; waiting for the watch's batch");
+    log(if o.watch.is_some() {
+        "stopping: requests finished; waiting for the watch's batch"
+    } else {
+        "stopping: requests finished"
+    });
     let background = opener
         .join()
         .map_err(|_| Error::internal("the service's background thread panicked"))?;

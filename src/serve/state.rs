@@ -43,7 +43,8 @@ pub struct Service {
     /// Bumped at every new snapshot.
     generation: AtomicU64,
     contexts: Mutex<Vec<QueryContext>>,
-    latencies: Mutex<VecDeque<f64>>,
+    /// The most recent searches: (milliseconds, succeeded).
+    latencies: Mutex<VecDeque<(f64, bool)>>,
     pub queries: AtomicU64,
     pub errors: AtomicU64,
     pub rejected: AtomicU64,
@@ -145,13 +146,13 @@ impl Service {
             if l.len() == LATENCY_WINDOW {
                 l.pop_front();
             }
-            l.push_back(ms);
+            l.push_back((ms, ok));
         }
     }
 
     pub fn latency(&self) -> Latency {
         let mut v: Vec<f64> = match self.latencies.lock() {
-            Ok(l) => l.iter().copied().collect(),
+            Ok(l) => l.iter().map(|e| e.0).collect(),
             Err(_) => Vec::new(),
         };
         if v.is_empty() {
@@ -166,6 +167,14 @@ impl Service {
         }
     }
 
+    /// Share of the searches in the window that failed (0 with none).
+    pub fn recent_error_rate(&self) -> f64 {
+        match self.latencies.lock() {
+            Ok(l) if !l.is_empty() => l.iter().filter(|e| !e.1).count() as f64 / l.len() as f64,
+            _ => 0.0,
+        }
+    }
+
     pub fn uptime_secs(&self) -> f64 {
         self.started.elapsed().as_secs_f64()
     }
@@ -176,7 +185,7 @@ impl Service {
 pub struct HealthInputs {
     /// `deltaIndexSize / mainIndexSize`.
     pub delta_ratio: f64,
-    /// Queries answered with an error, of those in the window (0..1).
+    /// Searches answered with an error, of the last LATENCY_WINDOW (0..1).
     pub error_rate: f64,
     pub watch_failed: bool,
     /// A watch polling the whole tree (the OS limit on watches).
@@ -254,5 +263,15 @@ mod tests {
         );
         assert!(l.p50 >= 10.0 + (LATENCY_WINDOW as f64) / 2.0 - 1.0, "{l:?}");
         assert!(l.p99 > l.p50 && l.avg > 0.0);
+        assert_eq!(s.recent_error_rate(), 0.5);
+        for _ in 0..LATENCY_WINDOW {
+            s.record(1.0, true);
+        }
+        // Old failures leave the window; the count since start stays.
+        assert_eq!(s.recent_error_rate(), 0.0);
+        assert_eq!(
+            s.errors.load(Ordering::Relaxed),
+            (LATENCY_WINDOW as u64 + 10) / 2
+        );
     }
 }
