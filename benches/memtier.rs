@@ -16,28 +16,9 @@ use leann::ann::vamana::{
     beam_search, build, BuildParams, MemGraph, SearchParams, SearchStats, Visited,
 };
 use leann::ann::vectors::VecVectors;
+use leann::engine::data::{read_ibin, FbinVectors, VectorSource};
 use std::time::Instant;
 
-fn fbin(p: &str) -> (usize, usize, Vec<f32>) {
-    let b = std::fs::read(p).unwrap();
-    let n = i32::from_le_bytes(b[0..4].try_into().unwrap()) as usize;
-    let d = i32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
-    let v = b[8..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    (n, d, v)
-}
-fn ibin(p: &str) -> (usize, usize, Vec<u32>) {
-    let b = std::fs::read(p).unwrap();
-    let n = i32::from_le_bytes(b[0..4].try_into().unwrap()) as usize;
-    let k = i32::from_le_bytes(b[4..8].try_into().unwrap()) as usize;
-    let v = b[8..]
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-        .collect();
-    (n, k, v)
-}
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
@@ -49,10 +30,17 @@ fn main() {
         .collect();
     let dir = args
         .first()
-        .map_or("../shared/data/dev/".to_string(), |d| format!("{d}/"));
-    let (n, d, base) = fbin(&format!("{dir}base.fbin"));
-    let (nq, _, qs) = fbin(&format!("{dir}query.fbin"));
-    let (_, gk, gt) = ibin(&format!("{dir}gt.ibin"));
+        .map_or("../shared/data/dev".to_string(), |d| d.to_string());
+    let st = leann::io::open_storage(leann::io::Backend::Pread).expect("storage");
+    let dir = std::path::Path::new(&dir);
+    let read = |name: &str| -> (usize, usize, Vec<f32>) {
+        let f = FbinVectors::open(st.as_ref(), &dir.join(name)).expect(name);
+        let v = (0..f.len()).flat_map(|i| f.vector(i).to_vec()).collect();
+        (f.len(), f.dim(), v)
+    };
+    let (n, d, base) = read("base.fbin");
+    let (nq, _, qs) = read("query.fbin");
+    let (_, gk, gt) = read_ibin(st.as_ref(), &dir.join("gt.ibin")).expect("gt.ibin");
     let r: usize = args.get(1).map_or(32, |s| s.parse().expect("R: a number"));
     let t = Instant::now();
     let src = VecVectors {
