@@ -16,6 +16,7 @@ use leann::ann::vamana::{
     beam_search, build, BuildParams, MemGraph, SearchParams, SearchStats, Visited,
 };
 use leann::ann::vectors::VecVectors;
+use leann::bench::harness::percentile;
 use leann::engine::data::{read_ibin, FbinVectors, VectorSource};
 use std::time::Instant;
 
@@ -116,8 +117,8 @@ fn main() {
         println!(
             "L={l} W={w} rerank={rr}: recall@10 {:.4} p50 {:.4} ms p99 {:.4} ms",
             hits as f64 / (nq * 10) as f64,
-            lat[nq / 2],
-            lat[nq * 99 / 100]
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99)
         );
     }
 }

@@ -174,11 +174,12 @@ fn search_body(addr: SocketAddr, body: Value) -> (u16, Value) {
     }
 }
 
+/// `percentile`, but NaN (JSON null) with no samples rather than 0.
 fn pct(v: &[f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
-    v[((v.len() - 1) as f64 * p).round() as usize]
+    leann::bench::harness::percentile(v, p)
 }
 
 fn main() {

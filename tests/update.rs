@@ -445,7 +445,8 @@ fn spawn_watch<T: Send + 'static>(
                     tx.send(None).unwrap();
                 }
                 leann::ingest::watch::WatchEvent::Updated(r) => tx.send(Some(batch(r))).unwrap(),
-                leann::ingest::watch::WatchEvent::Warning(w) => panic!("{w}"),
+                leann::ingest::watch::WatchEvent::Warning(w)
+                | leann::ingest::watch::WatchEvent::Polling(w) => panic!("{w}"),
                 leann::ingest::watch::WatchEvent::Compacted(_) => {}
             })
             .unwrap();
@@ -662,7 +663,8 @@ fn watch_survives_a_full_disk() {
                 let _ = tx.send(match e {
                     leann::ingest::watch::WatchEvent::Ready { .. } => Ev::Ready,
                     leann::ingest::watch::WatchEvent::Updated(r) => Ev::Updated(changes(r)),
-                    leann::ingest::watch::WatchEvent::Warning(w) => Ev::Warning(w),
+                    leann::ingest::watch::WatchEvent::Warning(w)
+                    | leann::ingest::watch::WatchEvent::Polling(w) => Ev::Warning(w),
                     leann::ingest::watch::WatchEvent::Compacted(_) => return,
                 });
             })
@@ -992,7 +994,8 @@ fn watch_polls_past_the_watch_limit() {
                 let _ = tx.send(match e {
                     leann::ingest::watch::WatchEvent::Ready { polling } => Ev::Ready(polling),
                     leann::ingest::watch::WatchEvent::Updated(r) => Ev::Updated(changes(r)),
-                    leann::ingest::watch::WatchEvent::Warning(w) => Ev::Warning(w),
+                    leann::ingest::watch::WatchEvent::Warning(w)
+                    | leann::ingest::watch::WatchEvent::Polling(w) => Ev::Warning(w),
                     leann::ingest::watch::WatchEvent::Compacted(_) => return,
                 });
             })

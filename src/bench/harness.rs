@@ -265,7 +265,9 @@ pub fn recall_at(
     hits as f64 / k as f64
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// The `p` quantile (0..1) of ascending `sorted`, nearest rank; 0 when
+/// empty. Shared by the benchmarks and `serve`'s latency figures.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }

@@ -710,7 +710,8 @@ fn watch_tree(
             "watching{}; Ctrl-C to stop",
             if polling { " by polling" } else { "" }
         ),
-        leann::ingest::watch::WatchEvent::Warning(w) => eprintln!("warning: {w}"),
+        leann::ingest::watch::WatchEvent::Warning(w)
+        | leann::ingest::watch::WatchEvent::Polling(w) => eprintln!("warning: {w}"),
         leann::ingest::watch::WatchEvent::Updated(r) => {
             if r.files_changed + r.files_added + r.files_removed > 0 {
                 println!(

@@ -65,6 +65,10 @@ pub enum WatchEvent<'a> {
     Updated(&'a UpdateReport),
     Compacted(&'a crate::engine::compact::CompactReport),
     Warning(String),
+    /// The OS limit on watches was reached while running: directories from
+    /// now on may go unwatched, so the watch polls the whole tree as well
+    /// (the message says which setting to raise).
+    Polling(String),
 }
 
 /// The warning for a full watch table, naming the setting to raise and a
@@ -235,7 +239,7 @@ pub fn watch(
                                     // Directories from now on may go
                                     // unwatched: check the whole tree
                                     // periodically.
-                                    report(WatchEvent::Warning(watch_limit_warning(&root, None)));
+                                    report(WatchEvent::Polling(watch_limit_warning(&root, None)));
                                     polling = true;
                                 } else {
                                     report(WatchEvent::Warning(format!("watch error: {message}")));

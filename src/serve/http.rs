@@ -526,12 +526,7 @@ async fn health(State(app): State<Arc<App>>) -> Response {
     };
     let st = crate::engine::stats::stats(&snap.index);
     let lat = app.service.latency();
-    let watch = app
-        .service
-        .watch
-        .lock()
-        .map(|w| w.clone())
-        .unwrap_or_default();
+    let watch = app.service.watch_state();
     let queries = app.service.queries.load(Ordering::Relaxed);
     let errors = app.service.errors.load(Ordering::Relaxed);
     let inputs = HealthInputs {

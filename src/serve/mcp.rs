@@ -171,12 +171,7 @@ impl LeannMcp {
             Err(e) => return tool_error(e),
         };
         let st = crate::engine::stats::stats(&s.index);
-        let w = self
-            .service
-            .watch
-            .lock()
-            .map(|w| w.clone())
-            .unwrap_or_default();
+        let w = self.service.watch_state();
         let lat = self.service.latency();
         CallToolResult::structured(json!({
             "index": s.index.dir.display().to_string(),

@@ -453,6 +453,13 @@ fn background(
             if let Ok(mut ws) = service.watch.lock() {
                 ws.enabled = true;
             }
+            let warned = |m: String, polling: bool| {
+                log(&format!("warning: {m}"));
+                if let Ok(mut ws) = service.watch.lock() {
+                    ws.polling |= polling;
+                    ws.last_warning = Some(m);
+                }
+            };
             let mut report = |ev: WatchEvent<'_>| match ev {
                 WatchEvent::Ready { polling } => {
                     if let Ok(mut ws) = service.watch.lock() {
@@ -489,17 +496,8 @@ fn background(
                         log(&format!("compacted: {} live vectors", c.live_vectors));
                     }
                 }
-                WatchEvent::Warning(m) => {
-                    if m.contains("max_user_watches") {
-                        if let Ok(mut ws) = service.watch.lock() {
-                            ws.polling = true;
-                        }
-                    }
-                    log(&format!("warning: {m}"));
-                    if let Ok(mut ws) = service.watch.lock() {
-                        ws.last_warning = Some(m);
-                    }
-                }
+                WatchEvent::Warning(m) => warned(m, false),
+                WatchEvent::Polling(m) => warned(m, true),
             };
             let r = crate::ingest::watch::watch(
                 &mut w,

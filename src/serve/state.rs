@@ -159,7 +159,7 @@ impl Service {
             return Latency::default();
         }
         v.sort_by(f64::total_cmp);
-        let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        let at = |p: f64| crate::bench::harness::percentile(&v, p);
         Latency {
             avg: v.iter().sum::<f64>() / v.len() as f64,
             p50: at(0.5),
@@ -173,6 +173,11 @@ impl Service {
             Ok(l) if !l.is_empty() => l.iter().filter(|e| !e.1).count() as f64 / l.len() as f64,
             _ => 0.0,
         }
+    }
+
+    /// A copy of the watch's state.
+    pub fn watch_state(&self) -> WatchState {
+        self.watch.lock().map(|w| w.clone()).unwrap_or_default()
     }
 
     pub fn uptime_secs(&self) -> f64 {
